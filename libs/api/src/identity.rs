@@ -1,0 +1,66 @@
+use chorus_kit::Role;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(example = json!({"id": "acme", "name": "Acme Corporation"}))]
+pub struct CreateTenant {
+    /// Lowercase letters, digits and dashes; part of event subjects.
+    pub id: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Tenant {
+    pub id: String,
+    pub name: String,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(example = json!({"id": "alice", "display_name": "Alice Martin", "email": "alice@acme.example",
+    "roles": ["advocate"], "department": "sales", "location": "paris", "language": "fr", "time_zone": "Europe/Paris"}))]
+pub struct CreateUser {
+    /// Stable user id within the tenant (the OIDC `sub` or SCIM id).
+    pub id: String,
+    pub display_name: String,
+    pub email: String,
+    pub roles: Vec<Role>,
+    #[serde(default)]
+    pub department: Option<String>,
+    #[serde(default)]
+    pub location: Option<String>,
+    /// BCP 47 language tag, e.g. `en`, `fr`.
+    #[serde(default = "default_language")]
+    pub language: String,
+    /// IANA time zone, e.g. `Europe/Paris`.
+    #[serde(default = "default_time_zone")]
+    pub time_zone: String,
+}
+
+fn default_language() -> String {
+    "en".to_string()
+}
+
+fn default_time_zone() -> String {
+    "UTC".to_string()
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct User {
+    pub id: String,
+    pub tenant_id: String,
+    pub display_name: String,
+    pub email: String,
+    pub roles: Vec<Role>,
+    pub department: Option<String>,
+    pub location: Option<String>,
+    pub language: String,
+    pub time_zone: String,
+    pub active: bool,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct GetUser {
+    pub user_id: String,
+}

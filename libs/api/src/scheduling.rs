@@ -1,0 +1,64 @@
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(example = json!({"post_id": "0193...", "account_id": "0193...", "caption": "Proud of our Lyon team, have a look!",
+    "scheduled_at": "2026-11-24T09:00:00Z"}))]
+pub struct ShareRequest {
+    pub post_id: String,
+    /// A connected account of the advocate (see `/v1/accounts`).
+    pub account_id: String,
+    /// The advocate's own words; the tracked link is appended.
+    pub caption: String,
+    /// When to publish; now when absent. Must not be in the past.
+    #[serde(default)]
+    pub scheduled_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// What the gateway sends to scheduling once it checked the post and the account.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CreateShare {
+    pub post_id: String,
+    pub account_id: String,
+    pub network: String,
+    pub caption: String,
+    pub scheduled_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// The post's link, before UTM parameters.
+    pub link_url: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ShareStatus {
+    Scheduled,
+    Due,
+    Published,
+    Failed,
+    NeedsReconnect,
+    Cancelled,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Share {
+    pub id: String,
+    pub user_id: String,
+    pub post_id: String,
+    pub account_id: String,
+    pub network: String,
+    pub caption: String,
+    /// The exact text posted: caption and tracked link.
+    pub text: String,
+    pub tracked_url: String,
+    pub status: ShareStatus,
+    pub due_at: chrono::DateTime<chrono::Utc>,
+    pub external_id: Option<String>,
+    pub external_url: Option<String>,
+    /// Why the share failed, in the network's words.
+    pub failure_reason: Option<String>,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub published_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ShareRef {
+    pub share_id: String,
+}

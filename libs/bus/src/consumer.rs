@@ -1,0 +1,372 @@
+//! Durable JetStream consumers with idempotent handlers, retries with jittered delays
+//! (`Nak(delay)`), and poison messages terminated and recorded as dead letters.
+
+use crate::entities::dead_letter;
+use crate::{Bus, BusError, trace};
+use async_nats::jetstream::AckKind;
+use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, pull};
+use chorus_events::Event;
+use chorus_kit::{ErrorCode, ServiceError, Shutdown};
+use chorus_telemetry::metrics;
+use futures::StreamExt;
+use sea_orm::{DatabaseConnection, EntityTrait, Set};
+use std::future::Future;
+use std::sync::{Arc, LazyLock};
+use std::time::Duration;
+use tracing::Instrument;
+
+static HANDLED: LazyLock<metrics::IntCounterVec> = LazyLock::new(|| {
+    metrics::counter_vec(
+        "chorus_consumer_messages_total",
+        "Messages handled by consumers",
+        &["consumer", "outcome"],
+    )
+});
+static HANDLE_SECONDS: LazyLock<metrics::HistogramVec> = LazyLock::new(|| {
+    metrics::histogram_vec(
+        "chorus_consumer_handle_seconds",
+        "Time to handle one message",
+        &["consumer"],
+    )
+});
+static LAG: LazyLock<metrics::IntGaugeVec> = LazyLock::new(|| {
+    metrics::gauge_vec(
+        "chorus_consumer_pending",
+        "Messages waiting for a consumer (lag)",
+        &["consumer"],
+    )
+});
+
+/// Why a handler did not apply a message.
+#[derive(Debug, thiserror::Error)]
+pub enum HandlerError {
+    /// Try again later (database or network trouble).
+    #[error("transient: {0}")]
+    Retry(String),
+    /// The message can never be applied: terminate it and keep it as a dead letter.
+    #[error("permanent: {0}")]
+    Reject(String),
+}
+
+impl From<sea_orm::DbErr> for HandlerError {
+    fn from(error: sea_orm::DbErr) -> Self {
+        HandlerError::Retry(error.to_string())
+    }
+}
+
+impl From<ServiceError> for HandlerError {
+    fn from(error: ServiceError) -> Self {
+        match error.code {
+            ErrorCode::Unavailable | ErrorCode::RateLimited | ErrorCode::Internal => {
+                HandlerError::Retry(error.message)
+            }
+            _ => HandlerError::Reject(error.message),
+        }
+    }
+}
+
+impl From<sea_orm::TransactionError<HandlerError>> for HandlerError {
+    fn from(error: sea_orm::TransactionError<HandlerError>) -> Self {
+        match error {
+            sea_orm::TransactionError::Connection(db) => HandlerError::Retry(db.to_string()),
+            sea_orm::TransactionError::Transaction(inner) => inner,
+        }
+    }
+}
+
+/// A decoded event handed to a handler.
+#[derive(Debug, Clone)]
+pub struct Delivery<E> {
+    pub event: E,
+    /// The event id (`Nats-Msg-Id`): the key of inbox de-duplication.
+    pub event_id: String,
+    pub subject: String,
+    pub tenant_id: String,
+    /// 1 for the first delivery.
+    pub delivered: i64,
+}
+
+/// What a consumer listens to and how it retries.
+#[derive(Debug, Clone)]
+pub struct ConsumerSpec {
+    /// Durable name, unique per consumer (e.g. `gamification-share-published`).
+    pub durable: String,
+    /// The service that owns it (span attribute and log field).
+    pub service: &'static str,
+    /// Deliveries after which a failing message becomes a dead letter.
+    pub max_deliver: i64,
+    /// Delay before the n-th retry; the last one repeats.
+    pub retry_delays: Vec<Duration>,
+    /// Messages handled at the same time.
+    pub concurrency: usize,
+    /// How long an unacknowledged message waits before redelivery.
+    pub ack_wait: Duration,
+}
+
+impl ConsumerSpec {
+    pub fn new(service: &'static str, durable: impl Into<String>) -> ConsumerSpec {
+        ConsumerSpec {
+            durable: durable.into(),
+            service,
+            max_deliver: 8,
+            retry_delays: vec![
+                Duration::from_secs(1),
+                Duration::from_secs(5),
+                Duration::from_secs(30),
+                Duration::from_secs(120),
+                Duration::from_secs(600),
+            ],
+            concurrency: 16,
+            ack_wait: Duration::from_secs(10),
+        }
+    }
+
+    pub fn concurrency(mut self, concurrency: usize) -> Self {
+        self.concurrency = concurrency.max(1);
+        self
+    }
+
+    /// The delay before redelivery after `delivered` failed deliveries, with ±20% jitter.
+    pub fn retry_delay(&self, delivered: i64) -> Duration {
+        let index = (delivered.max(1) as usize - 1).min(self.retry_delays.len().saturating_sub(1));
+        let base = self
+            .retry_delays
+            .get(index)
+            .copied()
+            .unwrap_or(Duration::from_secs(5));
+        let jitter = 0.8 + fastrand::f64() * 0.4;
+        base.mul_f64(jitter)
+    }
+}
+
+/// Starts a durable consumer of event type `E` and handles its messages until `shutdown`.
+pub async fn spawn<E, F, Fut>(
+    bus: &Bus,
+    db: DatabaseConnection,
+    spec: ConsumerSpec,
+    shutdown: Shutdown,
+    handler: F,
+) -> Result<tokio::task::JoinHandle<()>, BusError>
+where
+    E: Event,
+    F: Fn(Delivery<E>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<(), HandlerError>> + Send + 'static,
+{
+    let stream = bus
+        .jetstream
+        .get_stream(E::DOMAIN.stream)
+        .await
+        .map_err(BusError::nats)?;
+    let consumer = stream
+        .get_or_create_consumer(
+            &spec.durable,
+            pull::Config {
+                durable_name: Some(spec.durable.clone()),
+                filter_subject: E::filter(),
+                ack_policy: AckPolicy::Explicit,
+                deliver_policy: DeliverPolicy::All,
+                ack_wait: spec.ack_wait,
+                max_ack_pending: 1_000,
+                ..Default::default()
+            },
+        )
+        .await
+        .map_err(BusError::nats)?;
+    let messages = consumer.messages().await.map_err(BusError::nats)?;
+    let handler = Arc::new(handler);
+    let spec = Arc::new(spec);
+    let task = tokio::spawn(async move {
+        let concurrency = spec.concurrency;
+        let lag_spec = spec.clone();
+        let lag_task = tokio::spawn({
+            let mut consumer = consumer.clone();
+            let shutdown = shutdown.clone();
+            async move {
+                while !shutdown.is_cancelled() {
+                    if let Ok(info) = consumer.info().await {
+                        LAG.with_label_values(&[&lag_spec.durable])
+                            .set(info.num_pending as i64);
+                    }
+                    tokio::select! {
+                        _ = shutdown.cancelled() => break,
+                        _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+                    }
+                }
+            }
+        });
+        messages
+            .take_until(shutdown.cancelled_owned())
+            .for_each_concurrent(concurrency, |message| {
+                let handler = handler.clone();
+                let spec = spec.clone();
+                let db = db.clone();
+                async move {
+                    match message {
+                        Ok(message) => handle_one::<E, F, Fut>(message, &spec, &db, handler.as_ref()).await,
+                        Err(error) => {
+                            tracing::warn!(consumer = %spec.durable, %error, "consumer stream error");
+                            tokio::time::sleep(Duration::from_millis(200)).await;
+                        }
+                    }
+                }
+            })
+            .await;
+        lag_task.abort();
+    });
+    Ok(task)
+}
+
+async fn handle_one<E, F, Fut>(
+    message: async_nats::jetstream::Message,
+    spec: &ConsumerSpec,
+    db: &DatabaseConnection,
+    handler: &F,
+) where
+    E: Event,
+    F: Fn(Delivery<E>) -> Fut,
+    Fut: Future<Output = Result<(), HandlerError>>,
+{
+    let started = std::time::Instant::now();
+    let delivered = message.info().map(|info| info.delivered).unwrap_or(1);
+    let subject = message.subject.to_string();
+    let event_id = message
+        .headers
+        .as_ref()
+        .and_then(|headers| headers.get("Nats-Msg-Id"))
+        .map(|value| value.as_str().to_string())
+        .unwrap_or_else(|| {
+            let sequence = message.info().map(|info| info.stream_sequence).unwrap_or(0);
+            format!("{}-seq-{sequence}", E::DOMAIN.stream)
+        });
+    let span = tracing::info_span!(
+        "consume",
+        otel.name = %format!("consume {}", E::TYPE),
+        otel.kind = "consumer",
+        service = spec.service,
+        consumer = %spec.durable,
+        subject = %subject,
+        event_id = %event_id,
+        delivered,
+        outcome = tracing::field::Empty,
+    );
+    trace::set_parent_from_headers(&span, message.headers.as_ref());
+
+    let event = match E::decode(message.payload.clone()) {
+        Ok(event) => event,
+        Err(error) => {
+            span.record("outcome", "poison");
+            let reason = format!("payload does not decode as {}: {error}", E::TYPE);
+            dead_letter(
+                db,
+                spec,
+                &subject,
+                &event_id,
+                &reason,
+                delivered,
+                &message.payload,
+            )
+            .await;
+            let _ = message.ack_with(AckKind::Term).await;
+            HANDLED.with_label_values(&[&spec.durable, "poison"]).inc();
+            return;
+        }
+    };
+    let tenant_id = chorus_events::tenant_of_subject(&subject)
+        .unwrap_or_default()
+        .to_string();
+    let delivery = Delivery {
+        event,
+        event_id: event_id.clone(),
+        subject: subject.clone(),
+        tenant_id,
+        delivered,
+    };
+
+    // Long handlers keep the message theirs by telling JetStream they are still working.
+    let heartbeat = {
+        let interval = spec.ack_wait / 3;
+        let message = &message;
+        async move {
+            loop {
+                tokio::time::sleep(interval).await;
+                let _ = message.ack_with(AckKind::Progress).await;
+            }
+        }
+    };
+    let outcome = tokio::select! {
+        outcome = handler(delivery).instrument(span.clone()) => outcome,
+        _ = heartbeat => unreachable!("the heartbeat never ends"),
+    };
+    HANDLE_SECONDS
+        .with_label_values(&[&spec.durable])
+        .observe(started.elapsed().as_secs_f64());
+    let _guard = span.enter();
+    match outcome {
+        Ok(()) => {
+            span.record("outcome", "ok");
+            if let Err(error) = message.double_ack().await {
+                tracing::warn!(%error, "ack failed; the message will be redelivered and skipped by the inbox");
+            }
+            HANDLED.with_label_values(&[&spec.durable, "ok"]).inc();
+        }
+        Err(HandlerError::Retry(reason)) if delivered < spec.max_deliver => {
+            span.record("outcome", "retry");
+            let delay = spec.retry_delay(delivered);
+            tracing::warn!(%reason, delay_ms = delay.as_millis() as u64, "handler failed, retrying later");
+            let _ = message.ack_with(AckKind::Nak(Some(delay))).await;
+            HANDLED.with_label_values(&[&spec.durable, "retry"]).inc();
+        }
+        Err(HandlerError::Retry(reason)) | Err(HandlerError::Reject(reason)) => {
+            span.record("outcome", "dead_letter");
+            tracing::error!(%reason, "message cannot be applied, kept as a dead letter");
+            dead_letter(
+                db,
+                spec,
+                &subject,
+                &event_id,
+                &reason,
+                delivered,
+                &message.payload,
+            )
+            .await;
+            let _ = message.ack_with(AckKind::Term).await;
+            HANDLED
+                .with_label_values(&[&spec.durable, "dead_letter"])
+                .inc();
+        }
+    }
+}
+
+async fn dead_letter(
+    db: &DatabaseConnection,
+    spec: &ConsumerSpec,
+    subject: &str,
+    event_id: &str,
+    error: &str,
+    deliveries: i64,
+    payload: &[u8],
+) {
+    let row = dead_letter::ActiveModel {
+        consumer: Set(spec.durable.clone()),
+        subject: Set(subject.to_string()),
+        event_id: Set(event_id.to_string()),
+        error: Set(error.to_string()),
+        deliveries: Set(deliveries),
+        payload: Set(payload.to_vec()),
+        created_at: Set(chrono::Utc::now()),
+        ..Default::default()
+    };
+    if let Err(db_error) = dead_letter::Entity::insert(row)
+        .exec_without_returning(db)
+        .await
+    {
+        tracing::error!(consumer = %spec.durable, %event_id, error = %db_error, "dead letter could not be recorded");
+    }
+}
+
+/// Dead letters of this database (for the API and metrics).
+pub async fn dead_letters(
+    db: &DatabaseConnection,
+) -> Result<Vec<dead_letter::Model>, sea_orm::DbErr> {
+    dead_letter::Entity::find().all(db).await
+}

@@ -1,0 +1,118 @@
+//! NATS for Chorus: streams, event publishing with `Nats-Msg-Id` and CloudEvents headers,
+//! the transactional outbox and its relay, inbox de-duplication, consumers with retries and
+//! dead letters, W3C trace context in headers, and request/reply for the gateway's calls.
+
+pub mod consumer;
+pub mod entities;
+pub mod inbox;
+pub mod migration;
+pub mod outbox;
+pub mod rpc;
+pub mod trace;
+
+use async_nats::jetstream;
+use async_nats::jetstream::stream;
+use chorus_events::{DOMAINS, Event};
+use std::time::Duration;
+
+pub use consumer::{ConsumerSpec, Delivery, HandlerError};
+pub use outbox::{Outbox, OutboxRelay};
+
+#[derive(Debug, thiserror::Error)]
+pub enum BusError {
+    #[error("nats: {0}")]
+    Nats(String),
+    #[error("database: {0}")]
+    Database(#[from] sea_orm::DbErr),
+}
+
+impl BusError {
+    pub fn nats(error: impl std::fmt::Display) -> Self {
+        BusError::Nats(error.to_string())
+    }
+}
+
+/// How long JetStream remembers message ids for de-duplication.
+pub const DUPLICATE_WINDOW: Duration = Duration::from_secs(120);
+
+/// A connection to NATS with its JetStream context.
+#[derive(Clone)]
+pub struct Bus {
+    pub client: async_nats::Client,
+    pub jetstream: jetstream::Context,
+}
+
+impl Bus {
+    pub fn new(client: async_nats::Client) -> Bus {
+        let jetstream = jetstream::new(client.clone());
+        Bus { client, jetstream }
+    }
+
+    /// Connects to `url` (retrying while the server starts).
+    pub async fn connect(url: &str) -> Result<Bus, BusError> {
+        let client = async_nats::ConnectOptions::new()
+            .name("chorus")
+            .retry_on_initial_connect()
+            .connection_timeout(Duration::from_secs(5))
+            .connect(url)
+            .await
+            .map_err(BusError::nats)?;
+        Ok(Bus::new(client))
+    }
+
+    /// Creates the stream of every domain if missing (idempotent, safe from many processes).
+    pub async fn ensure_streams(&self) -> Result<(), BusError> {
+        for domain in DOMAINS {
+            let config = stream::Config {
+                name: domain.stream.to_string(),
+                subjects: vec![domain.stream_subjects()],
+                storage: stream::StorageType::File,
+                retention: stream::RetentionPolicy::Limits,
+                duplicate_window: DUPLICATE_WINDOW,
+                max_age: Duration::from_secs(30 * 24 * 3600),
+                ..Default::default()
+            };
+            self.jetstream
+                .get_or_create_stream(config)
+                .await
+                .map_err(BusError::nats)?;
+        }
+        Ok(())
+    }
+
+    /// Publishes an event directly (not through an outbox) and waits for the ack. For facts
+    /// that have no database change behind them, such as a raw click seen by the gateway.
+    pub async fn publish_event<E: Event>(
+        &self,
+        event: &E,
+        source: &str,
+    ) -> Result<String, BusError> {
+        let event_id = uuid::Uuid::now_v7().to_string();
+        let subject = event.subject();
+        let mut headers =
+            outbox::event_headers(&event_id, E::TYPE, source, &subject, chrono::Utc::now());
+        trace::inject_current(&mut headers);
+        let payload = prost::Message::encode_to_vec(event);
+        let ack = self
+            .jetstream
+            .publish_with_headers(subject, headers, payload.into())
+            .await
+            .map_err(BusError::nats)?;
+        ack.await.map_err(BusError::nats)?;
+        Ok(event_id)
+    }
+}
+
+/// Registers an RPC endpoint answered by a method of a shared state:
+/// `endpoint!(rpc, "post_create", state, create_post)` calls `state.create_post(caller, request)`.
+#[macro_export]
+macro_rules! endpoint {
+    ($rpc:expr, $name:literal, $state:expr, $method:ident) => {{
+        let state = $state.clone();
+        $rpc.endpoint($name, move |caller, request| {
+            let state = state.clone();
+            async move { state.$method(caller, request).await }
+        })
+        .await
+    }};
+}

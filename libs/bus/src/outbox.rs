@@ -1,0 +1,266 @@
+//! Transactional outbox. A service writes its state change and the events that describe it
+//! in one database transaction (`Outbox::enqueue`); the relay publishes pending rows to
+//! JetStream with `Nats-Msg-Id` = event id, and marks a row sent only after JetStream acked
+//! it. A crash between publish and mark re-sends the row, which JetStream de-duplicates.
+
+use crate::entities::outbox;
+use crate::{Bus, BusError, trace};
+use async_nats::HeaderMap;
+use chorus_events::Event;
+use chorus_kit::Shutdown;
+use chorus_telemetry::metrics;
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set,
+};
+use std::sync::{Arc, LazyLock};
+use std::time::Duration;
+use tokio::sync::Notify;
+
+static PUBLISHED: LazyLock<metrics::IntCounterVec> = LazyLock::new(|| {
+    metrics::counter_vec(
+        "chorus_outbox_published_total",
+        "Events relayed from the outbox to JetStream",
+        &["service"],
+    )
+});
+static BACKLOG: LazyLock<metrics::IntGaugeVec> = LazyLock::new(|| {
+    metrics::gauge_vec(
+        "chorus_outbox_backlog",
+        "Outbox rows waiting to be relayed",
+        &["service"],
+    )
+});
+static RELAY_ERRORS: LazyLock<metrics::IntCounterVec> = LazyLock::new(|| {
+    metrics::counter_vec(
+        "chorus_outbox_relay_errors_total",
+        "Failed relay attempts",
+        &["service"],
+    )
+});
+
+/// The NATS headers of an event: message id, CloudEvents binding attributes, content type.
+pub fn event_headers(
+    event_id: &str,
+    event_type: &str,
+    source: &str,
+    subject: &str,
+    time: chrono::DateTime<chrono::Utc>,
+) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    headers.insert("Nats-Msg-Id", event_id);
+    headers.insert("ce-specversion", "1.0");
+    headers.insert("ce-id", event_id);
+    headers.insert("ce-type", event_type);
+    headers.insert("ce-source", format!("/chorus/{source}").as_str());
+    headers.insert(
+        "ce-time",
+        time.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+            .as_str(),
+    );
+    if let Some(ce_subject) = subject.split('.').nth(1) {
+        headers.insert("ce-subject", ce_subject);
+    }
+    headers.insert("Content-Type", "application/protobuf");
+    headers
+}
+
+/// Writes events into a service's outbox and wakes its relay.
+#[derive(Clone)]
+pub struct Outbox {
+    source: &'static str,
+    wake: Arc<Notify>,
+}
+
+impl Outbox {
+    pub fn new(source: &'static str) -> Outbox {
+        Outbox {
+            source,
+            wake: Arc::new(Notify::new()),
+        }
+    }
+
+    /// Adds `event` to the outbox inside the caller's transaction; returns the event id.
+    /// The current span's trace context is stored with it.
+    pub async fn enqueue<C: ConnectionTrait, E: Event>(
+        &self,
+        conn: &C,
+        event: &E,
+    ) -> Result<String, DbErr> {
+        self.enqueue_with_id(conn, event, uuid::Uuid::now_v7().to_string())
+            .await
+    }
+
+    /// Like `enqueue` with a chosen event id (derived from the fact, so that the same fact
+    /// always has the same id).
+    pub async fn enqueue_with_id<C: ConnectionTrait, E: Event>(
+        &self,
+        conn: &C,
+        event: &E,
+        event_id: String,
+    ) -> Result<String, DbErr> {
+        let context = trace::current_context_map();
+        let row = outbox::ActiveModel {
+            event_id: Set(event_id.clone()),
+            subject: Set(event.subject()),
+            event_type: Set(E::TYPE.to_string()),
+            source: Set(self.source.to_string()),
+            payload: Set(prost::Message::encode_to_vec(event)),
+            traceparent: Set(context.get("traceparent").cloned()),
+            tracestate: Set(context
+                .get("tracestate")
+                .cloned()
+                .filter(|state| !state.is_empty())),
+            created_at: Set(chrono::Utc::now()),
+            sent_at: Set(None),
+            ..Default::default()
+        };
+        outbox::Entity::insert(row)
+            .exec_without_returning(conn)
+            .await?;
+        Ok(event_id)
+    }
+
+    /// Tells the relay that rows were committed.
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Starts the relay of this outbox.
+    pub fn spawn_relay(
+        &self,
+        db: DatabaseConnection,
+        bus: Bus,
+        shutdown: Shutdown,
+    ) -> tokio::task::JoinHandle<()> {
+        let relay = OutboxRelay {
+            db,
+            bus,
+            source: self.source,
+            wake: self.wake.clone(),
+        };
+        tokio::spawn(relay.run(shutdown))
+    }
+}
+
+/// Publishes committed outbox rows to JetStream.
+pub struct OutboxRelay {
+    db: DatabaseConnection,
+    bus: Bus,
+    source: &'static str,
+    wake: Arc<Notify>,
+}
+
+const BATCH: u64 = 256;
+const IDLE_POLL: Duration = Duration::from_millis(500);
+
+impl OutboxRelay {
+    async fn run(self, shutdown: Shutdown) {
+        let mut failures: u32 = 0;
+        loop {
+            match self.relay_pending().await {
+                Ok(_) => failures = 0,
+                Err(error) => {
+                    failures = failures.saturating_add(1);
+                    RELAY_ERRORS.with_label_values(&[self.source]).inc();
+                    tracing::warn!(service = self.source, %error, failures, "outbox relay failed, will retry");
+                }
+            }
+            let pause = if failures == 0 {
+                IDLE_POLL
+            } else {
+                Duration::from_millis((100u64 << failures.min(6)).min(5_000))
+            };
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(pause) => {}
+            }
+        }
+        // Drain what was committed before shutdown, bounded in time.
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.relay_pending()).await;
+    }
+
+    /// Relays every pending row; returns how many were sent.
+    pub async fn relay_pending(&self) -> Result<usize, BusError> {
+        let mut sent = 0;
+        loop {
+            let rows = outbox::Entity::find()
+                .filter(outbox::Column::SentAt.is_null())
+                .order_by_asc(outbox::Column::Id)
+                .limit(BATCH)
+                .all(&self.db)
+                .await?;
+            BACKLOG
+                .with_label_values(&[self.source])
+                .set(rows.len() as i64);
+            if rows.is_empty() {
+                return Ok(sent);
+            }
+            let mut pending_acks = Vec::with_capacity(rows.len());
+            for row in &rows {
+                let mut headers = event_headers(
+                    &row.event_id,
+                    &row.event_type,
+                    &row.source,
+                    &row.subject,
+                    row.created_at,
+                );
+                if let Some(traceparent) = &row.traceparent {
+                    headers.insert("traceparent", traceparent.as_str());
+                }
+                if let Some(tracestate) = &row.tracestate {
+                    headers.insert("tracestate", tracestate.as_str());
+                }
+                let ack = self
+                    .bus
+                    .jetstream
+                    .publish_with_headers(row.subject.clone(), headers, row.payload.clone().into())
+                    .await
+                    .map_err(BusError::nats)?;
+                pending_acks.push((row.id, ack));
+            }
+            let mut acked_ids = Vec::with_capacity(pending_acks.len());
+            let mut first_error = None;
+            for (id, ack) in pending_acks {
+                match tokio::time::timeout(Duration::from_secs(10), ack).await {
+                    Ok(Ok(_)) => acked_ids.push(id),
+                    Ok(Err(error)) => {
+                        first_error.get_or_insert_with(|| BusError::nats(error));
+                        break;
+                    }
+                    Err(_) => {
+                        first_error.get_or_insert_with(|| BusError::nats("publish ack timed out"));
+                        break;
+                    }
+                }
+            }
+            if !acked_ids.is_empty() {
+                outbox::Entity::update_many()
+                    .col_expr(outbox::Column::SentAt, Expr::value(chrono::Utc::now()))
+                    .filter(outbox::Column::Id.is_in(acked_ids.clone()))
+                    .exec(&self.db)
+                    .await?;
+                sent += acked_ids.len();
+                PUBLISHED
+                    .with_label_values(&[self.source])
+                    .inc_by(acked_ids.len() as u64);
+            }
+            if let Some(error) = first_error {
+                return Err(error);
+            }
+            self.purge_sent().await?;
+        }
+    }
+
+    /// Sent rows are kept one hour for inspection, then removed.
+    async fn purge_sent(&self) -> Result<(), DbErr> {
+        let cutoff = chrono::Utc::now() - chrono::Duration::hours(1);
+        outbox::Entity::delete_many()
+            .filter(outbox::Column::SentAt.lt(cutoff))
+            .exec(&self.db)
+            .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,378 @@
+//! Chorus event contracts: the Rust types generated from `proto-schemas/`, and the one
+//! place where subject names, stream names and CloudEvents types are spelled.
+//!
+//! Subject scheme: `chorus.<tenant>.<domain>.<event>.v<N>`, so that an integrator can be
+//! given exactly `chorus.<tenant>.>`.
+
+pub mod content {
+    pub mod v1 {
+        include!(concat!(env!("OUT_DIR"), "/chorus.content.v1.rs"));
+    }
+}
+pub mod share {
+    pub mod v1 {
+        include!(concat!(env!("OUT_DIR"), "/chorus.share.v1.rs"));
+    }
+}
+pub mod engagement {
+    pub mod v1 {
+        include!(concat!(env!("OUT_DIR"), "/chorus.engagement.v1.rs"));
+    }
+}
+pub mod gamification {
+    pub mod v1 {
+        include!(concat!(env!("OUT_DIR"), "/chorus.gamification.v1.rs"));
+    }
+}
+pub mod notification {
+    pub mod v1 {
+        include!(concat!(env!("OUT_DIR"), "/chorus.notification.v1.rs"));
+    }
+}
+pub mod identity {
+    pub mod v1 {
+        include!(concat!(env!("OUT_DIR"), "/chorus.identity.v1.rs"));
+    }
+}
+
+mod time;
+pub use time::{from_timestamp, to_timestamp};
+
+/// Root of every subject.
+pub const SUBJECT_ROOT: &str = "chorus";
+
+/// One JetStream stream per domain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Domain {
+    /// Token in the subject (`chorus.<tenant>.<token>.…`).
+    pub token: &'static str,
+    /// Name of the JetStream stream holding the domain's events.
+    pub stream: &'static str,
+}
+
+pub const CONTENT: Domain = Domain {
+    token: "content",
+    stream: "CHORUS_CONTENT",
+};
+pub const SHARE: Domain = Domain {
+    token: "share",
+    stream: "CHORUS_SHARE",
+};
+pub const ENGAGEMENT: Domain = Domain {
+    token: "engagement",
+    stream: "CHORUS_ENGAGEMENT",
+};
+pub const GAMIFICATION: Domain = Domain {
+    token: "gamification",
+    stream: "CHORUS_GAMIFICATION",
+};
+pub const NOTIFICATION: Domain = Domain {
+    token: "notification",
+    stream: "CHORUS_NOTIFICATION",
+};
+pub const USER: Domain = Domain {
+    token: "user",
+    stream: "CHORUS_USER",
+};
+
+/// Every domain, for creating streams at start.
+pub const DOMAINS: &[Domain] = &[CONTENT, SHARE, ENGAGEMENT, GAMIFICATION, NOTIFICATION, USER];
+
+impl Domain {
+    /// The subjects a domain's stream captures: `chorus.*.<domain>.>`.
+    pub fn stream_subjects(&self) -> String {
+        format!("{SUBJECT_ROOT}.*.{}.>", self.token)
+    }
+}
+
+/// A fact that Chorus publishes: one protobuf message type, one subject per tenant.
+pub trait Event: prost::Message + Default + Clone + Send + Sync + 'static {
+    const DOMAIN: Domain;
+    /// Event name in the subject, past tense (`published`, `points_awarded`).
+    const NAME: &'static str;
+    const VERSION: u32;
+    /// Full protobuf name, used as CloudEvents `type` and `ce-type` header.
+    const TYPE: &'static str;
+
+    /// The tenant the event belongs to (every event carries it).
+    fn tenant_id(&self) -> &str;
+
+    /// The subject this event is published on.
+    fn subject(&self) -> String {
+        subject_for::<Self>(self.tenant_id())
+    }
+
+    /// Filter matching this event type across tenants: `chorus.*.<domain>.<name>.v<N>`.
+    fn filter() -> String {
+        format!(
+            "{SUBJECT_ROOT}.*.{}.{}.v{}",
+            Self::DOMAIN.token,
+            Self::NAME,
+            Self::VERSION
+        )
+    }
+}
+
+/// Subject of an event type for one tenant.
+pub fn subject_for<E: Event>(tenant_id: &str) -> String {
+    debug_assert!(
+        is_valid_tenant_token(tenant_id),
+        "tenant id must be a subject-safe token"
+    );
+    format!(
+        "{SUBJECT_ROOT}.{tenant_id}.{}.{}.v{}",
+        E::DOMAIN.token,
+        E::NAME,
+        E::VERSION
+    )
+}
+
+/// Tenant ids are subject tokens: lowercase letters, digits and dashes, 1 to 40 long,
+/// starting with a letter or digit.
+pub fn is_valid_tenant_token(tenant_id: &str) -> bool {
+    !tenant_id.is_empty()
+        && tenant_id.len() <= 40
+        && tenant_id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !tenant_id.starts_with('-')
+}
+
+/// Extracts the tenant from a subject `chorus.<tenant>.…`.
+pub fn tenant_of_subject(subject: &str) -> Option<&str> {
+    let mut tokens = subject.split('.');
+    if tokens.next()? != SUBJECT_ROOT {
+        return None;
+    }
+    tokens.next()
+}
+
+macro_rules! event {
+    ($ty:ty, $domain:expr, $name:literal, $version:literal, $full:literal) => {
+        impl Event for $ty {
+            const DOMAIN: Domain = $domain;
+            const NAME: &'static str = $name;
+            const VERSION: u32 = $version;
+            const TYPE: &'static str = $full;
+            fn tenant_id(&self) -> &str {
+                &self.tenant_id
+            }
+        }
+    };
+}
+
+event!(
+    content::v1::PostPublished,
+    CONTENT,
+    "published",
+    1,
+    "chorus.content.v1.PostPublished"
+);
+event!(
+    content::v1::PostUpdated,
+    CONTENT,
+    "updated",
+    1,
+    "chorus.content.v1.PostUpdated"
+);
+event!(
+    content::v1::PostArchived,
+    CONTENT,
+    "archived",
+    1,
+    "chorus.content.v1.PostArchived"
+);
+event!(
+    share::v1::ShareRequested,
+    SHARE,
+    "requested",
+    1,
+    "chorus.share.v1.ShareRequested"
+);
+event!(
+    share::v1::ShareScheduled,
+    SHARE,
+    "scheduled",
+    1,
+    "chorus.share.v1.ShareScheduled"
+);
+event!(
+    share::v1::ShareDue,
+    SHARE,
+    "due",
+    1,
+    "chorus.share.v1.ShareDue"
+);
+event!(
+    share::v1::SharePublished,
+    SHARE,
+    "published",
+    1,
+    "chorus.share.v1.SharePublished"
+);
+event!(
+    share::v1::ShareFailed,
+    SHARE,
+    "failed",
+    1,
+    "chorus.share.v1.ShareFailed"
+);
+event!(
+    share::v1::ShareNeedsReconnect,
+    SHARE,
+    "needs_reconnect",
+    1,
+    "chorus.share.v1.ShareNeedsReconnect"
+);
+event!(
+    share::v1::ShareCancelled,
+    SHARE,
+    "cancelled",
+    1,
+    "chorus.share.v1.ShareCancelled"
+);
+event!(
+    engagement::v1::LinkClicked,
+    ENGAGEMENT,
+    "link_clicked",
+    1,
+    "chorus.engagement.v1.LinkClicked"
+);
+event!(
+    engagement::v1::EngagementRecorded,
+    ENGAGEMENT,
+    "recorded",
+    1,
+    "chorus.engagement.v1.EngagementRecorded"
+);
+event!(
+    gamification::v1::PointsAwarded,
+    GAMIFICATION,
+    "points_awarded",
+    1,
+    "chorus.gamification.v1.PointsAwarded"
+);
+event!(
+    gamification::v1::BadgeEarned,
+    GAMIFICATION,
+    "badge_earned",
+    1,
+    "chorus.gamification.v1.BadgeEarned"
+);
+event!(
+    notification::v1::NotificationDelivered,
+    NOTIFICATION,
+    "delivered",
+    1,
+    "chorus.notification.v1.NotificationDelivered"
+);
+event!(
+    identity::v1::UserCreated,
+    USER,
+    "created",
+    1,
+    "chorus.identity.v1.UserCreated"
+);
+event!(
+    identity::v1::UserUpdated,
+    USER,
+    "updated",
+    1,
+    "chorus.identity.v1.UserUpdated"
+);
+event!(
+    identity::v1::UserDeactivated,
+    USER,
+    "deactivated",
+    1,
+    "chorus.identity.v1.UserDeactivated"
+);
+event!(
+    identity::v1::UserErased,
+    USER,
+    "erased",
+    1,
+    "chorus.identity.v1.UserErased"
+);
+
+/// Every event type as (subject pattern with `{tenant}`, full type name): the catalogue
+/// that `proto-schemas/asyncapi.yaml` must list (checked by a test).
+pub fn catalogue() -> Vec<(String, &'static str)> {
+    fn row<E: Event>() -> (String, &'static str) {
+        let subject = format!(
+            "{SUBJECT_ROOT}.{{tenant}}.{}.{}.v{}",
+            E::DOMAIN.token,
+            E::NAME,
+            E::VERSION
+        );
+        (subject, E::TYPE)
+    }
+    vec![
+        row::<content::v1::PostPublished>(),
+        row::<content::v1::PostUpdated>(),
+        row::<content::v1::PostArchived>(),
+        row::<share::v1::ShareRequested>(),
+        row::<share::v1::ShareScheduled>(),
+        row::<share::v1::ShareDue>(),
+        row::<share::v1::SharePublished>(),
+        row::<share::v1::ShareFailed>(),
+        row::<share::v1::ShareNeedsReconnect>(),
+        row::<share::v1::ShareCancelled>(),
+        row::<engagement::v1::LinkClicked>(),
+        row::<engagement::v1::EngagementRecorded>(),
+        row::<gamification::v1::PointsAwarded>(),
+        row::<gamification::v1::BadgeEarned>(),
+        row::<notification::v1::NotificationDelivered>(),
+        row::<identity::v1::UserCreated>(),
+        row::<identity::v1::UserUpdated>(),
+        row::<identity::v1::UserDeactivated>(),
+        row::<identity::v1::UserErased>(),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subjects_follow_the_scheme() {
+        let event = share::v1::SharePublished {
+            tenant_id: "t42".into(),
+            ..Default::default()
+        };
+        assert_eq!(event.subject(), "chorus.t42.share.published.v1");
+        assert_eq!(
+            share::v1::SharePublished::filter(),
+            "chorus.*.share.published.v1"
+        );
+        assert_eq!(
+            tenant_of_subject("chorus.t42.share.published.v1"),
+            Some("t42")
+        );
+        assert_eq!(SHARE.stream_subjects(), "chorus.*.share.>");
+    }
+
+    #[test]
+    fn tenant_tokens_are_subject_safe() {
+        assert!(is_valid_tenant_token("acme-2"));
+        assert!(!is_valid_tenant_token("acme.corp"));
+        assert!(!is_valid_tenant_token("Acme"));
+        assert!(!is_valid_tenant_token(""));
+        assert!(!is_valid_tenant_token("a*"));
+    }
+
+    #[test]
+    fn asyncapi_lists_every_subject() {
+        let asyncapi = include_str!("../../../proto-schemas/asyncapi.yaml");
+        for (subject, type_name) in catalogue() {
+            assert!(
+                asyncapi.contains(&subject),
+                "asyncapi.yaml misses subject {subject}"
+            );
+            assert!(
+                asyncapi.contains(type_name),
+                "asyncapi.yaml misses message {type_name}"
+            );
+        }
+    }
+}

@@ -1,0 +1,471 @@
+//! Layered configuration: built-in defaults -> optional TOML file -> `CHORUS_*` environment
+//! variables (nested keys joined by `__`, e.g. `CHORUS_GATEWAY__LISTEN`), validated at load.
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// Names of the services a process can run.
+pub const SERVICES: &[&str] = &[
+    "identity",
+    "content",
+    "scheduling",
+    "publishing",
+    "engagement",
+    "gamification",
+    "notifications",
+    "gateway",
+    "netsim",
+];
+
+/// Services that own a database.
+pub const SERVICES_WITH_DATABASE: &[&str] = &[
+    "identity",
+    "content",
+    "scheduling",
+    "publishing",
+    "engagement",
+    "gamification",
+    "notifications",
+];
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Config {
+    /// Folder for the embedded default: SQLite files, nats-server storage, generated keys.
+    pub data_dir: PathBuf,
+    /// NATS server URL; when unset, `chorus run` starts a private nats-server child process.
+    pub nats_url: Option<String>,
+    /// The nats-server executable used when no NATS URL is set.
+    pub nats_server_bin: String,
+    /// Base URL under which the gateway is reachable by the public (tracked links).
+    pub public_url: String,
+    /// Address of the health/readiness/metrics endpoint of this process.
+    pub admin_listen: String,
+    /// `json` or `pretty`.
+    pub log_format: String,
+    /// Log filter directives (`info`, `chorus=debug,info`).
+    pub log: String,
+    pub security: SecurityConfig,
+    pub gateway: GatewayConfig,
+    pub netsim: NetsimConfig,
+    pub identity: DatabaseConfig,
+    pub content: DatabaseConfig,
+    pub scheduling: SchedulingConfig,
+    pub publishing: PublishingConfig,
+    pub engagement: EngagementConfig,
+    pub gamification: GamificationConfig,
+    pub notifications: DatabaseConfig,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DatabaseConfig {
+    /// `postgres://…` or `sqlite://…`; defaults to `<data_dir>/<service>.db`.
+    pub database_url: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct GatewayConfig {
+    pub listen: String,
+    /// How long the gateway waits for a service's reply.
+    pub rpc_timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NetsimConfig {
+    pub listen: String,
+    /// Lifetime of access tokens netsim issues (LinkedIn: 60 days).
+    pub access_token_ttl_secs: u64,
+    /// Posts a member may create per UTC day before netsim answers 429.
+    pub linkedin_member_daily_posts: u32,
+    /// Reactions netsim adds to each post per engagement tick.
+    pub reactions_per_tick: u32,
+    /// Interval of simulated engagement, 0 to disable.
+    pub engagement_tick_ms: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SchedulingConfig {
+    pub database_url: Option<String>,
+    /// Longest sleep of the due-loop when nothing is due sooner.
+    pub max_idle_ms: u64,
+    /// Shares claimed per transaction.
+    pub batch_size: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PublishingConfig {
+    pub database_url: Option<String>,
+    /// Where the OAuth flow sends the advocate back (the gateway's callback).
+    pub oauth_redirect_url: Option<String>,
+    pub linkedin: NetworkConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NetworkConfig {
+    pub enabled: bool,
+    /// Base URL of the network's API (netsim in development and tests).
+    pub api_base_url: Option<String>,
+    /// Base URL of the network's OAuth pages.
+    pub auth_base_url: Option<String>,
+    pub client_id: String,
+    #[serde(serialize_with = "expose_secret")]
+    pub client_secret: SecretString,
+    /// API version header (LinkedIn-Version).
+    pub api_version: String,
+    /// Posts allowed per account per day (governor quota).
+    pub posts_per_account_per_day: u32,
+    /// Posts allowed per application per day.
+    pub posts_per_app_per_day: u32,
+    /// Timeout of one network call.
+    pub request_timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EngagementConfig {
+    pub database_url: Option<String>,
+    /// Delays after publication at which network metrics are polled, in seconds.
+    pub poll_schedule_secs: Vec<u64>,
+    /// How often the poller looks for polls that are due.
+    pub poll_tick_ms: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct GamificationConfig {
+    pub database_url: Option<String>,
+    pub points_share: i64,
+    pub points_click: i64,
+    pub points_reaction: i64,
+    pub points_comment: i64,
+    pub points_reshare: i64,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SecurityConfig {
+    /// HS256 key of development tokens (`chorus token`); generated into the data folder when unset.
+    #[serde(serialize_with = "expose_optional_secret")]
+    pub dev_signing_key: Option<SecretString>,
+    /// Token encryption keys as `kid:base64key[,kid:base64key…]`; the first one encrypts.
+    /// Generated into the data folder when unset.
+    #[serde(serialize_with = "expose_optional_secret")]
+    pub encryption_keys: Option<SecretString>,
+    /// Salt of visitor hashes for unique-visitor counting; generated when unset.
+    #[serde(serialize_with = "expose_optional_secret")]
+    pub visitor_salt: Option<SecretString>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            data_dir: PathBuf::from("chorus-data"),
+            nats_url: None,
+            nats_server_bin: "nats-server".to_string(),
+            public_url: "http://127.0.0.1:8080".to_string(),
+            admin_listen: "127.0.0.1:9600".to_string(),
+            log_format: "pretty".to_string(),
+            log: "info".to_string(),
+            security: SecurityConfig::default(),
+            gateway: GatewayConfig {
+                listen: "127.0.0.1:8080".to_string(),
+                rpc_timeout_ms: 5_000,
+            },
+            netsim: NetsimConfig {
+                listen: "127.0.0.1:8090".to_string(),
+                access_token_ttl_secs: 60 * 24 * 3600,
+                linkedin_member_daily_posts: 150,
+                reactions_per_tick: 1,
+                engagement_tick_ms: 2_000,
+            },
+            identity: DatabaseConfig::default(),
+            content: DatabaseConfig::default(),
+            scheduling: SchedulingConfig {
+                database_url: None,
+                max_idle_ms: 1_000,
+                batch_size: 500,
+            },
+            publishing: PublishingConfig {
+                database_url: None,
+                oauth_redirect_url: None,
+                linkedin: NetworkConfig {
+                    enabled: true,
+                    api_base_url: None,
+                    auth_base_url: None,
+                    client_id: "chorus-dev".to_string(),
+                    client_secret: SecretString::from("chorus-dev-secret"),
+                    api_version: "202601".to_string(),
+                    posts_per_account_per_day: 150,
+                    posts_per_app_per_day: 100_000,
+                    request_timeout_ms: 10_000,
+                },
+            },
+            engagement: EngagementConfig {
+                database_url: None,
+                poll_schedule_secs: vec![
+                    3600,
+                    6 * 3600,
+                    24 * 3600,
+                    3 * 86400,
+                    7 * 86400,
+                    30 * 86400,
+                ],
+                poll_tick_ms: 1_000,
+            },
+            gamification: GamificationConfig {
+                database_url: None,
+                points_share: 10,
+                points_click: 20,
+                points_reaction: 15,
+                points_comment: 30,
+                points_reshare: 25,
+            },
+            notifications: DatabaseConfig::default(),
+        }
+    }
+}
+
+/// Every setting read from the environment, for `chorus run --help`.
+pub const ENVIRONMENT: &[(&str, &str)] = &[
+    (
+        "CHORUS_CONFIG",
+        "TOML file with any of the settings below (lower-case keys, sections for dotted names)",
+    ),
+    (
+        "CHORUS_DATA_DIR",
+        "folder of the embedded default: SQLite files, nats-server storage, generated keys [chorus-data]",
+    ),
+    (
+        "CHORUS_NATS_URL",
+        "NATS server URL; unset = start a private nats-server child process",
+    ),
+    (
+        "CHORUS_NATS_SERVER_BIN",
+        "nats-server executable used when CHORUS_NATS_URL is unset [nats-server]",
+    ),
+    (
+        "CHORUS_PUBLIC_URL",
+        "public base URL of the gateway, used in tracked links [http://127.0.0.1:8080]",
+    ),
+    (
+        "CHORUS_ADMIN_LISTEN",
+        "address of /healthz, /readyz and /metrics [127.0.0.1:9600]",
+    ),
+    ("CHORUS_LOG_FORMAT", "json or pretty [pretty]"),
+    ("CHORUS_LOG", "log filter directives [info]"),
+    (
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        "OTLP gRPC endpoint for traces (e.g. http://otel-collector:4317)",
+    ),
+    (
+        "CHORUS_GATEWAY__LISTEN",
+        "gateway REST API address [127.0.0.1:8080]",
+    ),
+    (
+        "CHORUS_GATEWAY__RPC_TIMEOUT_MS",
+        "how long the gateway waits for a service [5000]",
+    ),
+    (
+        "CHORUS_NETSIM__LISTEN",
+        "network simulator address [127.0.0.1:8090]",
+    ),
+    (
+        "CHORUS_NETSIM__ACCESS_TOKEN_TTL_SECS",
+        "lifetime of simulated access tokens [5184000]",
+    ),
+    (
+        "CHORUS_NETSIM__LINKEDIN_MEMBER_DAILY_POSTS",
+        "simulated LinkedIn posts per member per day [150]",
+    ),
+    (
+        "CHORUS_NETSIM__ENGAGEMENT_TICK_MS",
+        "interval of simulated reactions, 0 = off [2000]",
+    ),
+    (
+        "CHORUS_<SERVICE>__DATABASE_URL",
+        "database of a service (identity, content, scheduling, publishing, engagement, gamification, notifications): postgres://… or sqlite://…; default <data_dir>/<service>.db",
+    ),
+    (
+        "CHORUS_SCHEDULING__MAX_IDLE_MS",
+        "longest sleep of the due-loop [1000]",
+    ),
+    (
+        "CHORUS_SCHEDULING__BATCH_SIZE",
+        "shares claimed per transaction [500]",
+    ),
+    (
+        "CHORUS_PUBLISHING__OAUTH_REDIRECT_URL",
+        "OAuth callback URL [<public_url>/v1/accounts/callback]",
+    ),
+    (
+        "CHORUS_PUBLISHING__LINKEDIN__API_BASE_URL",
+        "LinkedIn API base URL [netsim]",
+    ),
+    (
+        "CHORUS_PUBLISHING__LINKEDIN__AUTH_BASE_URL",
+        "LinkedIn OAuth base URL [netsim]",
+    ),
+    (
+        "CHORUS_PUBLISHING__LINKEDIN__CLIENT_ID",
+        "LinkedIn app client id",
+    ),
+    (
+        "CHORUS_PUBLISHING__LINKEDIN__CLIENT_SECRET",
+        "LinkedIn app client secret",
+    ),
+    (
+        "CHORUS_PUBLISHING__LINKEDIN__API_VERSION",
+        "LinkedIn-Version header [202601]",
+    ),
+    (
+        "CHORUS_PUBLISHING__LINKEDIN__POSTS_PER_ACCOUNT_PER_DAY",
+        "per-account publish quota [150]",
+    ),
+    (
+        "CHORUS_PUBLISHING__LINKEDIN__POSTS_PER_APP_PER_DAY",
+        "per-application publish quota [100000]",
+    ),
+    (
+        "CHORUS_ENGAGEMENT__POLL_SCHEDULE_SECS",
+        "delays after publication at which metrics are polled [3600,21600,86400,259200,604800,2592000]",
+    ),
+    (
+        "CHORUS_GAMIFICATION__POINTS_<ACTION>",
+        "points per share, click, reaction, comment, reshare [10, 20, 15, 30, 25]",
+    ),
+    (
+        "CHORUS_SECURITY__DEV_SIGNING_KEY",
+        "HS256 key for development tokens; generated into the data folder when unset",
+    ),
+    (
+        "CHORUS_SECURITY__ENCRYPTION_KEYS",
+        "kid:base64(32 bytes)[,…] encrypting social tokens; the first encrypts",
+    ),
+    (
+        "CHORUS_SECURITY__VISITOR_SALT",
+        "salt of unique-visitor hashes",
+    ),
+];
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration could not be read: {0}")]
+    Load(#[from] Box<figment::Error>),
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+impl Config {
+    /// Loads defaults, then the file (if any), then `CHORUS_*` variables, and validates.
+    pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
+        Self::load_with(file, Figment::new())
+    }
+
+    /// Like `load`, with extra overrides merged last (tests and the demo use it).
+    pub fn load_with(file: Option<&Path>, overrides: Figment) -> Result<Config, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(file) = file {
+            figment = figment.merge(Toml::file_exact(file));
+        }
+        figment = figment
+            .merge(
+                Env::prefixed("CHORUS_")
+                    .split("__")
+                    .ignore(&["config"])
+                    .lowercase(true),
+            )
+            .merge(overrides);
+        let config: Config = figment
+            .extract()
+            .map_err(|error| ConfigError::Load(Box::new(error)))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        for (name, address) in [
+            ("gateway.listen", &self.gateway.listen),
+            ("netsim.listen", &self.netsim.listen),
+            ("admin_listen", &self.admin_listen),
+        ] {
+            if address.parse::<std::net::SocketAddr>().is_err() {
+                return Err(ConfigError::Invalid(format!(
+                    "{name} must be host:port, got {address:?}"
+                )));
+            }
+        }
+        if !matches!(self.log_format.as_str(), "json" | "pretty") {
+            return Err(ConfigError::Invalid(format!(
+                "log_format must be json or pretty, got {:?}",
+                self.log_format
+            )));
+        }
+        if url::Url::parse(&self.public_url).is_err() {
+            return Err(ConfigError::Invalid(format!(
+                "public_url must be a URL, got {:?}",
+                self.public_url
+            )));
+        }
+        if self.scheduling.batch_size == 0 {
+            return Err(ConfigError::Invalid(
+                "scheduling.batch_size must be at least 1".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Database URL of a service: the configured one or a SQLite file in the data folder.
+    pub fn database_url(&self, service: &str) -> String {
+        let configured = match service {
+            "identity" => &self.identity.database_url,
+            "content" => &self.content.database_url,
+            "scheduling" => &self.scheduling.database_url,
+            "publishing" => &self.publishing.database_url,
+            "engagement" => &self.engagement.database_url,
+            "gamification" => &self.gamification.database_url,
+            "notifications" => &self.notifications.database_url,
+            _ => &None,
+        };
+        configured.clone().unwrap_or_else(|| {
+            let path = self.data_dir.join(format!("{service}.db"));
+            format!("sqlite://{}?mode=rwc", path.display())
+        })
+    }
+
+    /// Base URL of the simulated networks, as seen from this process.
+    pub fn netsim_url(&self) -> String {
+        format!("http://{}", self.netsim.listen)
+    }
+
+    pub fn oauth_redirect_url(&self) -> String {
+        self.publishing
+            .oauth_redirect_url
+            .clone()
+            .unwrap_or_else(|| {
+                format!(
+                    "{}/v1/accounts/callback",
+                    self.public_url.trim_end_matches('/')
+                )
+            })
+    }
+}
+
+// Secrets are serialised only to seed figment with the defaults; `Debug` stays redacted.
+fn expose_secret<S: serde::Serializer>(
+    secret: &SecretString,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(secret.expose_secret())
+}
+
+fn expose_optional_secret<S: serde::Serializer>(
+    secret: &Option<SecretString>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match secret {
+        Some(secret) => serializer.serialize_some(secret.expose_secret()),
+        None => serializer.serialize_none(),
+    }
+}

@@ -1,0 +1,23 @@
+//! What every Chorus service needs: layered configuration, database connection and
+//! migrations, the health/ready/metrics endpoint, graceful shutdown, the error codes shared
+//! by RPC and HTTP, the caller context, and development tokens.
+
+pub mod admin;
+pub mod auth;
+pub mod caller;
+pub mod config;
+pub mod db;
+pub mod error;
+
+pub use caller::{Caller, Role};
+pub use config::Config;
+pub use error::{ErrorCode, ServiceError, ServiceResult};
+pub use tokio_util::sync::CancellationToken as Shutdown;
+
+/// Everything a service's `run` receives from the process that hosts it.
+#[derive(Clone)]
+pub struct Context {
+    pub config: std::sync::Arc<Config>,
+    pub nats: async_nats::Client,
+    pub readiness: admin::Readiness,
+}

@@ -1,0 +1,195 @@
+//! One adapter per social network, speaking its real wire format; caption rules per
+//! network as data; rate-limit policies.
+//!
+//! Every adapter is exercised against `netsim`, the local simulator of the networks.
+
+pub mod captions;
+pub mod limits;
+pub mod linkedin;
+
+use std::time::Duration;
+
+/// The networks Chorus publishes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Network {
+    Linkedin,
+}
+
+impl Network {
+    pub const ALL: &'static [Network] = &[Network::Linkedin];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Network::Linkedin => "linkedin",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Network> {
+        match text {
+            "linkedin" => Some(Network::Linkedin),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Network {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str(self.as_str())
+    }
+}
+
+/// Where an adapter finds the network and who the application is.
+#[derive(Debug, Clone)]
+pub struct AppCredentials {
+    pub api_base_url: String,
+    pub auth_base_url: String,
+    pub client_id: String,
+    pub client_secret: String,
+    pub redirect_url: String,
+    /// Version header where the network versions its API (LinkedIn-Version).
+    pub api_version: String,
+    pub request_timeout: Duration,
+}
+
+/// Tokens obtained from a network.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenSet {
+    pub access_token: String,
+    pub refresh_token: Option<String>,
+    pub access_expires_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub refresh_expires_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub scope: Option<String>,
+}
+
+/// The member behind a token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Profile {
+    /// The network's id of the member (LinkedIn: the `sub` of userinfo).
+    pub id: String,
+    pub display_name: String,
+}
+
+/// What to post.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PostRequest {
+    /// The member's id on the network (author).
+    pub author_id: String,
+    /// The full text, tracked link included.
+    pub text: String,
+}
+
+/// A post that exists on the network.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PostedRef {
+    /// The network's id (LinkedIn: `urn:li:share:…`).
+    pub external_id: String,
+    /// Public URL of the post.
+    pub url: String,
+    /// True when the network said the post already existed (found, not created now).
+    pub already_existed: bool,
+}
+
+/// Engagement totals of a post as the network reports them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PostMetrics {
+    pub reactions: i64,
+    pub comments: i64,
+    pub reshares: i64,
+    pub impressions: i64,
+}
+
+/// How a network call failed, classified for the publisher's decisions.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NetworkError {
+    /// Token invalid or expired: refresh once, then ask the advocate to reconnect.
+    #[error("unauthorized: {0}")]
+    Unauthorized(String),
+    #[error("forbidden: {0}")]
+    Forbidden(String),
+    /// The network refused the content (shown to the advocate as is).
+    #[error("invalid: {0}")]
+    Invalid(String),
+    /// Over a limit; wait `retry_after` when the network said how long.
+    #[error("rate limited: {message}")]
+    RateLimited {
+        retry_after: Option<Duration>,
+        message: String,
+    },
+    /// Temporary trouble before the network accepted anything (5xx): retry with back-off.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+    /// The outcome is unknown (timeout, dropped connection): reconcile before any retry.
+    #[error("outcome unknown: {0}")]
+    OutcomeUnknown(String),
+    /// Our configuration is wrong (e.g. a retired API version): alert, do not retry.
+    #[error("configuration: {0}")]
+    Configuration(String),
+}
+
+impl NetworkError {
+    /// Stable code for events and the API.
+    pub fn code(&self) -> &'static str {
+        match self {
+            NetworkError::Unauthorized(_) => "unauthorized",
+            NetworkError::Forbidden(_) => "forbidden",
+            NetworkError::Invalid(_) => "invalid",
+            NetworkError::RateLimited { .. } => "rate_limited",
+            NetworkError::Unavailable(_) => "unavailable",
+            NetworkError::OutcomeUnknown(_) => "outcome_unknown",
+            NetworkError::Configuration(_) => "configuration",
+        }
+    }
+}
+
+/// A network's API as Chorus uses it.
+#[async_trait::async_trait]
+pub trait NetworkAdapter: Send + Sync {
+    fn network(&self) -> Network;
+
+    /// URL of the network's consent page (OAuth 2.0 authorization code with PKCE S256).
+    fn authorize_url(&self, state: &str, code_challenge: &str) -> String;
+
+    async fn exchange_code(
+        &self,
+        code: &str,
+        code_verifier: &str,
+    ) -> Result<TokenSet, NetworkError>;
+
+    async fn refresh(&self, refresh_token: &str) -> Result<TokenSet, NetworkError>;
+
+    async fn profile(&self, access_token: &str) -> Result<Profile, NetworkError>;
+
+    /// Creates the post. When the network reports that the identical post exists, returns
+    /// it with `already_existed` (each Chorus text carries a unique tracked link, so an
+    /// identical text is always this share's earlier attempt).
+    async fn publish(
+        &self,
+        access_token: &str,
+        post: &PostRequest,
+    ) -> Result<PostedRef, NetworkError>;
+
+    /// After an attempt whose outcome is unknown: finds the post on the network, or
+    /// `None` when the network confirms it is absent.
+    async fn find_post(
+        &self,
+        access_token: &str,
+        post: &PostRequest,
+    ) -> Result<Option<PostedRef>, NetworkError>;
+
+    async fn metrics(
+        &self,
+        access_token: &str,
+        external_id: &str,
+    ) -> Result<PostMetrics, NetworkError>;
+}
+
+/// Builds the adapter of `network`.
+pub fn adapter(
+    network: Network,
+    credentials: AppCredentials,
+) -> std::sync::Arc<dyn NetworkAdapter> {
+    match network {
+        Network::Linkedin => std::sync::Arc::new(linkedin::LinkedIn::new(credentials)),
+    }
+}

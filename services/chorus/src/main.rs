@@ -1,0 +1,168 @@
+//! `chorus`: every Chorus service in one binary.
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(
+    name = "chorus",
+    version,
+    about = "Employee advocacy platform: every service in one binary"
+)]
+struct Cli {
+    /// TOML configuration file (settings can also come from CHORUS_* variables)
+    #[arg(long, global = true, env = "CHORUS_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run services: `all`, or a comma-separated list of targets
+    #[command(after_help = environment_help())]
+    Run {
+        #[arg(long, default_value = "all")]
+        target: String,
+    },
+    /// Start everything on the embedded default and play a company's advocacy program
+    Demo {
+        /// Number of advocates
+        #[arg(long, default_value_t = 60)]
+        advocates: usize,
+        /// Leave the API running after the demo
+        #[arg(long)]
+        keep_running: bool,
+    },
+    /// Apply database migrations of the given services
+    Migrate {
+        #[arg(long, default_value = "all")]
+        target: String,
+    },
+    /// Mint a development bearer token
+    Token {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        user: String,
+        /// admin, curator, approver, advocate, integrator or operator (repeatable)
+        #[arg(long = "role", required = true)]
+        roles: Vec<String>,
+        #[arg(long, default_value_t = 24)]
+        ttl_hours: i64,
+    },
+    /// Print the OpenAPI document of the gateway
+    Openapi,
+}
+
+fn environment_help() -> String {
+    let mut help = String::from("Environment (every setting; nested keys use `__`):\n");
+    for (name, description) in chorus_kit::config::ENVIRONMENT {
+        help.push_str(&format!("  {name:<52} {description}\n"));
+    }
+    help.push_str(&format!("\nTargets: {}", chorus::TARGETS.join(", ")));
+    help
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let cli = Cli::parse();
+    let config = chorus_kit::Config::load(cli.config.as_deref())?;
+    let log_output = if config.log_format == "json" {
+        chorus_telemetry::LogOutput::Json
+    } else {
+        chorus_telemetry::LogOutput::Pretty
+    };
+    let demo = matches!(cli.command, Command::Demo { .. });
+    let options = chorus_telemetry::Options {
+        service_name: "chorus".to_string(),
+        log_output,
+        log_filter: if demo && std::env::var_os("CHORUS_LOG").is_none() {
+            "warn".to_string()
+        } else {
+            config.log.clone()
+        },
+        otlp_endpoint: std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT")
+            .ok()
+            .filter(|value| !value.is_empty()),
+    };
+    let mut telemetry = chorus_telemetry::init(&options, None)?;
+    let outcome = match cli.command {
+        Command::Run { target } => {
+            let targets = chorus::parse_targets(&target)?;
+            let shutdown = chorus_kit::Shutdown::new();
+            let running = chorus::start(config, &targets, shutdown.clone()).await?;
+            tracing::info!(targets = %targets.join(","), nats = %running.nats_url, admin = %running.admin_address, "chorus running");
+            wait_for_signal().await;
+            tracing::info!("shutting down");
+            shutdown.cancel();
+            match tokio::time::timeout(std::time::Duration::from_secs(20), running.join()).await {
+                Ok(outcome) => outcome,
+                Err(_) => anyhow::bail!("services did not stop within 20 s"),
+            }
+        }
+        Command::Demo {
+            advocates,
+            keep_running,
+        } => {
+            chorus::demo::run(
+                config,
+                chorus::demo::DemoOptions {
+                    advocates,
+                    keep_running,
+                },
+            )
+            .await
+        }
+        Command::Migrate { target } => {
+            let targets = chorus::parse_targets(&target)?;
+            chorus::migrate(&config, &targets).await
+        }
+        Command::Token {
+            tenant,
+            user,
+            roles,
+            ttl_hours,
+        } => {
+            let mut parsed = Vec::new();
+            for role in &roles {
+                parsed.push(
+                    chorus_kit::Role::parse(role)
+                        .ok_or_else(|| anyhow::anyhow!("unknown role {role:?}"))?,
+                );
+            }
+            let secrets = chorus_kit::auth::Secrets::resolve(&config)?;
+            let token = chorus_kit::auth::mint(
+                &secrets.dev_signing_key_bytes(),
+                &tenant,
+                &user,
+                &parsed,
+                chrono::Duration::hours(ttl_hours),
+            );
+            println!("{token}");
+            Ok(())
+        }
+        Command::Openapi => {
+            println!("{}", chorus_gateway::openapi_json());
+            Ok(())
+        }
+    };
+    telemetry.shutdown();
+    outcome
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                .expect("signal handler");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
+}

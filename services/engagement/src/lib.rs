@@ -1,0 +1,60 @@
+//! Engagement ingestion: tracked-link clicks (people apart from bots, unique visitors
+//! without storing addresses) and network metrics polled on a decaying schedule, turned
+//! into idempotent `engagement.recorded` deltas.
+
+mod consumers;
+mod entities;
+mod migration;
+mod poller;
+mod rpc;
+
+use chorus_bus::rpc::RpcServer;
+use chorus_bus::{Bus, Outbox, endpoint};
+use chorus_kit::{Context, Shutdown};
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use migration::Migrator;
+
+pub const NAME: &str = "engagement";
+
+/// Runs the engagement service until `shutdown`.
+pub async fn run(ctx: Context, shutdown: Shutdown) -> anyhow::Result<()> {
+    let db =
+        chorus_kit::db::connect_and_migrate::<Migrator>(&ctx.config.database_url(NAME)).await?;
+    ctx.readiness
+        .register(NAME, chorus_kit::db::readiness_check(db.clone()));
+    let bus = Bus::new(ctx.nats.clone());
+    let outbox = Outbox::new(NAME);
+    let relay = outbox.spawn_relay(db.clone(), bus.clone(), shutdown.clone());
+    let schedule: Vec<Duration> = ctx
+        .config
+        .engagement
+        .poll_schedule_secs
+        .iter()
+        .map(|s| Duration::from_secs(*s))
+        .collect();
+    let ingest = Arc::new(consumers::Ingest {
+        db: db.clone(),
+        outbox: outbox.clone(),
+        schedule: schedule.clone(),
+    });
+    consumers::spawn(&bus, ingest, shutdown.clone()).await?;
+    let poller = poller::Poller {
+        db: db.clone(),
+        outbox,
+        nats: ctx.nats.clone(),
+        schedule,
+        tick: Duration::from_millis(ctx.config.engagement.poll_tick_ms),
+    };
+    let poll_task = tokio::spawn(poller.run(shutdown.clone()));
+    let state = Arc::new(rpc::Engagement { db });
+    let server = RpcServer::start(&ctx.nats, NAME, shutdown.clone()).await?;
+    endpoint!(server, "link_resolve", state, resolve_link)?;
+    endpoint!(server, "share_stats", state, share_stats)?;
+    tracing::info!(service = NAME, "started");
+    shutdown.cancelled().await;
+    let _ = poll_task.await;
+    let _ = relay.await;
+    Ok(())
+}

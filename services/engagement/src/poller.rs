@@ -1,0 +1,141 @@
+//! Polls each published share's network metrics on a decaying schedule (by default 1 h,
+//! 6 h, 24 h, 3 d, 7 d, 30 d after publication). Totals become deltas whose event ids are
+//! derived from (share, metric, previous total, new total): overlapping polls and replays
+//! cannot count twice.
+
+use crate::consumers::{add_to_total, metric_name};
+use crate::entities::{metric_total, tracked_share};
+use chorus_api::publishing::ShareMetrics;
+use chorus_api::scheduling::ShareRef;
+use chorus_bus::Outbox;
+use chorus_events::engagement::v1::{EngagementRecorded, Metric};
+use chorus_kit::{Caller, Shutdown};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set, TransactionTrait,
+};
+use std::time::Duration;
+
+pub struct Poller {
+    pub db: DatabaseConnection,
+    pub outbox: Outbox,
+    pub nats: async_nats::Client,
+    pub schedule: Vec<Duration>,
+    pub tick: Duration,
+}
+
+impl Poller {
+    pub async fn run(self, shutdown: Shutdown) {
+        loop {
+            if let Err(error) = self.poll_due().await {
+                tracing::warn!(%error, "metrics poll failed");
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = tokio::time::sleep(self.tick) => {}
+            }
+        }
+    }
+
+    async fn poll_due(&self) -> Result<(), sea_orm::DbErr> {
+        let now = chrono::Utc::now();
+        let due = tracked_share::Entity::find()
+            .filter(tracked_share::Column::NextPollAt.lte(now))
+            .order_by_asc(tracked_share::Column::NextPollAt)
+            .limit(50)
+            .all(&self.db)
+            .await?;
+        for share in due {
+            let span = tracing::info_span!("engagement.poll", service = "engagement", share_id = %share.share_id, network = %share.network);
+            let _entered = span.enter();
+            let caller = Caller::system(&share.tenant_id);
+            let subject = chorus_bus::rpc::subject("publishing", "share_metrics");
+            let request = ShareRef {
+                share_id: share.share_id.clone(),
+            };
+            let metrics: Result<ShareMetrics, _> = chorus_bus::rpc::call(
+                &self.nats,
+                &subject,
+                &caller,
+                &request,
+                Duration::from_secs(15),
+            )
+            .await;
+            match metrics {
+                Ok(metrics) => self.record(&share, &metrics).await?,
+                Err(error) => {
+                    tracing::warn!(share_id = %share.share_id, %error, "metrics could not be read")
+                }
+            }
+            self.advance(share).await?;
+        }
+        Ok(())
+    }
+
+    async fn record(
+        &self,
+        share: &tracked_share::Model,
+        metrics: &ShareMetrics,
+    ) -> Result<(), sea_orm::DbErr> {
+        let observed = [
+            (Metric::Reaction, metrics.reactions),
+            (Metric::Comment, metrics.comments),
+            (Metric::Reshare, metrics.reshares),
+            (Metric::Impression, metrics.impressions),
+        ];
+        let txn = self.db.begin().await?;
+        let mut recorded = 0;
+        for (metric, total) in observed {
+            let previous = metric_total::Entity::find_by_id((
+                share.share_id.clone(),
+                metric_name(metric).to_string(),
+            ))
+            .one(&txn)
+            .await?
+            .map(|row| row.total)
+            .unwrap_or(0);
+            let delta = total - previous;
+            if delta == 0 {
+                continue;
+            }
+            let new_total =
+                add_to_total(&txn, &share.tenant_id, &share.share_id, metric, delta).await?;
+            let event = EngagementRecorded {
+                tenant_id: share.tenant_id.clone(),
+                share_id: share.share_id.clone(),
+                user_id: share.user_id.clone(),
+                post_id: share.post_id.clone(),
+                network: share.network.clone(),
+                metric: metric as i32,
+                delta,
+                total: new_total,
+                observed_at: Some(chorus_events::to_timestamp(chrono::Utc::now())),
+                unique_visitor: false,
+            };
+            let event_id = format!(
+                "poll-{}-{}-{previous}-{new_total}",
+                share.share_id,
+                metric_name(metric)
+            );
+            self.outbox.enqueue_with_id(&txn, &event, event_id).await?;
+            recorded += 1;
+        }
+        txn.commit().await?;
+        if recorded > 0 {
+            self.outbox.wake();
+        }
+        Ok(())
+    }
+
+    async fn advance(&self, share: tracked_share::Model) -> Result<(), sea_orm::DbErr> {
+        let next_index = share.poll_index + 1;
+        let next_poll_at = self.schedule.get(next_index as usize).map(|delay| {
+            share.published_at + chrono::Duration::from_std(*delay).unwrap_or_default()
+        });
+        let mut row: tracked_share::ActiveModel = share.into();
+        row.poll_index = Set(next_index);
+        row.next_poll_at = Set(next_poll_at);
+        row.update(&self.db).await?;
+        Ok(())
+    }
+}

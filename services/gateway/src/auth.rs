@@ -1,0 +1,95 @@
+//! Authentication: bearer tokens become a caller context, checked against identity.
+
+use crate::AppState;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use chorus_api::Empty;
+use chorus_api::identity::User;
+use chorus_kit::{Caller, Role, ServiceError};
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// Resolved callers, kept briefly so that each request does not ask identity again.
+#[derive(Default)]
+pub struct CallerCache {
+    entries: Mutex<HashMap<(String, String), (Instant, Vec<Role>)>>,
+}
+
+const CACHE_TTL: Duration = Duration::from_secs(30);
+
+impl CallerCache {
+    fn get(&self, tenant: &str, user: &str) -> Option<Vec<Role>> {
+        let entries = self.entries.lock().expect("caller cache lock");
+        entries
+            .get(&(tenant.to_string(), user.to_string()))
+            .filter(|(at, _)| at.elapsed() < CACHE_TTL)
+            .map(|(_, roles)| roles.clone())
+    }
+
+    fn put(&self, tenant: &str, user: &str, roles: Vec<Role>) {
+        let mut entries = self.entries.lock().expect("caller cache lock");
+        if entries.len() > 100_000 {
+            entries.clear();
+        }
+        entries.insert(
+            (tenant.to_string(), user.to_string()),
+            (Instant::now(), roles),
+        );
+    }
+}
+
+/// An authenticated caller whose tenant and user exist (operators are not tenant members).
+pub struct Authenticated(pub Caller);
+
+impl FromRequestParts<AppState> for Authenticated {
+    type Rejection = ServiceError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let header = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|value| value.to_str().ok())
+            .ok_or_else(|| {
+                ServiceError::unauthorized("send a bearer token in the Authorization header")
+            })?;
+        let token = header.strip_prefix("Bearer ").ok_or_else(|| {
+            ServiceError::unauthorized("the Authorization header must be `Bearer <token>`")
+        })?;
+        let claimed = chorus_kit::auth::verify(&state.dev_signing_key, token)
+            .map_err(|error| ServiceError::unauthorized(error.to_string()))?;
+        tracing::Span::current().record("tenant_id", claimed.tenant_id.as_str());
+        if claimed.has(Role::Operator) {
+            return Ok(Authenticated(claimed));
+        }
+        if !chorus_events::is_valid_tenant_token(&claimed.tenant_id) {
+            return Err(ServiceError::unauthorized(format!(
+                "unknown tenant {}",
+                claimed.tenant_id
+            )));
+        }
+        // Roles come from identity (the source of truth), not only from the token.
+        let roles = match state.callers.get(&claimed.tenant_id, &claimed.user_id) {
+            Some(roles) => roles,
+            None => {
+                let subject = chorus_bus::rpc::subject("identity", "caller_resolve");
+                let user: User = chorus_bus::rpc::call(
+                    &state.nats,
+                    &subject,
+                    &claimed,
+                    &Empty {},
+                    state.rpc_timeout,
+                )
+                .await?;
+                state
+                    .callers
+                    .put(&claimed.tenant_id, &claimed.user_id, user.roles.clone());
+                user.roles
+            }
+        };
+        Ok(Authenticated(Caller { roles, ..claimed }))
+    }
+}

@@ -1,0 +1,72 @@
+//! The gateway: the one REST API (OpenAPI at `/openapi.json`) that web and mobile frontends
+//! and integrators call. It authenticates, builds the caller context, validates input, and
+//! asks the services over NATS request/reply. It also serves tracked-link redirects.
+
+mod auth;
+mod error;
+mod links;
+mod openapi;
+mod routes;
+
+use axum::Router;
+use chorus_bus::Bus;
+use chorus_kit::{Context, Shutdown};
+use secrecy::ExposeSecret;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use openapi::openapi_json;
+
+pub const NAME: &str = "gateway";
+
+/// Shared by every handler.
+pub struct Gateway {
+    pub nats: async_nats::Client,
+    pub bus: Bus,
+    pub rpc_timeout: Duration,
+    pub dev_signing_key: Vec<u8>,
+    pub visitor_salt: String,
+    pub callers: auth::CallerCache,
+}
+
+pub type AppState = Arc<Gateway>;
+
+/// The gateway's routes (the API, tracked links, OpenAPI, health).
+pub fn router(state: AppState, readiness: chorus_kit::admin::Readiness) -> Router {
+    routes::router(state).merge(chorus_kit::admin::router(readiness))
+}
+
+/// Runs the gateway until `shutdown`; the bound address is sent on `bound` when given.
+pub async fn run(ctx: Context, shutdown: Shutdown) -> anyhow::Result<()> {
+    serve(ctx, shutdown, None).await
+}
+
+pub async fn serve(
+    ctx: Context,
+    shutdown: Shutdown,
+    bound: Option<tokio::sync::oneshot::Sender<std::net::SocketAddr>>,
+) -> anyhow::Result<()> {
+    let secrets = chorus_kit::auth::Secrets::resolve(&ctx.config)?;
+    let state = Arc::new(Gateway {
+        nats: ctx.nats.clone(),
+        bus: Bus::new(ctx.nats.clone()),
+        rpc_timeout: Duration::from_millis(ctx.config.gateway.rpc_timeout_ms),
+        dev_signing_key: secrets.dev_signing_key_bytes(),
+        visitor_salt: secrets.visitor_salt.expose_secret().to_string(),
+        callers: auth::CallerCache::default(),
+    });
+    let listener = tokio::net::TcpListener::bind(&ctx.config.gateway.listen).await?;
+    let address = listener.local_addr()?;
+    tracing::info!(service = NAME, %address, "listening");
+    if let Some(bound) = bound {
+        let _ = bound.send(address);
+    }
+    let app = router(state, ctx.readiness.clone());
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move { shutdown.cancelled().await })
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,144 @@
+//! Tracked links: `GET /l/{code}` redirects to the post's link (UTM included) and records
+//! the click as a raw event on NATS, so a slow engagement service never loses it.
+
+use crate::AppState;
+use axum::extract::{ConnectInfo, Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use chorus_api::engagement::{LinkTarget, ResolveLink};
+use chorus_events::engagement::v1::LinkClicked;
+use chorus_kit::Caller;
+use sha2::Digest;
+use std::net::SocketAddr;
+
+/// User-agent fragments of link-preview bots and crawlers (lower case).
+const BOTS: &[&str] = &[
+    "linkedinbot",
+    "twitterbot",
+    "facebookexternalhit",
+    "facebot",
+    "slackbot",
+    "slack-imgproxy",
+    "discordbot",
+    "telegrambot",
+    "whatsapp",
+    "googlebot",
+    "bingbot",
+    "applebot",
+    "yandex",
+    "baiduspider",
+    "duckduckbot",
+    "mastodon",
+    "bluesky",
+    "cardyb",
+    "embedly",
+    "skypeuripreview",
+    "teams",
+    "bot",
+    "crawler",
+    "spider",
+    "curl",
+    "wget",
+    "python-requests",
+];
+
+pub fn is_bot(user_agent: &str) -> bool {
+    let lower = user_agent.to_ascii_lowercase();
+    lower.is_empty() || BOTS.iter().any(|fragment| lower.contains(fragment))
+}
+
+fn valid_code(code: &str) -> bool {
+    code.len() == 12 && code.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
+fn not_found() -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        "This link does not exist.\n",
+    )
+        .into_response()
+}
+
+/// Hash of the visitor for today: counts unique visitors without storing their address.
+fn visitor_hash(salt: &str, address: &str, user_agent: &str) -> String {
+    let day = chrono::Utc::now().format("%Y-%m-%d").to_string();
+    let digest = sha2::Sha256::digest(format!("{salt}|{day}|{address}|{user_agent}").as_bytes());
+    digest
+        .iter()
+        .take(16)
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
+}
+
+pub async fn redirect(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Path(code): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    if !valid_code(&code) {
+        return not_found();
+    }
+    let subject = chorus_bus::rpc::subject("engagement", "link_resolve");
+    let caller = Caller {
+        tenant_id: String::new(),
+        user_id: "public".into(),
+        roles: vec![],
+    };
+    let target: LinkTarget = match chorus_bus::rpc::call(
+        &state.nats,
+        &subject,
+        &caller,
+        &ResolveLink { code: code.clone() },
+        state.rpc_timeout,
+    )
+    .await
+    {
+        Ok(target) => target,
+        Err(error) if error.code == chorus_kit::ErrorCode::NotFound => return not_found(),
+        Err(error) => return error.into_response(),
+    };
+    let user_agent = headers
+        .get(header::USER_AGENT)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default();
+    let address = headers
+        .get("x-forwarded-for")
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split(',').next())
+        .map(|value| value.trim().to_string())
+        .unwrap_or_else(|| peer.ip().to_string());
+    let bot = is_bot(user_agent);
+    let click = LinkClicked {
+        tenant_id: target.tenant_id.clone(),
+        link_code: code,
+        clicked_at: Some(chorus_events::to_timestamp(chrono::Utc::now())),
+        visitor_hash: visitor_hash(&state.visitor_salt, &address, user_agent),
+        is_bot: bot,
+        user_agent_family: if bot { "bot".into() } else { "browser".into() },
+    };
+    if let Err(error) = state.bus.publish_event(&click, crate::NAME).await {
+        tracing::error!(%error, share_id = %target.share_id, "click could not be recorded");
+    }
+    (StatusCode::FOUND, [(header::LOCATION, target.target_url)]).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn preview_bots_are_told_apart_from_people() {
+        assert!(is_bot(
+            "LinkedInBot/1.0 (compatible; Mozilla/5.0; Apache-HttpClient +http://www.linkedin.com)"
+        ));
+        assert!(is_bot("facebookexternalhit/1.1"));
+        assert!(is_bot("Slackbot-LinkExpanding 1.0"));
+        assert!(!is_bot(
+            "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 Safari/605.1.15"
+        ));
+        assert!(valid_code("AbC123xyz789"));
+        assert!(!valid_code("../etc"));
+    }
+}

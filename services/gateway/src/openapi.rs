@@ -1,0 +1,45 @@
+//! The OpenAPI document, generated from the handlers and committed as `openapi.json`.
+
+use crate::routes;
+use utoipa::OpenApi;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Chorus API", description = "Employee advocacy: content, shares, accounts, engagement, points and notifications."),
+    paths(
+        routes::create_tenant, routes::create_user, routes::me,
+        routes::create_post, routes::get_post, routes::publish_post, routes::feed,
+        routes::list_accounts, routes::start_connect, routes::complete_connect,
+        routes::create_share, routes::list_shares, routes::get_share, routes::cancel_share, routes::share_stats,
+        routes::my_points, routes::my_notifications, routes::mark_read,
+    ),
+    components(schemas(chorus_kit::error::Problem, chorus_kit::ErrorCode, chorus_kit::Role)),
+    modifiers(&BearerAuth),
+    security(("bearer" = [])),
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// The OpenAPI document as pretty JSON.
+pub fn openapi_json() -> String {
+    ApiDoc::openapi()
+        .to_pretty_json()
+        .expect("the OpenAPI document serialises")
+}

@@ -1,0 +1,432 @@
+//! The REST API under `/v1`. Doc comments on handlers are the OpenAPI descriptions.
+
+use crate::AppState;
+use crate::auth::Authenticated;
+use crate::error::ApiJson;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chorus_api::content::{CreatePost, FeedQuery, Post, PostRef};
+use chorus_api::engagement::ShareStats;
+use chorus_api::gamification::PointsSummary;
+use chorus_api::identity::{CreateTenant, CreateUser, GetUser, Tenant, User};
+use chorus_api::notifications::{Inbox, NotificationRef};
+use chorus_api::publishing::{
+    Account, AccountRef, AccountStatus, CompleteConnect, ConnectStarted, StartConnect,
+};
+use chorus_api::scheduling::{CreateShare, Share, ShareRef, ShareRequest};
+use chorus_api::{Empty, Page};
+use chorus_kit::{Caller, Role, ServiceError, ServiceResult};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tower_http::trace::TraceLayer;
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/openapi.json", get(openapi))
+        .route("/v1/tenants", post(create_tenant))
+        .route("/v1/users", post(create_user))
+        .route("/v1/me", get(me))
+        .route("/v1/posts", post(create_post))
+        .route("/v1/posts/{post_id}", get(get_post))
+        .route("/v1/posts/{post_id}/publish", post(publish_post))
+        .route("/v1/feed", get(feed))
+        .route("/v1/accounts", get(list_accounts))
+        .route("/v1/accounts/connect", post(start_connect))
+        .route("/v1/accounts/callback", post(complete_connect))
+        .route("/v1/shares", post(create_share).get(list_shares))
+        .route("/v1/shares/{share_id}", get(get_share))
+        .route("/v1/shares/{share_id}/cancel", post(cancel_share))
+        .route("/v1/shares/{share_id}/stats", get(share_stats))
+        .route("/v1/me/points", get(my_points))
+        .route("/v1/me/notifications", get(my_notifications))
+        .route(
+            "/v1/me/notifications/{notification_id}/read",
+            post(mark_read),
+        )
+        .route("/l/{code}", get(crate::links::redirect))
+        .fallback(|| async { ServiceError::not_found("no such endpoint") })
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(make_span)
+                .on_response(on_response),
+        )
+        .with_state(state)
+}
+
+fn make_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Span {
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map(|path| path.as_str().to_string())
+        .unwrap_or_else(|| request.uri().path().to_string());
+    let span = tracing::info_span!(
+        "http",
+        otel.name = %format!("{} {route}", request.method()),
+        otel.kind = "server",
+        service = "gateway",
+        http.request.method = %request.method(),
+        http.route = %route,
+        http.response.status_code = tracing::field::Empty,
+        tenant_id = tracing::field::Empty,
+    );
+    let mut carrier = std::collections::HashMap::new();
+    for name in ["traceparent", "tracestate"] {
+        if let Some(value) = request
+            .headers()
+            .get(name)
+            .and_then(|value| value.to_str().ok())
+        {
+            carrier.insert(name.to_string(), value.to_string());
+        }
+    }
+    chorus_bus::trace::set_parent_from_traceparent(
+        &span,
+        carrier.get("traceparent").map(String::as_str),
+        carrier.get("tracestate").map(String::as_str),
+    );
+    span
+}
+
+fn on_response(
+    response: &axum::http::Response<axum::body::Body>,
+    latency: std::time::Duration,
+    span: &tracing::Span,
+) {
+    span.record("http.response.status_code", response.status().as_u16());
+    tracing::info!(
+        status = response.status().as_u16(),
+        latency_ms = latency.as_millis() as u64,
+        "request served"
+    );
+}
+
+async fn call<Req: Serialize, Resp: DeserializeOwned>(
+    state: &AppState,
+    service: &str,
+    endpoint: &str,
+    caller: &Caller,
+    request: &Req,
+) -> ServiceResult<Resp> {
+    let subject = chorus_bus::rpc::subject(service, endpoint);
+    chorus_bus::rpc::call(&state.nats, &subject, caller, request, state.rpc_timeout).await
+}
+
+async fn openapi() -> impl axum::response::IntoResponse {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        crate::openapi_json(),
+    )
+}
+
+/// Create a tenant (operators only).
+#[utoipa::path(post, path = "/v1/tenants", tag = "identity", request_body = CreateTenant,
+    responses((status = 201, body = Tenant), (status = 409, body = chorus_kit::error::Problem), (status = 422, body = chorus_kit::error::Problem)))]
+pub async fn create_tenant(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    ApiJson(request): ApiJson<CreateTenant>,
+) -> ServiceResult<(StatusCode, Json<Tenant>)> {
+    let tenant: Tenant = call(&state, "identity", "tenant_create", &caller, &request).await?;
+    Ok((StatusCode::CREATED, Json(tenant)))
+}
+
+/// Add a user to the caller's tenant (admins).
+#[utoipa::path(post, path = "/v1/users", tag = "identity", request_body = CreateUser,
+    responses((status = 201, body = User), (status = 409, body = chorus_kit::error::Problem), (status = 422, body = chorus_kit::error::Problem)))]
+pub async fn create_user(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    ApiJson(request): ApiJson<CreateUser>,
+) -> ServiceResult<(StatusCode, Json<User>)> {
+    let user: User = call(&state, "identity", "user_create", &caller, &request).await?;
+    Ok((StatusCode::CREATED, Json(user)))
+}
+
+/// The caller's profile.
+#[utoipa::path(get, path = "/v1/me", tag = "identity", responses((status = 200, body = User), (status = 401, body = chorus_kit::error::Problem)))]
+pub async fn me(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+) -> ServiceResult<Json<User>> {
+    let request = GetUser {
+        user_id: caller.user_id.clone(),
+    };
+    Ok(Json(
+        call(&state, "identity", "user_get", &caller, &request).await?,
+    ))
+}
+
+/// Create a draft post in the content library (curators).
+#[utoipa::path(post, path = "/v1/posts", tag = "content", request_body = CreatePost,
+    responses((status = 201, body = Post), (status = 403, body = chorus_kit::error::Problem), (status = 422, body = chorus_kit::error::Problem)))]
+pub async fn create_post(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    ApiJson(request): ApiJson<CreatePost>,
+) -> ServiceResult<(StatusCode, Json<Post>)> {
+    let post: Post = call(&state, "content", "post_create", &caller, &request).await?;
+    Ok((StatusCode::CREATED, Json(post)))
+}
+
+/// A post of the library.
+#[utoipa::path(get, path = "/v1/posts/{post_id}", tag = "content", params(("post_id" = String, Path)),
+    responses((status = 200, body = Post), (status = 404, body = chorus_kit::error::Problem)))]
+pub async fn get_post(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    Path(post_id): Path<String>,
+) -> ServiceResult<Json<Post>> {
+    Ok(Json(
+        call(&state, "content", "post_get", &caller, &PostRef { post_id }).await?,
+    ))
+}
+
+/// Publish a draft: it becomes visible to advocates (curators).
+#[utoipa::path(post, path = "/v1/posts/{post_id}/publish", tag = "content", params(("post_id" = String, Path)),
+    responses((status = 200, body = Post), (status = 404, body = chorus_kit::error::Problem), (status = 409, body = chorus_kit::error::Problem)))]
+pub async fn publish_post(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    Path(post_id): Path<String>,
+) -> ServiceResult<Json<Post>> {
+    Ok(Json(
+        call(
+            &state,
+            "content",
+            "post_publish",
+            &caller,
+            &PostRef { post_id },
+        )
+        .await?,
+    ))
+}
+
+/// The advocate's feed: published posts, newest first.
+#[utoipa::path(get, path = "/v1/feed", tag = "content", params(FeedQuery), responses((status = 200, body = Page<Post>)))]
+pub async fn feed(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    Query(query): Query<FeedQuery>,
+) -> ServiceResult<Json<Page<Post>>> {
+    Ok(Json(
+        call(&state, "content", "feed", &caller, &query).await?,
+    ))
+}
+
+/// The caller's connected social accounts.
+#[utoipa::path(get, path = "/v1/accounts", tag = "accounts", responses((status = 200, body = Vec<Account>)))]
+pub async fn list_accounts(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+) -> ServiceResult<Json<Vec<Account>>> {
+    Ok(Json(
+        call(&state, "publishing", "account_list", &caller, &Empty {}).await?,
+    ))
+}
+
+/// Start connecting a social account: open `authorize_url` in the advocate's browser.
+#[utoipa::path(post, path = "/v1/accounts/connect", tag = "accounts", request_body = StartConnect,
+    responses((status = 200, body = ConnectStarted), (status = 422, body = chorus_kit::error::Problem)))]
+pub async fn start_connect(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    ApiJson(request): ApiJson<StartConnect>,
+) -> ServiceResult<Json<ConnectStarted>> {
+    Ok(Json(
+        call(
+            &state,
+            "publishing",
+            "account_connect_start",
+            &caller,
+            &request,
+        )
+        .await?,
+    ))
+}
+
+/// Finish connecting: the `state` and `code` the network sent back to the redirect URL.
+#[utoipa::path(post, path = "/v1/accounts/callback", tag = "accounts", request_body = CompleteConnect,
+    responses((status = 201, body = Account), (status = 422, body = chorus_kit::error::Problem)))]
+pub async fn complete_connect(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    ApiJson(request): ApiJson<CompleteConnect>,
+) -> ServiceResult<(StatusCode, Json<Account>)> {
+    let account: Account = call(
+        &state,
+        "publishing",
+        "account_connect_complete",
+        &caller,
+        &request,
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(account)))
+}
+
+/// Share a post on one of the caller's own accounts, now or at `scheduled_at`.
+///
+/// Only the advocate who owns the account can share on it. The caption is the advocate's
+/// own text; the share's tracked link is appended and counts toward the network's limit.
+#[utoipa::path(post, path = "/v1/shares", tag = "shares", request_body = ShareRequest,
+    responses((status = 201, body = Share), (status = 404, body = chorus_kit::error::Problem), (status = 422, body = chorus_kit::error::Problem)))]
+pub async fn create_share(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    ApiJson(request): ApiJson<ShareRequest>,
+) -> ServiceResult<(StatusCode, Json<Share>)> {
+    caller.require_any(&[Role::Advocate])?;
+    let post: Post = call(
+        &state,
+        "content",
+        "post_get",
+        &caller,
+        &PostRef {
+            post_id: request.post_id.clone(),
+        },
+    )
+    .await?;
+    if post.status != chorus_api::content::PostStatus::Published {
+        return Err(ServiceError::invalid("only published posts can be shared"));
+    }
+    let account: Account = call(
+        &state,
+        "publishing",
+        "account_get",
+        &caller,
+        &AccountRef {
+            account_id: request.account_id.clone(),
+        },
+    )
+    .await?;
+    if account.status != AccountStatus::Connected {
+        return Err(ServiceError::invalid(format!(
+            "the {} account must be reconnected first",
+            account.network
+        )));
+    }
+    let create = CreateShare {
+        post_id: post.id,
+        account_id: account.id,
+        network: account.network,
+        caption: request.caption,
+        scheduled_at: request.scheduled_at,
+        link_url: post.link_url,
+    };
+    let share: Share = call(&state, "scheduling", "share_create", &caller, &create).await?;
+    Ok((StatusCode::CREATED, Json(share)))
+}
+
+/// The caller's shares, newest first.
+#[utoipa::path(get, path = "/v1/shares", tag = "shares", params(FeedQuery), responses((status = 200, body = Page<Share>)))]
+pub async fn list_shares(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    Query(query): Query<FeedQuery>,
+) -> ServiceResult<Json<Page<Share>>> {
+    Ok(Json(
+        call(&state, "scheduling", "share_list", &caller, &query).await?,
+    ))
+}
+
+/// One of the caller's shares, with its state and, when it failed, the network's reason.
+#[utoipa::path(get, path = "/v1/shares/{share_id}", tag = "shares", params(("share_id" = String, Path)),
+    responses((status = 200, body = Share), (status = 404, body = chorus_kit::error::Problem)))]
+pub async fn get_share(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    Path(share_id): Path<String>,
+) -> ServiceResult<Json<Share>> {
+    Ok(Json(
+        call(
+            &state,
+            "scheduling",
+            "share_get",
+            &caller,
+            &ShareRef { share_id },
+        )
+        .await?,
+    ))
+}
+
+/// Cancel a share that is not yet due.
+#[utoipa::path(post, path = "/v1/shares/{share_id}/cancel", tag = "shares", params(("share_id" = String, Path)),
+    responses((status = 200, body = Share), (status = 409, body = chorus_kit::error::Problem)))]
+pub async fn cancel_share(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    Path(share_id): Path<String>,
+) -> ServiceResult<Json<Share>> {
+    Ok(Json(
+        call(
+            &state,
+            "scheduling",
+            "share_cancel",
+            &caller,
+            &ShareRef { share_id },
+        )
+        .await?,
+    ))
+}
+
+/// Engagement totals of one share.
+#[utoipa::path(get, path = "/v1/shares/{share_id}/stats", tag = "analytics", params(("share_id" = String, Path)),
+    responses((status = 200, body = ShareStats), (status = 404, body = chorus_kit::error::Problem)))]
+pub async fn share_stats(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    Path(share_id): Path<String>,
+) -> ServiceResult<Json<ShareStats>> {
+    Ok(Json(
+        call(
+            &state,
+            "engagement",
+            "share_stats",
+            &caller,
+            &ShareRef { share_id },
+        )
+        .await?,
+    ))
+}
+
+/// The caller's points balance and latest ledger entries.
+#[utoipa::path(get, path = "/v1/me/points", tag = "gamification", responses((status = 200, body = PointsSummary)))]
+pub async fn my_points(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+) -> ServiceResult<Json<PointsSummary>> {
+    Ok(Json(
+        call(&state, "gamification", "points_me", &caller, &Empty {}).await?,
+    ))
+}
+
+/// The caller's in-app notifications, newest first, with the unread count.
+#[utoipa::path(get, path = "/v1/me/notifications", tag = "notifications", responses((status = 200, body = Inbox)))]
+pub async fn my_notifications(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+) -> ServiceResult<Json<Inbox>> {
+    Ok(Json(
+        call(&state, "notifications", "inbox_list", &caller, &Empty {}).await?,
+    ))
+}
+
+/// Mark one notification as read.
+#[utoipa::path(post, path = "/v1/me/notifications/{notification_id}/read", tag = "notifications",
+    params(("notification_id" = String, Path)), responses((status = 204), (status = 404, body = chorus_kit::error::Problem)))]
+pub async fn mark_read(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    Path(notification_id): Path<String>,
+) -> ServiceResult<StatusCode> {
+    let _: Empty = call(
+        &state,
+        "notifications",
+        "inbox_mark_read",
+        &caller,
+        &NotificationRef { notification_id },
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}

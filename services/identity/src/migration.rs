@@ -1,0 +1,72 @@
+use sea_orm_migration::prelude::*;
+use sea_orm_migration::schema::*;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(chorus_bus::migration::Migration),
+            Box::new(Initial),
+        ]
+    }
+}
+
+struct Initial;
+
+impl MigrationName for Initial {
+    fn name(&self) -> &str {
+        "m20261123_000100_identity_initial"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for Initial {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table(Alias::new("tenants"))
+                    .if_not_exists()
+                    .col(string(Alias::new("id")).primary_key())
+                    .col(string(Alias::new("name")))
+                    .col(timestamp_with_time_zone(Alias::new("created_at")))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(Alias::new("users"))
+                    .if_not_exists()
+                    .col(string(Alias::new("tenant_id")))
+                    .col(string(Alias::new("id")))
+                    .col(string(Alias::new("display_name")))
+                    .col(string(Alias::new("email")))
+                    .col(string(Alias::new("roles")))
+                    .col(string_null(Alias::new("department")))
+                    .col(string_null(Alias::new("location")))
+                    .col(string(Alias::new("language")))
+                    .col(string(Alias::new("time_zone")))
+                    .col(boolean(Alias::new("active")))
+                    .col(timestamp_with_time_zone(Alias::new("created_at")))
+                    .primary_key(
+                        Index::create()
+                            .col(Alias::new("tenant_id"))
+                            .col(Alias::new("id")),
+                    )
+                    .to_owned(),
+            )
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .drop_table(Table::drop().table(Alias::new("users")).to_owned())
+            .await?;
+        manager
+            .drop_table(Table::drop().table(Alias::new("tenants")).to_owned())
+            .await
+    }
+}

@@ -1,0 +1,59 @@
+//! Test controls under `/_netsim`: not part of any network.
+
+use crate::state::SimState;
+use crate::{Fault, SimPost};
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use std::sync::Arc;
+
+pub(crate) fn routes() -> Router<Arc<SimState>> {
+    Router::new()
+        .route("/_netsim/posts", get(list_posts))
+        .route("/_netsim/faults", post(inject_fault))
+        .route("/_netsim/posts/{urn}/engagement", post(add_engagement))
+        .route(
+            "/_netsim/members/{member_id}/expire-tokens",
+            post(expire_tokens),
+        )
+}
+
+async fn list_posts(State(state): State<Arc<SimState>>) -> Json<Vec<SimPost>> {
+    Json(state.posts())
+}
+
+async fn inject_fault(State(state): State<Arc<SimState>>, Json(fault): Json<Fault>) -> StatusCode {
+    tracing::info!(fault = ?fault, "netsim fault injected");
+    state.push_fault(fault);
+    StatusCode::NO_CONTENT
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct Engagement {
+    #[serde(default)]
+    reactions: i64,
+    #[serde(default)]
+    comments: i64,
+}
+
+async fn add_engagement(
+    State(state): State<Arc<SimState>>,
+    Path(urn): Path<String>,
+    Json(engagement): Json<Engagement>,
+) -> StatusCode {
+    if state.add_engagement(&urn, engagement.reactions, engagement.comments) {
+        StatusCode::NO_CONTENT
+    } else {
+        StatusCode::NOT_FOUND
+    }
+}
+
+async fn expire_tokens(
+    State(state): State<Arc<SimState>>,
+    Path(member_id): Path<String>,
+) -> StatusCode {
+    let expired = state.expire_tokens_of(&member_id);
+    tracing::info!(member_id = %member_id, expired, "netsim access tokens expired");
+    StatusCode::NO_CONTENT
+}

@@ -1,0 +1,179 @@
+//! netsim: a local simulator of the social networks Chorus publishes to.
+//!
+//! It speaks each network's real wire format (paths, bodies, status codes, odd headers)
+//! under an overridable base URL, with token lifetimes, quotas, duplicate detection and
+//! injectable faults, so the adapters and the publisher are tested against behaviour, not
+//! mocks. Only LinkedIn is simulated so far (see `NETWORKS.md`, "1. LinkedIn").
+//!
+//! Test-control routes live under `/_netsim`; everything else mirrors the network.
+
+mod control;
+mod linkedin;
+mod state;
+#[cfg(test)]
+mod tests;
+
+use state::SimState;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// LinkedIn-Version values answered by default; anything else is a retired version (426).
+pub const DEFAULT_ACTIVE_VERSIONS: &[&str] =
+    &["202601", "202602", "202603", "202604", "202605", "202606"];
+
+/// Behaviour knobs of the simulator; shrink the lifetimes and limits in tests.
+#[derive(Debug, Clone)]
+pub struct NetsimOptions {
+    /// Lifetime of access tokens (LinkedIn: 60 days).
+    pub access_token_ttl: Duration,
+    /// Posts a member may create per UTC day before a bare 429.
+    pub member_daily_posts: u32,
+    /// Interval of simulated engagement; `None` (or zero) disables it.
+    pub engagement_tick: Option<Duration>,
+    /// Reactions every young post gains per engagement tick.
+    pub reactions_per_tick: u32,
+    /// Active `LinkedIn-Version` values; remove one to stage a sunset.
+    pub active_versions: Vec<String>,
+    /// How long an identical commentary by the same author is refused as a duplicate.
+    pub duplicate_window: Duration,
+}
+
+impl Default for NetsimOptions {
+    fn default() -> NetsimOptions {
+        NetsimOptions {
+            access_token_ttl: Duration::from_secs(60 * 86_400),
+            // The old Share-on-LinkedIn table's figure (unconfirmed for the Posts API).
+            member_daily_posts: 150,
+            engagement_tick: None,
+            reactions_per_tick: 1,
+            active_versions: DEFAULT_ACTIVE_VERSIONS
+                .iter()
+                .map(|version| version.to_string())
+                .collect(),
+            duplicate_window: Duration::from_secs(48 * 3_600),
+        }
+    }
+}
+
+/// A post as netsim holds it.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct SimPost {
+    pub urn: String,
+    /// `urn:li:person:<member id>`.
+    pub author: String,
+    pub commentary: String,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub reactions: i64,
+    pub comments: i64,
+    pub reshares: i64,
+    pub impressions: i64,
+}
+
+/// A fault for the next POST /rest/posts requests, consumed in the order injected,
+/// whatever the outcome of the request that consumes it. A `count` of 0 fires once.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Fault {
+    /// Answer `count` posts with `status` and a LinkedIn-like body; nothing is created.
+    Status { status: u16, count: u32 },
+    /// Wait `delay_ms` before handling each of `count` posts (a slow network).
+    DelayMs { delay_ms: u64, count: u32 },
+    /// Handle the post (creating it), then wait `hold_ms` before replying: a reply lost
+    /// after the network accepted, once the client has timed out.
+    HoldAfterAccept { hold_ms: u64, count: u32 },
+}
+
+/// The simulator; cheap to clone, every clone shares the same state.
+#[derive(Clone)]
+pub struct Netsim {
+    state: Arc<SimState>,
+}
+
+impl Netsim {
+    pub fn new(options: NetsimOptions) -> Netsim {
+        Netsim {
+            state: Arc::new(SimState::new(options)),
+        }
+    }
+
+    /// Every route: the networks' and the `/_netsim` test controls.
+    pub fn router(&self) -> axum::Router {
+        linkedin::routes()
+            .merge(control::routes())
+            .with_state(Arc::clone(&self.state))
+    }
+
+    /// Binds `listen` (port 0 picks a free port), serves until `shutdown` is cancelled
+    /// and runs the engagement ticker; returns the bound address.
+    pub async fn serve(
+        &self,
+        listen: &str,
+        shutdown: CancellationToken,
+    ) -> std::io::Result<SocketAddr> {
+        let listener = tokio::net::TcpListener::bind(listen).await?;
+        let address = listener.local_addr()?;
+        let router = self.router();
+        let server_shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            let server = axum::serve(listener, router)
+                .with_graceful_shutdown(server_shutdown.cancelled_owned());
+            if let Err(error) = server.await {
+                tracing::error!(error = %error, "netsim server stopped with an error");
+            }
+        });
+        if let Some(tick) = self
+            .state
+            .options
+            .engagement_tick
+            .filter(|tick| !tick.is_zero())
+        {
+            tokio::spawn(run_engagement_ticker(
+                Arc::clone(&self.state),
+                tick,
+                shutdown,
+            ));
+        }
+        tracing::info!(address = %address, "netsim listening");
+        Ok(address)
+    }
+
+    /// Every post ever created, in creation order.
+    pub fn posts(&self) -> Vec<SimPost> {
+        self.state.posts()
+    }
+
+    /// Queues a fault for the next POST /rest/posts.
+    pub fn inject(&self, fault: Fault) {
+        tracing::info!(fault = ?fault, "netsim fault injected");
+        self.state.push_fault(fault);
+    }
+
+    /// Adds engagement to a post; false when no post has that URN.
+    pub fn add_reactions(&self, urn: &str, reactions: i64, comments: i64) -> bool {
+        self.state.add_engagement(urn, reactions, comments)
+    }
+
+    /// Expires every access token of the member (its refresh tokens stay valid).
+    pub fn expire_tokens_of(&self, member_id: &str) {
+        let expired = self.state.expire_tokens_of(member_id);
+        tracing::info!(member_id, expired, "netsim access tokens expired");
+    }
+}
+
+async fn run_engagement_ticker(state: Arc<SimState>, tick: Duration, shutdown: CancellationToken) {
+    let mut interval = tokio::time::interval(tick);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    // The first tick completes at once; engagement starts one period after start.
+    interval.tick().await;
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => break,
+            _ = interval.tick() => {
+                let touched = state.tick_engagement();
+                tracing::debug!(posts = touched, "netsim engagement tick");
+            }
+        }
+    }
+}

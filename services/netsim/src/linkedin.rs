@@ -1,0 +1,395 @@
+//! LinkedIn's routes, in its wire format: OAuth (see `oauth`), userinfo, the Posts API and
+//! socialActions.
+
+mod oauth;
+
+use crate::SimPost;
+use crate::state::{FaultAction, PostRefusal, SimState, TokenRejection, person_urn};
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+/// Longest commentary LinkedIn accepts.
+const MAX_COMMENTARY_CHARS: usize = 3_000;
+const VERSION_HEADER: &str = "linkedin-version";
+const RESTLI_HEADER: &str = "x-restli-protocol-version";
+const RESTLI_VERSION: &str = "2.0.0";
+
+type AppState = State<Arc<SimState>>;
+
+pub(crate) fn routes() -> Router<Arc<SimState>> {
+    Router::new()
+        .route("/oauth/v2/authorization", get(oauth::authorize))
+        .route("/oauth/v2/accessToken", post(oauth::access_token))
+        .route("/v2/userinfo", get(userinfo))
+        .route("/rest/posts", post(create_post))
+        .route("/rest/posts/{urn}", get(read_post))
+        .route("/rest/socialActions/{urn}", get(social_actions))
+}
+
+/// A LinkedIn error reply: its status and JSON body.
+#[derive(Debug)]
+struct Refusal {
+    status: StatusCode,
+    body: Value,
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        (self.status, axum::Json(self.body)).into_response()
+    }
+}
+
+fn refusal(status: StatusCode, body: Value) -> Refusal {
+    Refusal { status, body }
+}
+
+fn canonical_reason(status: StatusCode) -> &'static str {
+    status.canonical_reason().unwrap_or("Error")
+}
+
+/// The body of a LinkedIn validation failure (422) on one input field.
+fn validation_failure(message: String, field_path: &str, description: &str, code: &str) -> Refusal {
+    refusal(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        json!({
+            "errorDetailType": "com.linkedin.common.error.BadRequest",
+            "message": message,
+            "errorDetails": {"inputErrors": [{
+                "description": description,
+                "input": {"inputPath": {"fieldPath": field_path}},
+                "code": code,
+            }]},
+            "status": 422,
+        }),
+    )
+}
+
+fn duplicate_post(existing_urn: &str) -> Refusal {
+    refusal(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        json!({
+            "errorDetailType": "com.linkedin.common.error.BadRequest",
+            "message": format!("Content is a duplicate of {existing_urn}"),
+            "errorDetails": {"inputErrors": [{"description": "Duplicate post is detected", "input": {}, "code": "DUPLICATE_POST"}]},
+            "status": 422,
+        }),
+    )
+}
+
+fn invalid_access_token() -> Refusal {
+    refusal(
+        StatusCode::UNAUTHORIZED,
+        json!({"status": 401, "serviceErrorCode": 65600, "code": "INVALID_ACCESS_TOKEN", "message": "Invalid access token"}),
+    )
+}
+
+fn empty_access_token() -> Refusal {
+    refusal(
+        StatusCode::UNAUTHORIZED,
+        json!({"status": 401, "serviceErrorCode": 65604, "code": "EMPTY_ACCESS_TOKEN", "message": "Empty oauth2 access token"}),
+    )
+}
+
+fn expired_access_token() -> Refusal {
+    // serviceErrorCode and wording of the expired body are unconfirmed (NETWORKS.md).
+    refusal(
+        StatusCode::UNAUTHORIZED,
+        json!({"status": 401, "serviceErrorCode": 65601, "code": "EXPIRED_ACCESS_TOKEN", "message": "The token used in the request has expired"}),
+    )
+}
+
+fn access_denied(message: String) -> Refusal {
+    refusal(
+        StatusCode::FORBIDDEN,
+        json!({"status": 403, "serviceErrorCode": 100, "code": "ACCESS_DENIED", "message": message}),
+    )
+}
+
+fn daily_throttle() -> Refusal {
+    // LinkedIn sends no rate-limit headers with it.
+    refusal(
+        StatusCode::TOO_MANY_REQUESTS,
+        json!({"status": 429, "message": "Resource level throttle APPLICATION AND MEMBER DAY limit for calls to this resource is reached."}),
+    )
+}
+
+fn bad_request(message: &str) -> Refusal {
+    refusal(
+        StatusCode::BAD_REQUEST,
+        json!({"status": 400, "message": message}),
+    )
+}
+
+fn not_found(urn: &str) -> Refusal {
+    refusal(
+        StatusCode::NOT_FOUND,
+        json!({"status": 404, "code": "NOT_FOUND", "message": format!("Entity {urn} not found")}),
+    )
+}
+
+/// The body LinkedIn sends with `status`, for injected faults.
+fn status_fault(status: StatusCode, requested_version: Option<&str>) -> Refusal {
+    match status {
+        StatusCode::UNAUTHORIZED => invalid_access_token(),
+        StatusCode::FORBIDDEN => access_denied(
+            "Not enough permissions to access: partnerApiPostsExternal.CREATE".to_string(),
+        ),
+        StatusCode::TOO_MANY_REQUESTS => daily_throttle(),
+        StatusCode::UPGRADE_REQUIRED => retired_version(requested_version.unwrap_or("")),
+        _ => refusal(
+            status,
+            json!({"status": status.as_u16(), "message": canonical_reason(status)}),
+        ),
+    }
+}
+
+fn retired_version(version: &str) -> Refusal {
+    refusal(
+        StatusCode::UPGRADE_REQUIRED,
+        json!({"status": 426, "code": "NONEXISTENT_VERSION", "message": format!("Requested version {version} is not active")}),
+    )
+}
+
+fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
+/// The member behind the request's bearer token, or LinkedIn's 401.
+fn authenticate(state: &SimState, headers: &HeaderMap) -> Result<String, Refusal> {
+    let Some(token) = bearer_token(headers) else {
+        return Err(empty_access_token());
+    };
+    state.member_of(token).map_err(|rejection| match rejection {
+        TokenRejection::Unknown => invalid_access_token(),
+        TokenRejection::Expired => expired_access_token(),
+    })
+}
+
+fn header_text<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get(name)
+        .and_then(|value| value.to_str().ok())
+        .map(str::trim)
+}
+
+/// `/rest` calls must name an active LinkedIn-Version.
+fn check_version(state: &SimState, headers: &HeaderMap) -> Result<(), Refusal> {
+    // LinkedIn's reply to a missing header is unconfirmed; a 400 catches adapter bugs.
+    let Some(version) = header_text(headers, VERSION_HEADER) else {
+        return Err(refusal(
+            StatusCode::BAD_REQUEST,
+            json!({"status": 400, "code": "VERSION_MISSING", "message": "A version must be present. Please specify a version by adding the LinkedIn-Version header."}),
+        ));
+    };
+    if !state.is_active_version(version) {
+        return Err(retired_version(version));
+    }
+    Ok(())
+}
+
+async fn userinfo(State(state): AppState, headers: HeaderMap) -> Result<Response, Refusal> {
+    let member_id = authenticate(&state, &headers)?;
+    let userinfo = json!({
+        "sub": member_id,
+        "name": format!("Member {member_id}"),
+        "given_name": "Member",
+        "family_name": member_id,
+        "locale": {"country": "US", "language": "en"},
+    });
+    Ok(axum::Json(userinfo).into_response())
+}
+
+async fn create_post(State(state): AppState, headers: HeaderMap, body: Bytes) -> Response {
+    let fault = state.take_fault();
+    match fault {
+        Some(FaultAction::AnswerStatus(code)) => {
+            let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            tracing::info!(
+                status = status.as_u16(),
+                "netsim fault: post answered without being created"
+            );
+            return status_fault(status, header_text(&headers, VERSION_HEADER)).into_response();
+        }
+        Some(FaultAction::DelayBefore(delay)) => {
+            tracing::info!(
+                delay_ms = delay.as_millis() as u64,
+                "netsim fault: slow post"
+            );
+            tokio::time::sleep(delay).await;
+        }
+        Some(FaultAction::HoldAfter(_)) | None => {}
+    }
+
+    // Everything up to the reply happens without an await, so a client that gives up
+    // during the hold below cannot undo the creation.
+    let response = accept_post(&state, &headers, &body).into_response();
+
+    if let Some(FaultAction::HoldAfter(hold)) = fault {
+        tracing::info!(
+            hold_ms = hold.as_millis() as u64,
+            status = response.status().as_u16(),
+            "netsim fault: holding the reply"
+        );
+        tokio::time::sleep(hold).await;
+    }
+    response
+}
+
+fn accept_post(state: &SimState, headers: &HeaderMap, body: &[u8]) -> Result<Response, Refusal> {
+    check_version(state, headers)?;
+    // Without it LinkedIn falls back to Rest.li 1.0; netsim refuses to catch adapter bugs.
+    if header_text(headers, RESTLI_HEADER) != Some(RESTLI_VERSION) {
+        return Err(bad_request("X-Restli-Protocol-Version: 2.0.0 is required"));
+    }
+    let member_id = authenticate(state, headers)?;
+    let request: Value = match serde_json::from_slice(body) {
+        Ok(Value::Object(fields)) => Value::Object(fields),
+        Ok(_) | Err(_) => return Err(bad_request("Request body must be a JSON object")),
+    };
+    let commentary = check_post_body(&request, &member_id)?;
+
+    match state.create_post(&member_id, commentary) {
+        Ok(created) => {
+            tracing::info!(member_id = %member_id, urn = %created.urn, "netsim post created");
+            Ok((StatusCode::CREATED, [("x-restli-id", created.urn)]).into_response())
+        }
+        Err(PostRefusal::DailyLimitReached) => {
+            tracing::info!(member_id = %member_id, "netsim post refused: daily limit");
+            Err(daily_throttle())
+        }
+        Err(PostRefusal::Duplicate { existing_urn }) => {
+            tracing::info!(member_id = %member_id, existing_urn = %existing_urn, "netsim post refused: duplicate");
+            Err(duplicate_post(&existing_urn))
+        }
+    }
+}
+
+fn missing_field(field: &str) -> Refusal {
+    validation_failure(
+        format!("/{field} :: field is required but not found and has no default value"),
+        &format!("/{field}"),
+        "Field is required",
+        "MISSING_REQUIRED_FIELD",
+    )
+}
+
+fn text_field<'a>(request: &'a Value, field: &str) -> Result<&'a str, Refusal> {
+    request
+        .get(field)
+        .and_then(Value::as_str)
+        .ok_or_else(|| missing_field(field))
+}
+
+/// Checks the minimal text-post body of NETWORKS.md and returns its commentary.
+fn check_post_body<'a>(request: &'a Value, member_id: &str) -> Result<&'a str, Refusal> {
+    let author = text_field(request, "author")?;
+    let expected_author = person_urn(member_id);
+    if author != expected_author {
+        return Err(access_denied(format!(
+            "Not enough permissions to post as {author}"
+        )));
+    }
+    let commentary = text_field(request, "commentary")?;
+    if commentary.trim().is_empty() {
+        return Err(missing_field("commentary"));
+    }
+    let commentary_chars = commentary.chars().count();
+    if commentary_chars > MAX_COMMENTARY_CHARS {
+        return Err(validation_failure(
+            format!(
+                "/commentary :: length {commentary_chars} exceeds the maximum allowed length of {MAX_COMMENTARY_CHARS}"
+            ),
+            "/commentary",
+            "Text exceeds the maximum allowed length",
+            "FIELD_LENGTH_TOO_LONG",
+        ));
+    }
+    let visibility = text_field(request, "visibility")?;
+    if !matches!(visibility, "PUBLIC" | "CONNECTIONS" | "LOGGED_IN") {
+        return Err(validation_failure(
+            format!("/visibility :: unknown value {visibility}"),
+            "/visibility",
+            "Invalid value",
+            "INVALID_VALUE",
+        ));
+    }
+    let distribution = request
+        .get("distribution")
+        .filter(|value| value.is_object())
+        .ok_or_else(|| missing_field("distribution"))?;
+    if distribution
+        .get("feedDistribution")
+        .and_then(Value::as_str)
+        .is_none()
+    {
+        return Err(missing_field("distribution/feedDistribution"));
+    }
+    // Drafts are not simulated: a post either goes live or is refused.
+    let lifecycle_state = text_field(request, "lifecycleState")?;
+    if lifecycle_state != "PUBLISHED" {
+        return Err(validation_failure(
+            format!("/lifecycleState :: netsim only simulates PUBLISHED, got {lifecycle_state}"),
+            "/lifecycleState",
+            "Invalid value",
+            "INVALID_VALUE",
+        ));
+    }
+    Ok(commentary)
+}
+
+fn post_json(post: &SimPost) -> Value {
+    let created_at_ms = post.created_at.timestamp_millis();
+    json!({
+        "id": post.urn,
+        "author": post.author,
+        "commentary": post.commentary,
+        "visibility": "PUBLIC",
+        "distribution": {"feedDistribution": "MAIN_FEED", "targetEntities": [], "thirdPartyDistributionChannels": []},
+        "lifecycleState": "PUBLISHED",
+        "isReshareDisabledByAuthor": false,
+        "createdAt": created_at_ms,
+        "publishedAt": created_at_ms,
+        "lastModifiedAt": created_at_ms,
+    })
+}
+
+/// Reads a known post. Lenient for tests: the token and version are checked only when sent.
+async fn read_post(
+    State(state): AppState,
+    Path(urn): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, Refusal> {
+    if headers.contains_key(header::AUTHORIZATION) {
+        authenticate(&state, &headers)?;
+    }
+    if headers.contains_key(VERSION_HEADER) {
+        check_version(&state, &headers)?;
+    }
+    let post = state.post(&urn).ok_or_else(|| not_found(&urn))?;
+    Ok(axum::Json(post_json(&post)).into_response())
+}
+
+async fn social_actions(
+    State(state): AppState,
+    Path(urn): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, Refusal> {
+    check_version(&state, &headers)?;
+    authenticate(&state, &headers)?;
+    let post = state.post(&urn).ok_or_else(|| not_found(&urn))?;
+    let actions = json!({
+        "likesSummary": {"totalLikes": post.reactions, "aggregatedTotalLikes": post.reactions, "likedByCurrentUser": false},
+        "commentsSummary": {"totalFirstLevelComments": post.comments, "aggregatedTotalComments": post.comments},
+        "target": post.urn,
+    });
+    Ok(axum::Json(actions).into_response())
+}

@@ -1,0 +1,87 @@
+pub mod account {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "accounts")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub tenant_id: String,
+        pub user_id: String,
+        pub network: String,
+        pub external_id: String,
+        pub display_name: String,
+        /// connected, needs_reconnect, disconnected
+        pub status: String,
+        /// Id of the key that encrypted the tokens.
+        pub key_id: String,
+        pub access_token: Vec<u8>,
+        pub refresh_token: Option<Vec<u8>>,
+        pub access_expires_at: Option<DateTimeUtc>,
+        pub refresh_expires_at: Option<DateTimeUtc>,
+        pub connected_at: DateTimeUtc,
+        pub updated_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod oauth_state {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "oauth_states")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub state: String,
+        pub tenant_id: String,
+        pub user_id: String,
+        pub network: String,
+        pub code_verifier: String,
+        pub created_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod publication {
+    use sea_orm::entity::prelude::*;
+
+    /// One share's publication: the record of every attempt, written before each call.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "publications")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub share_id: String,
+        pub tenant_id: String,
+        pub user_id: String,
+        pub post_id: String,
+        pub account_id: String,
+        pub network: String,
+        pub text: String,
+        pub link_code: String,
+        pub target_url: String,
+        /// publishing, published, failed, needs_reconnect
+        pub status: String,
+        pub attempts: i32,
+        /// True while a call may have reached the network without its answer recorded.
+        pub in_flight: bool,
+        pub external_id: Option<String>,
+        pub external_url: Option<String>,
+        pub last_error: Option<String>,
+        pub created_at: DateTimeUtc,
+        pub updated_at: DateTimeUtc,
+        pub published_at: Option<DateTimeUtc>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

@@ -1,0 +1,105 @@
+//! Publishing: connected accounts (tokens encrypted at rest), and one publisher per network
+//! that posts due shares within the network's limits, never twice.
+
+mod accounts;
+mod crypto;
+mod entities;
+mod migration;
+mod publisher;
+
+use chorus_bus::rpc::RpcServer;
+use chorus_bus::{Bus, Outbox, endpoint};
+use chorus_kit::{Context, Shutdown};
+use chorus_social::limits::{NetworkQuotas, PublishLimiter};
+use chorus_social::{AppCredentials, Network, NetworkAdapter};
+use secrecy::ExposeSecret;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use migration::Migrator;
+
+pub const NAME: &str = "publishing";
+
+/// A network's adapter and its limiters.
+#[derive(Clone)]
+pub struct NetworkClient {
+    pub adapter: Arc<dyn NetworkAdapter>,
+    pub limiter: PublishLimiter,
+}
+
+/// Builds the enabled networks' clients from configuration.
+pub fn network_clients(config: &chorus_kit::Config) -> HashMap<Network, NetworkClient> {
+    let mut clients = HashMap::new();
+    let linkedin = &config.publishing.linkedin;
+    if linkedin.enabled {
+        let credentials = AppCredentials {
+            api_base_url: linkedin
+                .api_base_url
+                .clone()
+                .unwrap_or_else(|| config.netsim_url()),
+            auth_base_url: linkedin
+                .auth_base_url
+                .clone()
+                .unwrap_or_else(|| config.netsim_url()),
+            client_id: linkedin.client_id.clone(),
+            client_secret: linkedin.client_secret.expose_secret().to_string(),
+            redirect_url: config.oauth_redirect_url(),
+            api_version: linkedin.api_version.clone(),
+            request_timeout: Duration::from_millis(linkedin.request_timeout_ms),
+        };
+        let limiter = PublishLimiter::new(NetworkQuotas {
+            per_account_per_day: linkedin.posts_per_account_per_day,
+            per_app_per_day: linkedin.posts_per_app_per_day,
+        });
+        clients.insert(
+            Network::Linkedin,
+            NetworkClient {
+                adapter: chorus_social::adapter(Network::Linkedin, credentials),
+                limiter,
+            },
+        );
+    }
+    clients
+}
+
+/// Runs the publishing service until `shutdown`.
+pub async fn run(ctx: Context, shutdown: Shutdown) -> anyhow::Result<()> {
+    let db =
+        chorus_kit::db::connect_and_migrate::<Migrator>(&ctx.config.database_url(NAME)).await?;
+    ctx.readiness
+        .register(NAME, chorus_kit::db::readiness_check(db.clone()));
+    let secrets = chorus_kit::auth::Secrets::resolve(&ctx.config)?;
+    let keys = crypto::KeyRing::parse(secrets.encryption_keys.expose_secret())?;
+    let bus = Bus::new(ctx.nats.clone());
+    let outbox = Outbox::new(NAME);
+    let relay = outbox.spawn_relay(db.clone(), bus.clone(), shutdown.clone());
+    let networks = Arc::new(network_clients(&ctx.config));
+    let accounts = Arc::new(accounts::Accounts {
+        db: db.clone(),
+        keys,
+        networks: networks.clone(),
+    });
+    let publisher = Arc::new(publisher::Publisher {
+        db: db.clone(),
+        outbox,
+        accounts: accounts.clone(),
+        networks,
+    });
+    publisher::spawn(&bus, publisher, shutdown.clone()).await?;
+    let server = RpcServer::start(&ctx.nats, NAME, shutdown.clone()).await?;
+    endpoint!(server, "account_connect_start", accounts, start_connect)?;
+    endpoint!(
+        server,
+        "account_connect_complete",
+        accounts,
+        complete_connect
+    )?;
+    endpoint!(server, "account_get", accounts, get_account)?;
+    endpoint!(server, "account_list", accounts, list_accounts)?;
+    endpoint!(server, "share_metrics", accounts, share_metrics)?;
+    tracing::info!(service = NAME, "started");
+    shutdown.cancelled().await;
+    let _ = relay.await;
+    Ok(())
+}

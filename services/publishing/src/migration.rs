@@ -1,0 +1,117 @@
+use sea_orm_migration::prelude::*;
+use sea_orm_migration::schema::*;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(chorus_bus::migration::Migration),
+            Box::new(Initial),
+        ]
+    }
+}
+
+struct Initial;
+
+impl MigrationName for Initial {
+    fn name(&self) -> &str {
+        "m20261123_000100_publishing_initial"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for Initial {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table(Alias::new("accounts"))
+                    .if_not_exists()
+                    .col(string(Alias::new("id")).primary_key())
+                    .col(string(Alias::new("tenant_id")))
+                    .col(string(Alias::new("user_id")))
+                    .col(string(Alias::new("network")))
+                    .col(string(Alias::new("external_id")))
+                    .col(string(Alias::new("display_name")))
+                    .col(string(Alias::new("status")))
+                    .col(string(Alias::new("key_id")))
+                    .col(blob(Alias::new("access_token")))
+                    .col(blob_null(Alias::new("refresh_token")))
+                    .col(timestamp_with_time_zone_null(Alias::new(
+                        "access_expires_at",
+                    )))
+                    .col(timestamp_with_time_zone_null(Alias::new(
+                        "refresh_expires_at",
+                    )))
+                    .col(timestamp_with_time_zone(Alias::new("connected_at")))
+                    .col(timestamp_with_time_zone(Alias::new("updated_at")))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("accounts_member")
+                    .table(Alias::new("accounts"))
+                    .col(Alias::new("tenant_id"))
+                    .col(Alias::new("user_id"))
+                    .col(Alias::new("network"))
+                    .col(Alias::new("external_id"))
+                    .unique()
+                    .if_not_exists()
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(Alias::new("oauth_states"))
+                    .if_not_exists()
+                    .col(string(Alias::new("state")).primary_key())
+                    .col(string(Alias::new("tenant_id")))
+                    .col(string(Alias::new("user_id")))
+                    .col(string(Alias::new("network")))
+                    .col(string(Alias::new("code_verifier")))
+                    .col(timestamp_with_time_zone(Alias::new("created_at")))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(Alias::new("publications"))
+                    .if_not_exists()
+                    .col(string(Alias::new("share_id")).primary_key())
+                    .col(string(Alias::new("tenant_id")))
+                    .col(string(Alias::new("user_id")))
+                    .col(string(Alias::new("post_id")))
+                    .col(string(Alias::new("account_id")))
+                    .col(string(Alias::new("network")))
+                    .col(text(Alias::new("text")))
+                    .col(string(Alias::new("link_code")))
+                    .col(text(Alias::new("target_url")))
+                    .col(string(Alias::new("status")))
+                    .col(integer(Alias::new("attempts")))
+                    .col(boolean(Alias::new("in_flight")))
+                    .col(string_null(Alias::new("external_id")))
+                    .col(text_null(Alias::new("external_url")))
+                    .col(text_null(Alias::new("last_error")))
+                    .col(timestamp_with_time_zone(Alias::new("created_at")))
+                    .col(timestamp_with_time_zone(Alias::new("updated_at")))
+                    .col(timestamp_with_time_zone_null(Alias::new("published_at")))
+                    .to_owned(),
+            )
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        for table in ["publications", "oauth_states", "accounts"] {
+            manager
+                .drop_table(Table::drop().table(Alias::new(table)).to_owned())
+                .await?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,442 @@
+//! The publisher: takes due shares and posts them, never twice.
+//!
+//! The attempt is recorded (`in_flight = true`) before the network call. When a delivery
+//! finds an attempt still in flight (a crash or a timeout after the request left), it first
+//! reconciles: it asks the network for the post and re-posts only when the network confirms
+//! it is absent.
+
+use crate::NetworkClient;
+use crate::accounts::Accounts;
+use crate::entities::{account, publication};
+use chorus_bus::consumer::{self, ConsumerSpec, Delivery, HandlerError};
+use chorus_bus::{Bus, BusError, Outbox};
+use chorus_events::share::v1 as events;
+use chorus_kit::Shutdown;
+use chorus_social::{Network, NetworkError, PostRequest, PostedRef};
+use chorus_telemetry::metrics;
+use sea_orm::{ActiveModelTrait, DatabaseConnection, EntityTrait, Set, TransactionTrait};
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock};
+
+static OUTCOMES: LazyLock<metrics::IntCounterVec> = LazyLock::new(|| {
+    metrics::counter_vec(
+        "chorus_publish_outcomes_total",
+        "Publish attempts by network and outcome",
+        &["network", "outcome"],
+    )
+});
+static LIMIT_WAIT: LazyLock<metrics::HistogramVec> = LazyLock::new(|| {
+    metrics::histogram_vec(
+        "chorus_publish_rate_limit_wait_seconds",
+        "Time spent waiting for a rate limiter",
+        &["network"],
+    )
+});
+
+pub struct Publisher {
+    pub db: DatabaseConnection,
+    pub outbox: Outbox,
+    pub accounts: Arc<Accounts>,
+    pub networks: Arc<HashMap<Network, NetworkClient>>,
+}
+
+pub async fn spawn(
+    bus: &Bus,
+    publisher: Arc<Publisher>,
+    shutdown: Shutdown,
+) -> Result<(), BusError> {
+    let db = publisher.db.clone();
+    let spec = ConsumerSpec::new(crate::NAME, "publishing-share-due").concurrency(8);
+    let max_deliver = spec.max_deliver;
+    consumer::spawn::<events::ShareDue, _, _>(bus, db, spec, shutdown, move |delivery| {
+        let publisher = publisher.clone();
+        async move { publisher.handle(delivery, max_deliver).await }
+    })
+    .await?;
+    Ok(())
+}
+
+/// How one attempt ended.
+enum Attempt {
+    Published { posted: PostedRef, reconciled: bool },
+    Failed { code: &'static str, reason: String },
+    NeedsReconnect { reason: String },
+}
+
+impl Publisher {
+    async fn handle(
+        &self,
+        delivery: Delivery<events::ShareDue>,
+        max_deliver: i64,
+    ) -> Result<(), HandlerError> {
+        let due = delivery.event;
+        let span = tracing::Span::current();
+        span.record("share_id", due.share_id.as_str());
+        let Some(record) = self.begin_attempt(&delivery.tenant_id, &due).await? else {
+            return Ok(());
+        };
+        let network = Network::parse(&due.network);
+        let client = network.and_then(|network| self.networks.get(&network).cloned());
+        let Some(client) = client else {
+            let reason = format!("network {} is not enabled", due.network);
+            return self
+                .finish(
+                    &record,
+                    Attempt::Failed {
+                        code: "configuration",
+                        reason,
+                    },
+                )
+                .await;
+        };
+        match self.attempt(&record, &client).await {
+            Ok(outcome) => self.finish(&record, outcome).await,
+            Err(error) => {
+                let transient_reason = error.to_string();
+                OUTCOMES
+                    .with_label_values(&[&due.network, error.code()])
+                    .inc();
+                let last_delivery = delivery.delivered >= max_deliver;
+                if last_delivery {
+                    let reason = format!(
+                        "gave up after {} attempts: {transient_reason}",
+                        record.attempts
+                    );
+                    return self
+                        .finish(
+                            &record,
+                            Attempt::Failed {
+                                code: error.code(),
+                                reason,
+                            },
+                        )
+                        .await;
+                }
+                self.note_error(&record, &error).await?;
+                tracing::warn!(share_id = %record.share_id, network = %due.network, error = %transient_reason, "publish attempt failed, will retry");
+                Err(HandlerError::Retry(transient_reason))
+            }
+        }
+    }
+
+    /// Records the attempt before any network call. `None` when the share is already final.
+    async fn begin_attempt(
+        &self,
+        tenant_id: &str,
+        due: &events::ShareDue,
+    ) -> Result<Option<publication::Model>, HandlerError> {
+        let now = chrono::Utc::now();
+        let txn = self.db.begin().await?;
+        let existing = publication::Entity::find_by_id(due.share_id.clone())
+            .one(&txn)
+            .await?;
+        let record = match existing {
+            Some(existing) if existing.status != "publishing" => {
+                tracing::info!(share_id = %due.share_id, status = %existing.status, "share already final, duplicate delivery skipped");
+                return Ok(None);
+            }
+            Some(existing) => {
+                let attempts = existing.attempts + 1;
+                let mut row: publication::ActiveModel = existing.into();
+                row.attempts = Set(attempts);
+                row.updated_at = Set(now);
+                row.update(&txn).await?
+            }
+            None => {
+                let row = publication::ActiveModel {
+                    share_id: Set(due.share_id.clone()),
+                    tenant_id: Set(tenant_id.to_string()),
+                    user_id: Set(due.user_id.clone()),
+                    post_id: Set(due.post_id.clone()),
+                    account_id: Set(due.account_id.clone()),
+                    network: Set(due.network.clone()),
+                    text: Set(due.text.clone()),
+                    link_code: Set(due.link_code.clone()),
+                    target_url: Set(due.target_url.clone()),
+                    status: Set("publishing".to_string()),
+                    attempts: Set(1),
+                    in_flight: Set(false),
+                    external_id: Set(None),
+                    external_url: Set(None),
+                    last_error: Set(None),
+                    created_at: Set(now),
+                    updated_at: Set(now),
+                    published_at: Set(None),
+                };
+                publication::Entity::insert(row)
+                    .exec_with_returning(&txn)
+                    .await?
+            }
+        };
+        txn.commit().await?;
+        Ok(Some(record))
+    }
+
+    async fn set_in_flight(
+        &self,
+        record: &publication::Model,
+        in_flight: bool,
+    ) -> Result<(), sea_orm::DbErr> {
+        let row = publication::ActiveModel {
+            share_id: Set(record.share_id.clone()),
+            in_flight: Set(in_flight),
+            updated_at: Set(chrono::Utc::now()),
+            ..Default::default()
+        };
+        row.update(&self.db).await?;
+        Ok(())
+    }
+
+    async fn note_error(
+        &self,
+        record: &publication::Model,
+        error: &NetworkError,
+    ) -> Result<(), HandlerError> {
+        // A definite refusal means nothing reached the network; an unknown outcome keeps
+        // the attempt in flight so that the next delivery reconciles first.
+        let still_in_flight = matches!(error, NetworkError::OutcomeUnknown(_));
+        let row = publication::ActiveModel {
+            share_id: Set(record.share_id.clone()),
+            in_flight: Set(still_in_flight),
+            last_error: Set(Some(error.to_string())),
+            updated_at: Set(chrono::Utc::now()),
+            ..Default::default()
+        };
+        row.update(&self.db).await?;
+        Ok(())
+    }
+
+    async fn load_account(
+        &self,
+        record: &publication::Model,
+    ) -> Result<Option<account::Model>, HandlerError> {
+        let account = account::Entity::find_by_id(record.account_id.clone())
+            .one(&self.db)
+            .await?;
+        Ok(account.filter(|account| {
+            account.tenant_id == record.tenant_id && account.user_id == record.user_id
+        }))
+    }
+
+    /// One attempt: account checks, limiter, reconciliation, the call, one refresh on 401.
+    async fn attempt(
+        &self,
+        record: &publication::Model,
+        client: &NetworkClient,
+    ) -> Result<Attempt, NetworkError> {
+        let account = match self.load_account(record).await {
+            Ok(Some(account)) => account,
+            Ok(None) => {
+                return Ok(Attempt::Failed {
+                    code: "account_missing",
+                    reason: "the account was disconnected".into(),
+                });
+            }
+            Err(error) => return Err(NetworkError::Unavailable(format!("database: {error}"))),
+        };
+        match account.status.as_str() {
+            "connected" => {}
+            "needs_reconnect" => {
+                return Ok(Attempt::NeedsReconnect {
+                    reason: "the account must be reconnected".into(),
+                });
+            }
+            _ => {
+                return Ok(Attempt::Failed {
+                    code: "account_missing",
+                    reason: "the account was disconnected".into(),
+                });
+            }
+        }
+        let mut access_token = self
+            .accounts
+            .access_token(&account)
+            .map_err(|error| NetworkError::Unavailable(error.message))?;
+        let post = PostRequest {
+            author_id: account.external_id.clone(),
+            text: record.text.clone(),
+        };
+
+        let waited = client.limiter.until_ready(&account.id).await;
+        LIMIT_WAIT
+            .with_label_values(&[&record.network])
+            .observe(waited.as_secs_f64());
+
+        let mut refreshed = false;
+        loop {
+            let outcome = if record.in_flight {
+                tracing::info!(share_id = %record.share_id, attempts = record.attempts, "previous attempt outcome unknown, reconciling");
+                match client.adapter.find_post(&access_token, &post).await {
+                    Ok(Some(posted)) => Ok(Attempt::Published {
+                        posted,
+                        reconciled: true,
+                    }),
+                    Ok(None) => self.call(record, client, &access_token, &post).await,
+                    Err(error) => Err(error),
+                }
+            } else {
+                self.call(record, client, &access_token, &post).await
+            };
+            match outcome {
+                Err(NetworkError::Unauthorized(message)) => {
+                    if !refreshed {
+                        refreshed = true;
+                        match self.accounts.refresh(&account).await {
+                            Ok(Some(token)) => {
+                                access_token = token;
+                                continue;
+                            }
+                            Ok(None) => {}
+                            Err(error) => return Err(NetworkError::Unavailable(error.message)),
+                        }
+                    }
+                    self.mark_needs_reconnect(&account).await;
+                    return Ok(Attempt::NeedsReconnect { reason: message });
+                }
+                Err(NetworkError::Invalid(reason)) => {
+                    return Ok(Attempt::Failed {
+                        code: "invalid",
+                        reason,
+                    });
+                }
+                Err(NetworkError::Forbidden(reason)) => {
+                    return Ok(Attempt::Failed {
+                        code: "forbidden",
+                        reason,
+                    });
+                }
+                Err(NetworkError::Configuration(reason)) => {
+                    tracing::error!(network = %record.network, %reason, "network configuration error");
+                    return Ok(Attempt::Failed {
+                        code: "configuration",
+                        reason,
+                    });
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn call(
+        &self,
+        record: &publication::Model,
+        client: &NetworkClient,
+        access_token: &str,
+        post: &PostRequest,
+    ) -> Result<Attempt, NetworkError> {
+        self.set_in_flight(record, true)
+            .await
+            .map_err(|error| NetworkError::Unavailable(format!("database: {error}")))?;
+        let posted = client.adapter.publish(access_token, post).await?;
+        let reconciled = posted.already_existed;
+        Ok(Attempt::Published { posted, reconciled })
+    }
+
+    async fn mark_needs_reconnect(&self, account: &account::Model) {
+        let row = account::ActiveModel {
+            id: Set(account.id.clone()),
+            status: Set("needs_reconnect".to_string()),
+            updated_at: Set(chrono::Utc::now()),
+            ..Default::default()
+        };
+        if let Err(error) = row.update(&self.db).await {
+            tracing::error!(account_id = %account.id, %error, "account status could not be saved");
+        }
+    }
+
+    /// Records the final state and its event in one transaction.
+    async fn finish(
+        &self,
+        record: &publication::Model,
+        outcome: Attempt,
+    ) -> Result<(), HandlerError> {
+        let now = chrono::Utc::now();
+        let txn = self.db.begin().await?;
+        let mut row = publication::ActiveModel {
+            share_id: Set(record.share_id.clone()),
+            in_flight: Set(false),
+            updated_at: Set(now),
+            ..Default::default()
+        };
+        let label;
+        match outcome {
+            Attempt::Published { posted, reconciled } => {
+                label = if reconciled {
+                    "reconciled"
+                } else {
+                    "published"
+                };
+                row.status = Set("published".to_string());
+                row.external_id = Set(Some(posted.external_id.clone()));
+                row.external_url = Set(Some(posted.url.clone()));
+                row.published_at = Set(Some(now));
+                row.update(&txn).await?;
+                let event = events::SharePublished {
+                    tenant_id: record.tenant_id.clone(),
+                    share_id: record.share_id.clone(),
+                    user_id: record.user_id.clone(),
+                    post_id: record.post_id.clone(),
+                    account_id: record.account_id.clone(),
+                    network: record.network.clone(),
+                    external_id: posted.external_id.clone(),
+                    external_url: posted.url.clone(),
+                    published_at: Some(chorus_events::to_timestamp(now)),
+                    attempts: record.attempts as u32,
+                    link_code: record.link_code.clone(),
+                    target_url: record.target_url.clone(),
+                    reconciled,
+                };
+                self.outbox
+                    .enqueue_with_id(&txn, &event, format!("share-published-{}", record.share_id))
+                    .await?;
+                tracing::info!(share_id = %record.share_id, network = %record.network, external_id = %posted.external_id, reconciled, "share published");
+            }
+            Attempt::Failed { code, reason } => {
+                label = "failed";
+                row.status = Set("failed".to_string());
+                row.last_error = Set(Some(reason.clone()));
+                row.update(&txn).await?;
+                let event = events::ShareFailed {
+                    tenant_id: record.tenant_id.clone(),
+                    share_id: record.share_id.clone(),
+                    user_id: record.user_id.clone(),
+                    network: record.network.clone(),
+                    error_code: code.to_string(),
+                    reason: reason.clone(),
+                    attempts: record.attempts as u32,
+                    failed_at: Some(chorus_events::to_timestamp(now)),
+                };
+                self.outbox
+                    .enqueue_with_id(&txn, &event, format!("share-failed-{}", record.share_id))
+                    .await?;
+                tracing::warn!(share_id = %record.share_id, network = %record.network, code, %reason, "share failed");
+            }
+            Attempt::NeedsReconnect { reason } => {
+                label = "needs_reconnect";
+                row.status = Set("needs_reconnect".to_string());
+                row.last_error = Set(Some(reason.clone()));
+                row.update(&txn).await?;
+                let event = events::ShareNeedsReconnect {
+                    tenant_id: record.tenant_id.clone(),
+                    share_id: record.share_id.clone(),
+                    user_id: record.user_id.clone(),
+                    account_id: record.account_id.clone(),
+                    network: record.network.clone(),
+                    reason: reason.clone(),
+                };
+                self.outbox
+                    .enqueue_with_id(
+                        &txn,
+                        &event,
+                        format!("share-needs-reconnect-{}", record.share_id),
+                    )
+                    .await?;
+                tracing::warn!(share_id = %record.share_id, network = %record.network, %reason, "account needs reconnecting");
+            }
+        }
+        txn.commit().await?;
+        self.outbox.wake();
+        OUTCOMES.with_label_values(&[&record.network, label]).inc();
+        Ok(())
+    }
+}

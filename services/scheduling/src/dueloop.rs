@@ -1,0 +1,141 @@
+//! The due-loop: sleeps until the earliest due share (woken early when an earlier one
+//! arrives), claims due rows in batches and emits them through the outbox. On PostgreSQL
+//! the claim uses `FOR UPDATE SKIP LOCKED`, so replicas can run side by side.
+
+use crate::entities::share;
+use chorus_bus::Outbox;
+use chorus_events::share::v1 as events;
+use chorus_kit::Shutdown;
+use chorus_telemetry::metrics;
+use sea_orm::sea_query::{Expr, LockBehavior, LockType};
+use sea_orm::{
+    ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    TransactionTrait,
+};
+use std::sync::{Arc, LazyLock};
+use std::time::Duration;
+
+static LATENESS: LazyLock<metrics::HistogramVec> = LazyLock::new(|| {
+    metrics::histogram_vec(
+        "chorus_schedule_lateness_seconds",
+        "Time between a share's due time and its emission",
+        &[],
+    )
+});
+static EMITTED: LazyLock<metrics::IntCounterVec> = LazyLock::new(|| {
+    metrics::counter_vec(
+        "chorus_shares_due_total",
+        "Shares emitted as due",
+        &["network"],
+    )
+});
+
+pub struct DueLoop {
+    pub db: DatabaseConnection,
+    pub outbox: Outbox,
+    pub batch_size: u64,
+    pub max_idle: Duration,
+    pub wake: Arc<tokio::sync::Notify>,
+}
+
+impl DueLoop {
+    pub async fn run(self, shutdown: Shutdown) {
+        loop {
+            let pause = match self.emit_due().await {
+                Ok(emitted) if emitted as u64 >= self.batch_size => Duration::ZERO,
+                Ok(_) => self.until_next_due().await.unwrap_or(self.max_idle),
+                Err(error) => {
+                    tracing::warn!(%error, "due-loop failed, retrying");
+                    Duration::from_millis(500)
+                }
+            };
+            if pause.is_zero() {
+                continue;
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(pause) => {}
+            }
+        }
+    }
+
+    async fn until_next_due(&self) -> Result<Duration, DbErr> {
+        let next = share::Entity::find()
+            .filter(share::Column::Status.eq("scheduled"))
+            .order_by_asc(share::Column::DueAt)
+            .one(&self.db)
+            .await?;
+        Ok(match next {
+            None => self.max_idle,
+            Some(next) => (next.due_at - chrono::Utc::now())
+                .to_std()
+                .unwrap_or(Duration::ZERO)
+                .min(self.max_idle),
+        })
+    }
+
+    /// Claims one batch of due shares and writes their `share.due` events; returns how many.
+    pub async fn emit_due(&self) -> Result<usize, DbErr> {
+        let now = chrono::Utc::now();
+        let txn = self.db.begin().await?;
+        let due = share::Entity::find()
+            .filter(share::Column::Status.eq("scheduled"))
+            .filter(share::Column::DueAt.lte(now))
+            .order_by_asc(share::Column::DueAt)
+            .limit(self.batch_size)
+            .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
+            .all(&txn)
+            .await?;
+        if due.is_empty() {
+            txn.rollback().await?;
+            return Ok(0);
+        }
+        let ids: Vec<String> = due.iter().map(|row| row.id.clone()).collect();
+        share::Entity::update_many()
+            .col_expr(share::Column::Status, Expr::value("due"))
+            .col_expr(share::Column::UpdatedAt, Expr::value(now))
+            .filter(share::Column::Id.is_in(ids))
+            .exec(&txn)
+            .await?;
+        for row in &due {
+            let span = tracing::info_span!(
+                "share.due",
+                service = "scheduling",
+                tenant_id = %row.tenant_id,
+                share_id = %row.id,
+                network = %row.network,
+            );
+            chorus_bus::trace::set_parent_from_traceparent(
+                &span,
+                row.traceparent.as_deref(),
+                row.tracestate.as_deref(),
+            );
+            let event = events::ShareDue {
+                tenant_id: row.tenant_id.clone(),
+                share_id: row.id.clone(),
+                user_id: row.user_id.clone(),
+                post_id: row.post_id.clone(),
+                account_id: row.account_id.clone(),
+                network: row.network.clone(),
+                text: row.text.clone(),
+                link_code: row.link_code.clone(),
+                due_at: Some(chorus_events::to_timestamp(row.due_at)),
+                target_url: row.target_url.clone(),
+            };
+            // The event id is derived from the share: emitting it twice is harmless.
+            let event_id = format!("share-due-{}", row.id);
+            let _entered = span.enter();
+            self.outbox.enqueue_with_id(&txn, &event, event_id).await?;
+            let lateness = (now - row.due_at).to_std().unwrap_or(Duration::ZERO);
+            LATENESS
+                .with_label_values(&[] as &[&str])
+                .observe(lateness.as_secs_f64());
+            EMITTED.with_label_values(&[&row.network]).inc();
+        }
+        txn.commit().await?;
+        self.outbox.wake();
+        tracing::debug!(count = due.len(), "shares due");
+        Ok(due.len())
+    }
+}

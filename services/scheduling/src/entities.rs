@@ -1,0 +1,36 @@
+pub mod share {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "shares")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub tenant_id: String,
+        pub user_id: String,
+        pub post_id: String,
+        pub account_id: String,
+        pub network: String,
+        pub caption: String,
+        pub text: String,
+        pub link_code: String,
+        pub target_url: String,
+        /// scheduled, due, published, failed, needs_reconnect, cancelled
+        pub status: String,
+        pub due_at: DateTimeUtc,
+        /// Trace context of the request that created the share, continued when it is due.
+        pub traceparent: Option<String>,
+        pub tracestate: Option<String>,
+        pub external_id: Option<String>,
+        pub external_url: Option<String>,
+        pub failure_reason: Option<String>,
+        pub created_at: DateTimeUtc,
+        pub published_at: Option<DateTimeUtc>,
+        pub updated_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

@@ -1,0 +1,54 @@
+//! Scheduling: share requests, their time, and the due-loop that hands due shares to the
+//! publishers. The share's state, as the advocate sees it, lives here.
+
+mod consumers;
+mod dueloop;
+mod entities;
+mod migration;
+mod rpc;
+
+use chorus_bus::rpc::RpcServer;
+use chorus_bus::{Bus, Outbox, endpoint};
+use chorus_kit::{Context, Shutdown};
+use std::sync::Arc;
+
+pub use migration::Migrator;
+
+pub const NAME: &str = "scheduling";
+
+/// Runs the scheduling service until `shutdown`.
+pub async fn run(ctx: Context, shutdown: Shutdown) -> anyhow::Result<()> {
+    let db =
+        chorus_kit::db::connect_and_migrate::<Migrator>(&ctx.config.database_url(NAME)).await?;
+    ctx.readiness
+        .register(NAME, chorus_kit::db::readiness_check(db.clone()));
+    let bus = Bus::new(ctx.nats.clone());
+    let outbox = Outbox::new(NAME);
+    let relay = outbox.spawn_relay(db.clone(), bus.clone(), shutdown.clone());
+    let wake_due_loop = Arc::new(tokio::sync::Notify::new());
+    let state = Arc::new(rpc::Scheduling {
+        db: db.clone(),
+        outbox: outbox.clone(),
+        public_url: ctx.config.public_url.trim_end_matches('/').to_string(),
+        wake_due_loop: wake_due_loop.clone(),
+    });
+    consumers::spawn(&bus, db.clone(), shutdown.clone()).await?;
+    let due_loop = dueloop::DueLoop {
+        db,
+        outbox,
+        batch_size: ctx.config.scheduling.batch_size,
+        max_idle: std::time::Duration::from_millis(ctx.config.scheduling.max_idle_ms),
+        wake: wake_due_loop,
+    };
+    let due_task = tokio::spawn(due_loop.run(shutdown.clone()));
+    let server = RpcServer::start(&ctx.nats, NAME, shutdown.clone()).await?;
+    endpoint!(server, "share_create", state, create_share)?;
+    endpoint!(server, "share_get", state, get_share)?;
+    endpoint!(server, "share_list", state, list_shares)?;
+    endpoint!(server, "share_cancel", state, cancel_share)?;
+    tracing::info!(service = NAME, "started");
+    shutdown.cancelled().await;
+    let _ = due_task.await;
+    let _ = relay.await;
+    Ok(())
+}

@@ -1,0 +1,85 @@
+use sea_orm_migration::prelude::*;
+use sea_orm_migration::schema::*;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(chorus_bus::migration::Migration),
+            Box::new(Initial),
+        ]
+    }
+}
+
+struct Initial;
+
+impl MigrationName for Initial {
+    fn name(&self) -> &str {
+        "m20261123_000100_scheduling_initial"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for Initial {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table(Alias::new("shares"))
+                    .if_not_exists()
+                    .col(string(Alias::new("id")).primary_key())
+                    .col(string(Alias::new("tenant_id")))
+                    .col(string(Alias::new("user_id")))
+                    .col(string(Alias::new("post_id")))
+                    .col(string(Alias::new("account_id")))
+                    .col(string(Alias::new("network")))
+                    .col(text(Alias::new("caption")))
+                    .col(text(Alias::new("text")))
+                    .col(string(Alias::new("link_code")).unique_key())
+                    .col(text(Alias::new("target_url")))
+                    .col(string(Alias::new("status")))
+                    .col(timestamp_with_time_zone(Alias::new("due_at")))
+                    .col(string_null(Alias::new("traceparent")))
+                    .col(string_null(Alias::new("tracestate")))
+                    .col(string_null(Alias::new("external_id")))
+                    .col(text_null(Alias::new("external_url")))
+                    .col(text_null(Alias::new("failure_reason")))
+                    .col(timestamp_with_time_zone(Alias::new("created_at")))
+                    .col(timestamp_with_time_zone_null(Alias::new("published_at")))
+                    .col(timestamp_with_time_zone(Alias::new("updated_at")))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("shares_due")
+                    .table(Alias::new("shares"))
+                    .col(Alias::new("status"))
+                    .col(Alias::new("due_at"))
+                    .if_not_exists()
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("shares_by_user")
+                    .table(Alias::new("shares"))
+                    .col(Alias::new("tenant_id"))
+                    .col(Alias::new("user_id"))
+                    .col(Alias::new("created_at"))
+                    .if_not_exists()
+                    .to_owned(),
+            )
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .drop_table(Table::drop().table(Alias::new("shares")).to_owned())
+            .await
+    }
+}

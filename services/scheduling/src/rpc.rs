@@ -1,0 +1,261 @@
+use crate::entities::share;
+use chorus_api::Page;
+use chorus_api::content::FeedQuery;
+use chorus_api::scheduling::{CreateShare, Share, ShareRef, ShareStatus};
+use chorus_bus::Outbox;
+use chorus_events::share::v1 as events;
+use chorus_kit::{Caller, Role, ServiceError, ServiceResult};
+use chorus_social::Network;
+use sea_orm::{
+    ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    TransactionTrait,
+};
+use std::sync::Arc;
+
+pub struct Scheduling {
+    pub db: DatabaseConnection,
+    pub outbox: Outbox,
+    pub public_url: String,
+    pub wake_due_loop: Arc<tokio::sync::Notify>,
+}
+
+/// How far in the past a requested time may be (clock skew between client and server).
+const PAST_TOLERANCE: chrono::Duration = chrono::Duration::seconds(5);
+const LONGEST_HORIZON: chrono::Duration = chrono::Duration::days(366);
+
+pub fn parse_status(status: &str) -> ShareStatus {
+    match status {
+        "due" => ShareStatus::Due,
+        "published" => ShareStatus::Published,
+        "failed" => ShareStatus::Failed,
+        "needs_reconnect" => ShareStatus::NeedsReconnect,
+        "cancelled" => ShareStatus::Cancelled,
+        _ => ShareStatus::Scheduled,
+    }
+}
+
+pub fn to_share(model: share::Model, public_url: &str) -> Share {
+    Share {
+        tracked_url: format!("{public_url}/l/{}", model.link_code),
+        status: parse_status(&model.status),
+        id: model.id,
+        user_id: model.user_id,
+        post_id: model.post_id,
+        account_id: model.account_id,
+        network: model.network,
+        caption: model.caption,
+        text: model.text,
+        due_at: model.due_at,
+        external_id: model.external_id,
+        external_url: model.external_url,
+        failure_reason: model.failure_reason,
+        created_at: model.created_at,
+        published_at: model.published_at,
+    }
+}
+
+/// A short unguessable code: 12 base62 characters (about 71 bits) from a random UUID.
+fn new_link_code() -> String {
+    const ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    let mut value = u128::from_be_bytes(*uuid::Uuid::new_v4().as_bytes());
+    let mut code = String::with_capacity(12);
+    for _ in 0..12 {
+        code.push(ALPHABET[(value % 62) as usize] as char);
+        value /= 62;
+    }
+    code
+}
+
+/// The post's link with the UTM parameters of an advocate share.
+pub fn with_utm(link_url: &str, network: &str, post_id: &str) -> ServiceResult<String> {
+    let mut url = url::Url::parse(link_url)
+        .map_err(|_| ServiceError::invalid("the post's link is not a URL"))?;
+    url.query_pairs_mut()
+        .append_pair("utm_source", network)
+        .append_pair("utm_medium", "employee_advocacy")
+        .append_pair("utm_campaign", "chorus")
+        .append_pair("utm_content", post_id);
+    Ok(url.to_string())
+}
+
+impl Scheduling {
+    async fn find_own(&self, caller: &Caller, share_id: &str) -> ServiceResult<share::Model> {
+        share::Entity::find_by_id(share_id.to_string())
+            .filter(share::Column::TenantId.eq(caller.tenant_id.clone()))
+            .filter(share::Column::UserId.eq(caller.user_id.clone()))
+            .one(&self.db)
+            .await?
+            .ok_or_else(|| ServiceError::not_found(format!("no share {share_id}")))
+    }
+
+    /// Creates a share for the caller, on the caller's own account only.
+    #[tracing::instrument(skip_all, fields(tenant_id = %caller.tenant_id, share_id = tracing::field::Empty))]
+    pub async fn create_share(&self, caller: Caller, request: CreateShare) -> ServiceResult<Share> {
+        caller.require_any(&[Role::Advocate])?;
+        let network = Network::parse(&request.network)
+            .ok_or_else(|| ServiceError::invalid(format!("unknown network {}", request.network)))?;
+        let now = chrono::Utc::now();
+        let due_at = request.scheduled_at.unwrap_or(now);
+        if due_at < now - PAST_TOLERANCE {
+            return Err(ServiceError::invalid(format!(
+                "scheduled_at {} is in the past",
+                due_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            )));
+        }
+        if due_at > now + LONGEST_HORIZON {
+            return Err(ServiceError::invalid(
+                "scheduled_at is more than a year ahead",
+            ));
+        }
+        let caption = request.caption.trim().to_string();
+        if caption.is_empty() {
+            return Err(ServiceError::invalid("caption must not be empty"));
+        }
+        let share_id = uuid::Uuid::now_v7().to_string();
+        tracing::Span::current().record("share_id", share_id.as_str());
+        let link_code = new_link_code();
+        let tracked_url = format!("{}/l/{link_code}", self.public_url);
+        let text = format!("{caption}\n\n{tracked_url}");
+        chorus_social::captions::validate(network, &text).map_err(ServiceError::invalid)?;
+        let target_url = with_utm(&request.link_url, network.as_str(), &request.post_id)?;
+        let context = chorus_bus::trace::current_context_map();
+        let model = share::ActiveModel {
+            id: Set(share_id.clone()),
+            tenant_id: Set(caller.tenant_id.clone()),
+            user_id: Set(caller.user_id.clone()),
+            post_id: Set(request.post_id.clone()),
+            account_id: Set(request.account_id.clone()),
+            network: Set(network.as_str().to_string()),
+            caption: Set(caption),
+            text: Set(text),
+            link_code: Set(link_code.clone()),
+            target_url: Set(target_url.clone()),
+            status: Set("scheduled".to_string()),
+            due_at: Set(due_at),
+            traceparent: Set(context.get("traceparent").cloned()),
+            tracestate: Set(context
+                .get("tracestate")
+                .cloned()
+                .filter(|state| !state.is_empty())),
+            external_id: Set(None),
+            external_url: Set(None),
+            failure_reason: Set(None),
+            created_at: Set(now),
+            published_at: Set(None),
+            updated_at: Set(now),
+        };
+        let requested = events::ShareRequested {
+            tenant_id: caller.tenant_id.clone(),
+            share_id: share_id.clone(),
+            user_id: caller.user_id.clone(),
+            post_id: request.post_id.clone(),
+            account_id: request.account_id.clone(),
+            network: network.as_str().to_string(),
+            requested_for: Some(chorus_events::to_timestamp(due_at)),
+        };
+        let scheduled = events::ShareScheduled {
+            tenant_id: caller.tenant_id.clone(),
+            share_id: share_id.clone(),
+            user_id: caller.user_id.clone(),
+            post_id: request.post_id.clone(),
+            account_id: request.account_id.clone(),
+            network: network.as_str().to_string(),
+            due_at: Some(chorus_events::to_timestamp(due_at)),
+            link_code,
+            target_url,
+        };
+        let txn = self.db.begin().await?;
+        let model = share::Entity::insert(model)
+            .exec_with_returning(&txn)
+            .await?;
+        self.outbox.enqueue(&txn, &requested).await?;
+        self.outbox.enqueue(&txn, &scheduled).await?;
+        txn.commit().await?;
+        self.outbox.wake();
+        self.wake_due_loop.notify_one();
+        tracing::info!(network = %network, due_at = %due_at, "share scheduled");
+        Ok(to_share(model, &self.public_url))
+    }
+
+    pub async fn get_share(&self, caller: Caller, request: ShareRef) -> ServiceResult<Share> {
+        let model = self.find_own(&caller, &request.share_id).await?;
+        Ok(to_share(model, &self.public_url))
+    }
+
+    /// The caller's shares, newest first.
+    pub async fn list_shares(
+        &self,
+        caller: Caller,
+        request: FeedQuery,
+    ) -> ServiceResult<Page<Share>> {
+        let limit = request.limit.unwrap_or(20).clamp(1, 100) as u64;
+        let mut query = share::Entity::find()
+            .filter(share::Column::TenantId.eq(caller.tenant_id.clone()))
+            .filter(share::Column::UserId.eq(caller.user_id.clone()));
+        if let Some(cursor) = &request.cursor {
+            query = query.filter(share::Column::Id.lt(cursor.clone()));
+        }
+        let mut rows = query
+            .order_by_desc(share::Column::Id)
+            .limit(limit + 1)
+            .all(&self.db)
+            .await?;
+        let next_cursor = if rows.len() as u64 > limit {
+            rows.truncate(limit as usize);
+            rows.last().map(|last| last.id.clone())
+        } else {
+            None
+        };
+        Ok(Page {
+            items: rows
+                .into_iter()
+                .map(|row| to_share(row, &self.public_url))
+                .collect(),
+            next_cursor,
+        })
+    }
+
+    /// Cancels a share that is not yet due.
+    pub async fn cancel_share(&self, caller: Caller, request: ShareRef) -> ServiceResult<Share> {
+        let model = self.find_own(&caller, &request.share_id).await?;
+        if model.status != "scheduled" {
+            return Err(ServiceError::conflict(format!(
+                "a {} share can no longer be cancelled",
+                model.status
+            )));
+        }
+        let event = events::ShareCancelled {
+            tenant_id: caller.tenant_id.clone(),
+            share_id: model.id.clone(),
+            user_id: caller.user_id.clone(),
+            reason: "cancelled by the advocate".to_string(),
+        };
+        let txn = self.db.begin().await?;
+        let result = share::Entity::update_many()
+            .col_expr(
+                share::Column::Status,
+                sea_orm::sea_query::Expr::value("cancelled"),
+            )
+            .col_expr(
+                share::Column::UpdatedAt,
+                sea_orm::sea_query::Expr::value(chrono::Utc::now()),
+            )
+            .filter(share::Column::Id.eq(model.id.clone()))
+            .filter(share::Column::Status.eq("scheduled"))
+            .exec(&txn)
+            .await?;
+        if result.rows_affected == 0 {
+            return Err(ServiceError::conflict(
+                "the share became due while it was being cancelled",
+            ));
+        }
+        self.outbox.enqueue(&txn, &event).await?;
+        txn.commit().await?;
+        self.outbox.wake();
+        let model: share::Model = share::Entity::find_by_id(model.id)
+            .one(&self.db)
+            .await?
+            .ok_or_else(|| ServiceError::not_found("share vanished"))?;
+        Ok(to_share(model, &self.public_url))
+    }
+}
