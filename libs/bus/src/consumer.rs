@@ -300,7 +300,24 @@ async fn handle_one<E, F, Fut>(
     HANDLE_SECONDS
         .with_label_values(&[&spec.durable])
         .observe(started.elapsed().as_secs_f64());
-    let _guard = span.enter();
+    settle(
+        message, outcome, spec, db, &subject, &event_id, delivered, &span,
+    )
+    .instrument(span.clone())
+    .await;
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn settle(
+    message: async_nats::jetstream::Message,
+    outcome: Result<(), HandlerError>,
+    spec: &ConsumerSpec,
+    db: &DatabaseConnection,
+    subject: &str,
+    event_id: &str,
+    delivered: i64,
+    span: &tracing::Span,
+) {
     match outcome {
         Ok(()) => {
             span.record("outcome", "ok");
@@ -322,8 +339,8 @@ async fn handle_one<E, F, Fut>(
             dead_letter(
                 db,
                 spec,
-                &subject,
-                &event_id,
+                subject,
+                event_id,
                 &reason,
                 delivered,
                 &message.payload,

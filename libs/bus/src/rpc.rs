@@ -1,4 +1,4 @@
-//! Request/reply between the gateway and the services, on the NATS service API: queue
+//! Request/reply (subjects `rpc.chorus.<service>.<endpoint>`) between the gateway and the services, on the NATS service API: queue
 //! groups balance replicas, and `$SRV.PING|INFO|STATS` come for free. Bodies are JSON
 //! (`libs/api` types); the caller context and trace context travel in headers; errors come
 //! back as `Nats-Service-Error` (message) and `Nats-Service-Error-Code` (HTTP status).
@@ -24,9 +24,9 @@ static RPC_SECONDS: LazyLock<metrics::HistogramVec> = LazyLock::new(|| {
     )
 });
 
-/// Subject of an endpoint: `chorus.rpc.<service>.<endpoint>`.
+/// Subject of an endpoint: `rpc.chorus.<service>.<endpoint>` (outside the event subjects `chorus.<tenant>.>`, which streams capture).
 pub fn subject(service: &str, endpoint: &str) -> String {
-    format!("chorus.rpc.{service}.{endpoint}")
+    format!("rpc.chorus.{service}.{endpoint}")
 }
 
 /// The request/reply endpoints of one service.
@@ -69,7 +69,7 @@ impl RpcServer {
         F: Fn(Caller, Req) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = ServiceResult<Resp>> + Send + 'static,
     {
-        let group = self.service.group(format!("chorus.rpc.{}", self.name));
+        let group = self.service.group(format!("rpc.chorus.{}", self.name));
         let mut requests = group
             .endpoint(endpoint)
             .await
@@ -193,18 +193,21 @@ where
                 _ => ServiceError::unavailable(format!("{subject} failed: {error}")),
             }
         })?;
-    if let Some(headers) = &response.headers {
-        if let Some(code) = headers.get(async_nats::service::NATS_SERVICE_ERROR_CODE) {
-            let status: u16 = code.as_str().parse().unwrap_or(500);
-            let message = headers
-                .get(async_nats::service::NATS_SERVICE_ERROR)
-                .map(|value| value.as_str().to_string())
-                .unwrap_or_default();
-            return Err(ServiceError::new(
-                ErrorCode::from_http_status(status),
-                message,
-            ));
-        }
+    if let Some(headers) = &response.headers
+        && let Some(code) = headers.get(async_nats::service::NATS_SERVICE_ERROR_CODE)
+    {
+        let status: u16 = code.as_str().parse().unwrap_or(500);
+        let message = headers
+            .get(async_nats::service::NATS_SERVICE_ERROR)
+            .map(|value| value.as_str().to_string())
+            .unwrap_or_default();
+        return Err(ServiceError::new(
+            ErrorCode::from_http_status(status),
+            message,
+        ));
     }
-    serde_json::from_slice(&response.payload).map_err(|error| ServiceError::internal(&error))
+    serde_json::from_slice(&response.payload).map_err(|error| {
+        tracing::error!(%subject, payload = %String::from_utf8_lossy(&response.payload), "reply does not decode");
+        ServiceError::internal(&error)
+    })
 }

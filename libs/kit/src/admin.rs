@@ -15,9 +15,27 @@ pub type Check = Arc<dyn Fn() -> BoxFuture<'static, Result<(), String>> + Send +
 #[derive(Clone, Default)]
 pub struct Readiness {
     checks: Arc<Mutex<Vec<(String, Check)>>>,
+    /// Services expected to start that have not said so yet.
+    starting: Arc<Mutex<Vec<String>>>,
 }
 
 impl Readiness {
+    /// Declares a service that is not ready until it calls `started`.
+    pub fn expect(&self, service: &str) {
+        self.starting
+            .lock()
+            .expect("readiness lock")
+            .push(service.to_string());
+    }
+
+    /// A service has all its endpoints and consumers in place.
+    pub fn started(&self, service: &str) {
+        self.starting
+            .lock()
+            .expect("readiness lock")
+            .retain(|name| name != service);
+    }
+
     pub fn register(&self, name: impl Into<String>, check: Check) {
         self.checks
             .lock()
@@ -28,7 +46,13 @@ impl Readiness {
     /// Runs every check; returns the failures.
     pub async fn failures(&self) -> Vec<(String, String)> {
         let checks: Vec<(String, Check)> = self.checks.lock().expect("readiness lock").clone();
-        let mut failures = Vec::new();
+        let mut failures: Vec<(String, String)> = self
+            .starting
+            .lock()
+            .expect("readiness lock")
+            .iter()
+            .map(|name| (name.clone(), "starting".to_string()))
+            .collect();
         for (name, check) in checks {
             let outcome = tokio::time::timeout(std::time::Duration::from_secs(2), check()).await;
             match outcome {

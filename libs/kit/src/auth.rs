@@ -132,10 +132,10 @@ impl Secrets {
 
     fn load_or_generate(data_dir: &std::path::Path) -> std::io::Result<SecretsFile> {
         let path = data_dir.join("secrets.json");
-        if let Ok(text) = std::fs::read_to_string(&path) {
-            if let Ok(file) = serde_json::from_str::<SecretsFile>(&text) {
-                return Ok(file);
-            }
+        if let Ok(text) = std::fs::read_to_string(&path)
+            && let Ok(file) = serde_json::from_str::<SecretsFile>(&text)
+        {
+            return Ok(file);
         }
         std::fs::create_dir_all(data_dir)?;
         let file = SecretsFile {

@@ -8,14 +8,12 @@ use std::time::Duration;
 /// single connection, which serialises writers instead of failing them with SQLITE_BUSY.
 pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
     let is_sqlite = url.starts_with("sqlite:");
-    if is_sqlite {
-        if let Some(path) = sqlite_path(url) {
-            if let Some(parent) = std::path::Path::new(&path).parent() {
-                std::fs::create_dir_all(parent).map_err(|error| {
-                    DbErr::Custom(format!("creating {}: {error}", parent.display()))
-                })?;
-            }
-        }
+    if is_sqlite
+        && let Some(path) = sqlite_path(url)
+        && let Some(parent) = std::path::Path::new(&path).parent()
+    {
+        std::fs::create_dir_all(parent)
+            .map_err(|error| DbErr::Custom(format!("creating {}: {error}", parent.display())))?;
     }
     let mut options = ConnectOptions::new(url.to_string());
     options

@@ -43,10 +43,10 @@ pub struct TelemetryGuard {
 impl TelemetryGuard {
     /// Flushes and stops the span exporter (part of graceful shutdown).
     pub fn shutdown(&mut self) {
-        if let Some(provider) = self.provider.take() {
-            if let Err(error) = provider.shutdown() {
-                eprintln!("telemetry shutdown failed: {error}");
-            }
+        if let Some(provider) = self.provider.take()
+            && let Err(error) = provider.shutdown()
+        {
+            eprintln!("telemetry shutdown failed: {error}");
         }
     }
 }

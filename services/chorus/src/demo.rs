@@ -481,10 +481,9 @@ async fn wait_ready(api: &Api) -> anyhow::Result<()> {
             .get(format!("{}/readyz", api.base_url))
             .send()
             .await
+            && response.status().is_success()
         {
-            if response.status().is_success() {
-                return Ok(());
-            }
+            return Ok(());
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }

@@ -108,6 +108,9 @@ pub async fn start(
         tracing::info!(service = "netsim", %address, "network simulator listening");
         netsim = Some(simulator);
     }
+    for target in targets.iter().filter(|target| **target != "netsim") {
+        ctx.readiness.expect(target);
+    }
     let mut tasks = Vec::new();
     for target in targets {
         let ctx = ctx.clone();

@@ -28,6 +28,7 @@ pub async fn run(ctx: Context, shutdown: Shutdown) -> anyhow::Result<()> {
     endpoint!(server, "post_publish", state, publish_post)?;
     endpoint!(server, "post_get", state, get_post)?;
     endpoint!(server, "feed", state, feed)?;
+    ctx.readiness.started(NAME);
     tracing::info!(service = NAME, "started");
     shutdown.cancelled().await;
     let _ = relay.await;

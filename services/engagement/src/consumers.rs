@@ -101,8 +101,17 @@ pub async fn add_to_total<C: ConnectionTrait>(
     Ok(total)
 }
 
-async fn insert_link<C: ConnectionTrait>(
-    conn: &C,
+/// Registers a tracked link (idempotent: the code is the key).
+async fn insert_link<C: ConnectionTrait>(conn: &C, link: link::Model) -> Result<(), DbErr> {
+    let row: link::ActiveModel = link.into();
+    link::Entity::insert(row)
+        .on_conflict_do_nothing_on([link::Column::Code])
+        .exec(conn)
+        .await?;
+    Ok(())
+}
+
+fn new_link(
     tenant_id: &str,
     code: &str,
     share_id: &str,
@@ -110,22 +119,17 @@ async fn insert_link<C: ConnectionTrait>(
     post_id: &str,
     network: &str,
     target_url: &str,
-) -> Result<(), DbErr> {
-    let row = link::ActiveModel {
-        code: Set(code.to_string()),
-        tenant_id: Set(tenant_id.to_string()),
-        share_id: Set(share_id.to_string()),
-        user_id: Set(user_id.to_string()),
-        post_id: Set(post_id.to_string()),
-        network: Set(network.to_string()),
-        target_url: Set(target_url.to_string()),
-        created_at: Set(chrono::Utc::now()),
-    };
-    link::Entity::insert(row)
-        .on_conflict_do_nothing_on([link::Column::Code])
-        .exec(conn)
-        .await?;
-    Ok(())
+) -> link::Model {
+    link::Model {
+        code: code.to_string(),
+        tenant_id: tenant_id.to_string(),
+        share_id: share_id.to_string(),
+        user_id: user_id.to_string(),
+        post_id: post_id.to_string(),
+        network: network.to_string(),
+        target_url: target_url.to_string(),
+        created_at: chrono::Utc::now(),
+    }
 }
 
 impl Ingest {
@@ -136,13 +140,15 @@ impl Ingest {
         let event = &delivery.event;
         insert_link(
             &self.db,
-            &delivery.tenant_id,
-            &event.link_code,
-            &event.share_id,
-            &event.user_id,
-            &event.post_id,
-            &event.network,
-            &event.target_url,
+            new_link(
+                &delivery.tenant_id,
+                &event.link_code,
+                &event.share_id,
+                &event.user_id,
+                &event.post_id,
+                &event.network,
+                &event.target_url,
+            ),
         )
         .await?;
         Ok(())
@@ -161,13 +167,15 @@ impl Ingest {
         }
         insert_link(
             &txn,
-            &delivery.tenant_id,
-            &event.link_code,
-            &event.share_id,
-            &event.user_id,
-            &event.post_id,
-            &event.network,
-            &event.target_url,
+            new_link(
+                &delivery.tenant_id,
+                &event.link_code,
+                &event.share_id,
+                &event.user_id,
+                &event.post_id,
+                &event.network,
+                &event.target_url,
+            ),
         )
         .await?;
         let first_poll = self

@@ -52,6 +52,7 @@ pub async fn run(ctx: Context, shutdown: Shutdown) -> anyhow::Result<()> {
     let server = RpcServer::start(&ctx.nats, NAME, shutdown.clone()).await?;
     endpoint!(server, "link_resolve", state, resolve_link)?;
     endpoint!(server, "share_stats", state, share_stats)?;
+    ctx.readiness.started(NAME);
     tracing::info!(service = NAME, "started");
     shutdown.cancelled().await;
     let _ = poll_task.await;

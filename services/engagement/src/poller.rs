@@ -15,6 +15,7 @@ use sea_orm::{
     QuerySelect, Set, TransactionTrait,
 };
 use std::time::Duration;
+use tracing::Instrument;
 
 pub struct Poller {
     pub db: DatabaseConnection,
@@ -47,29 +48,32 @@ impl Poller {
             .await?;
         for share in due {
             let span = tracing::info_span!("engagement.poll", service = "engagement", share_id = %share.share_id, network = %share.network);
-            let _entered = span.enter();
-            let caller = Caller::system(&share.tenant_id);
-            let subject = chorus_bus::rpc::subject("publishing", "share_metrics");
-            let request = ShareRef {
-                share_id: share.share_id.clone(),
-            };
-            let metrics: Result<ShareMetrics, _> = chorus_bus::rpc::call(
-                &self.nats,
-                &subject,
-                &caller,
-                &request,
-                Duration::from_secs(15),
-            )
-            .await;
-            match metrics {
-                Ok(metrics) => self.record(&share, &metrics).await?,
-                Err(error) => {
-                    tracing::warn!(share_id = %share.share_id, %error, "metrics could not be read")
-                }
-            }
-            self.advance(share).await?;
+            self.poll_one(share).instrument(span).await?;
         }
         Ok(())
+    }
+
+    async fn poll_one(&self, share: tracked_share::Model) -> Result<(), sea_orm::DbErr> {
+        let caller = Caller::system(&share.tenant_id);
+        let subject = chorus_bus::rpc::subject("publishing", "share_metrics");
+        let request = ShareRef {
+            share_id: share.share_id.clone(),
+        };
+        let metrics: Result<ShareMetrics, _> = chorus_bus::rpc::call(
+            &self.nats,
+            &subject,
+            &caller,
+            &request,
+            Duration::from_secs(15),
+        )
+        .await;
+        match metrics {
+            Ok(metrics) => self.record(&share, &metrics).await?,
+            Err(error) => {
+                tracing::warn!(share_id = %share.share_id, %error, "metrics could not be read")
+            }
+        }
+        self.advance(share).await
     }
 
     async fn record(

@@ -13,8 +13,11 @@ use std::time::{Duration, Instant};
 /// Resolved callers, kept briefly so that each request does not ask identity again.
 #[derive(Default)]
 pub struct CallerCache {
-    entries: Mutex<HashMap<(String, String), (Instant, Vec<Role>)>>,
+    entries: Mutex<HashMap<CallerKey, (Instant, Vec<Role>)>>,
 }
+
+/// (tenant id, user id)
+type CallerKey = (String, String);
 
 const CACHE_TTL: Duration = Duration::from_secs(30);
 

@@ -58,6 +58,7 @@ pub async fn serve(
     let listener = tokio::net::TcpListener::bind(&ctx.config.gateway.listen).await?;
     let address = listener.local_addr()?;
     tracing::info!(service = NAME, %address, "listening");
+    ctx.readiness.started(NAME);
     if let Some(bound) = bound {
         let _ = bound.send(address);
     }

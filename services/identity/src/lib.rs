@@ -28,6 +28,7 @@ pub async fn run(ctx: Context, shutdown: Shutdown) -> anyhow::Result<()> {
     endpoint!(server, "user_create", state, create_user)?;
     endpoint!(server, "user_get", state, get_user)?;
     endpoint!(server, "caller_resolve", state, resolve_caller)?;
+    ctx.readiness.started(NAME);
     tracing::info!(service = NAME, "started");
     shutdown.cancelled().await;
     let _ = relay.await;

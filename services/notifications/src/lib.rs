@@ -33,6 +33,7 @@ pub async fn run(ctx: Context, shutdown: Shutdown) -> anyhow::Result<()> {
     let server = RpcServer::start(&ctx.nats, NAME, shutdown.clone()).await?;
     endpoint!(server, "inbox_list", state, list)?;
     endpoint!(server, "inbox_mark_read", state, mark_read)?;
+    ctx.readiness.started(NAME);
     tracing::info!(service = NAME, "started");
     shutdown.cancelled().await;
     let _ = relay.await;

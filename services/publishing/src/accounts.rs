@@ -146,7 +146,8 @@ impl Accounts {
             .refresh_token
             .as_deref()
             .map(|token| self.keys.encrypt(token).1);
-        let mut row = match existing {
+        let is_new = existing.is_none();
+        let mut row: account::ActiveModel = match existing {
             Some(existing) => existing.into(),
             None => account::ActiveModel {
                 id: Set(uuid::Uuid::now_v7().to_string()),
@@ -166,12 +167,13 @@ impl Accounts {
         row.access_expires_at = Set(tokens.access_expires_at);
         row.refresh_expires_at = Set(tokens.refresh_expires_at);
         row.updated_at = Set(now);
-        let saved = row.save(&self.db).await?;
-        let id = saved.id.clone().unwrap();
-        let model = account::Entity::find_by_id(id)
-            .one(&self.db)
-            .await?
-            .ok_or_else(|| ServiceError::not_found("account vanished"))?;
+        let model = if is_new {
+            account::Entity::insert(row)
+                .exec_with_returning(&self.db)
+                .await?
+        } else {
+            row.update(&self.db).await?
+        };
         tracing::info!(account_id = %model.id, network = %network, "account connected");
         Ok(to_account(&model))
     }

@@ -98,6 +98,7 @@ pub async fn run(ctx: Context, shutdown: Shutdown) -> anyhow::Result<()> {
     endpoint!(server, "account_get", accounts, get_account)?;
     endpoint!(server, "account_list", accounts, list_accounts)?;
     endpoint!(server, "share_metrics", accounts, share_metrics)?;
+    ctx.readiness.started(NAME);
     tracing::info!(service = NAME, "started");
     shutdown.cancelled().await;
     let _ = relay.await;

@@ -14,6 +14,7 @@ use sea_orm::{
 };
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
+use tracing::Instrument;
 
 static LATENESS: LazyLock<metrics::HistogramVec> = LazyLock::new(|| {
     metrics::histogram_vec(
@@ -125,8 +126,10 @@ impl DueLoop {
             };
             // The event id is derived from the share: emitting it twice is harmless.
             let event_id = format!("share-due-{}", row.id);
-            let _entered = span.enter();
-            self.outbox.enqueue_with_id(&txn, &event, event_id).await?;
+            self.outbox
+                .enqueue_with_id(&txn, &event, event_id)
+                .instrument(span)
+                .await?;
             let lateness = (now - row.due_at).to_std().unwrap_or(Duration::ZERO);
             LATENESS
                 .with_label_values(&[] as &[&str])
