@@ -389,22 +389,16 @@ pub async fn run(mut config: chorus_kit::Config, options: DemoOptions) -> anyhow
     let clicks_bar = ProgressBar::new(final_shares.len() as u64)
         .with_style(bar_style)
         .with_prefix("readers clicking");
-    let mut clicks = 0;
     for (index, (_, share)) in final_shares.iter().enumerate() {
         for reader in 0..(index % 4) {
             let browser =
                 "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/130.0 Safari/537.36";
-            if api
-                .click(
-                    &share.tracked_url,
-                    browser,
-                    &format!("198.51.100.{}", (index * 7 + reader) % 250),
-                )
-                .await
-                .is_some()
-            {
-                clicks += 1;
-            }
+            api.click(
+                &share.tracked_url,
+                browser,
+                &format!("198.51.100.{}", (index * 7 + reader) % 250),
+            )
+            .await;
         }
         let _ = api
             .click(&share.tracked_url, "LinkedInBot/1.0", "203.0.113.9")
@@ -420,19 +414,27 @@ pub async fn run(mut config: chorus_kit::Config, options: DemoOptions) -> anyhow
         .filter(|(_, share)| share.status == ShareStatus::Published)
         .count();
     let failed = final_shares.len() - published;
+    let mut totals = chorus_api::engagement::ShareStats::default();
+    for (token, share) in &final_shares {
+        let stats: chorus_api::engagement::ShareStats = api
+            .get(&format!("/v1/shares/{}/stats", share.id), token)
+            .await?;
+        totals.clicks += stats.clicks;
+        totals.bot_clicks += stats.bot_clicks;
+        totals.unique_visitors += stats.unique_visitors;
+        totals.reactions += stats.reactions;
+        totals.comments += stats.comments;
+    }
     let mut board = Vec::new();
-    let mut reactions = 0;
     let mut notifications = 0;
+    let mut sharers = 0;
     for (id, token, _) in &advocates {
         let points: PointsSummary = api.get("/v1/me/points", token).await?;
         let inbox: Inbox = api.get("/v1/me/notifications", token).await?;
         notifications += inbox.items.len();
-        reactions += points
-            .entries
-            .iter()
-            .filter(|entry| entry.action == "reaction")
-            .map(|entry| entry.points)
-            .sum::<i64>();
+        if points.entries.iter().any(|entry| entry.action == "share") {
+            sharers += 1;
+        }
         board.push((points.balance, id.clone()));
     }
     board.sort_by(|a, b| b.cmp(a));
@@ -440,19 +442,22 @@ pub async fn run(mut config: chorus_kit::Config, options: DemoOptions) -> anyhow
     println!("Program dashboard (tenant {tenant})");
     println!("  advocates                 {}", advocates.len());
     println!(
-        "  active advocates          {:.0}%",
-        100.0 * (shares.len() as f64 / 2.0) / advocates.len().max(1) as f64
-    );
-    println!(
-        "  potential reach           {} (simulated audience of 500 per advocate who shared)",
-        (shares.len() / 2) * 500
+        "  active advocates          {sharers} ({:.0}% shared at least once)",
+        100.0 * sharers as f64 / advocates.len().max(1) as f64
     );
     println!(
         "  shares published          {published} of {} ({failed} not published)",
         final_shares.len()
     );
-    println!("  tracked-link clicks       {clicks} by people (bots counted apart)");
-    println!("  points from reactions     {reactions}");
+    println!(
+        "  tracked-link clicks       {} by people, {} by link-preview bots",
+        totals.clicks, totals.bot_clicks
+    );
+    println!("  unique visitors           {}", totals.unique_visitors);
+    println!(
+        "  reactions, comments       {}, {}",
+        totals.reactions, totals.comments
+    );
     println!("  notifications delivered   {notifications}");
     println!();
     println!("Leaderboard (points)");

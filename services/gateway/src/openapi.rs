@@ -43,3 +43,18 @@ pub fn openapi_json() -> String {
         .to_pretty_json()
         .expect("the OpenAPI document serialises")
 }
+
+#[cfg(test)]
+mod tests {
+    /// The committed `openapi.json` is the served document: regenerate it with
+    /// `cargo run -p chorus -- openapi > openapi.json` when the API changes.
+    #[test]
+    fn committed_openapi_document_matches_the_code() {
+        let committed = include_str!("../../../openapi.json");
+        assert_eq!(
+            committed.trim(),
+            super::openapi_json().trim(),
+            "openapi.json drifted: run `cargo run -p chorus -- openapi > openapi.json`"
+        );
+    }
+}
