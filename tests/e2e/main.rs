@@ -2,6 +2,7 @@
 //! PostgreSQL), the network simulator, every service, driven through the gateway's API.
 
 mod bad_input;
+mod content;
 mod crash;
 mod harness;
 mod pipeline;

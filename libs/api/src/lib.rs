@@ -8,6 +8,7 @@ pub mod identity;
 pub mod notifications;
 pub mod publishing;
 pub mod scheduling;
+pub mod surveys;
 
 use serde::{Deserialize, Serialize};
 

@@ -60,8 +60,9 @@ impl Bus {
         Ok(Bus::new(client))
     }
 
-    /// Creates the stream of every domain if missing (idempotent, safe from many processes).
-    pub async fn ensure_streams(&self) -> Result<(), BusError> {
+    /// Creates the stream of every domain if missing (idempotent, safe from many processes),
+    /// with `replicas` copies on a NATS cluster.
+    pub async fn ensure_streams(&self, replicas: usize) -> Result<(), BusError> {
         for domain in DOMAINS {
             let config = stream::Config {
                 name: domain.stream.to_string(),
@@ -70,6 +71,7 @@ impl Bus {
                 retention: stream::RetentionPolicy::Limits,
                 duplicate_window: DUPLICATE_WINDOW,
                 max_age: Duration::from_secs(30 * 24 * 3600),
+                num_replicas: replicas.max(1),
                 ..Default::default()
             };
             self.jetstream

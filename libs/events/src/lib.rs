@@ -183,6 +183,41 @@ event!(
     "chorus.content.v1.PostArchived"
 );
 event!(
+    content::v1::PostTransitioned,
+    CONTENT,
+    "transitioned",
+    1,
+    "chorus.content.v1.PostTransitioned"
+);
+event!(
+    content::v1::PostExpired,
+    CONTENT,
+    "expired",
+    1,
+    "chorus.content.v1.PostExpired"
+);
+event!(
+    content::v1::SubmissionApproved,
+    CONTENT,
+    "submission_approved",
+    1,
+    "chorus.content.v1.SubmissionApproved"
+);
+event!(
+    content::v1::SubmissionRejected,
+    CONTENT,
+    "submission_rejected",
+    1,
+    "chorus.content.v1.SubmissionRejected"
+);
+event!(
+    content::v1::SurveyAnswered,
+    CONTENT,
+    "survey_answered",
+    1,
+    "chorus.content.v1.SurveyAnswered"
+);
+event!(
     share::v1::ShareRequested,
     SHARE,
     "requested",
@@ -311,6 +346,11 @@ pub fn catalogue() -> Vec<(String, &'static str)> {
         row::<content::v1::PostPublished>(),
         row::<content::v1::PostUpdated>(),
         row::<content::v1::PostArchived>(),
+        row::<content::v1::PostTransitioned>(),
+        row::<content::v1::PostExpired>(),
+        row::<content::v1::SubmissionApproved>(),
+        row::<content::v1::SubmissionRejected>(),
+        row::<content::v1::SurveyAnswered>(),
         row::<share::v1::ShareRequested>(),
         row::<share::v1::ShareScheduled>(),
         row::<share::v1::ShareDue>(),

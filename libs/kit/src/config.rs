@@ -40,6 +40,8 @@ pub struct Config {
     pub nats_url: Option<String>,
     /// The nats-server executable used when no NATS URL is set.
     pub nats_server_bin: String,
+    /// Replicas of each JetStream stream (3 on a three-server NATS cluster).
+    pub nats_stream_replicas: usize,
     /// Base URL under which the gateway is reachable by the public (tracked links).
     pub public_url: String,
     /// Address of the health/readiness/metrics endpoint of this process.
@@ -111,10 +113,12 @@ pub struct NetworkConfig {
     pub api_base_url: Option<String>,
     /// Base URL of the network's OAuth pages.
     pub auth_base_url: Option<String>,
+    #[serde(deserialize_with = "string_or_number")]
     pub client_id: String,
     #[serde(serialize_with = "expose_secret")]
     pub client_secret: SecretString,
     /// API version header (LinkedIn-Version).
+    #[serde(deserialize_with = "string_or_number")]
     pub api_version: String,
     /// Posts allowed per account per day (governor quota).
     pub posts_per_account_per_day: u32,
@@ -164,6 +168,7 @@ impl Default for Config {
             data_dir: PathBuf::from("chorus-data"),
             nats_url: None,
             nats_server_bin: "nats-server".to_string(),
+            nats_stream_replicas: 1,
             public_url: "http://127.0.0.1:8080".to_string(),
             admin_listen: "127.0.0.1:9600".to_string(),
             log_format: "pretty".to_string(),
@@ -467,5 +472,43 @@ fn expose_optional_secret<S: serde::Serializer>(
     match secret {
         Some(secret) => serializer.serialize_some(secret.expose_secret()),
         None => serializer.serialize_none(),
+    }
+}
+
+/// Environment values such as `202601` arrive as numbers; settings that are text accept them.
+fn string_or_number<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum TextOrNumber {
+        Text(String),
+        Integer(i64),
+        Float(f64),
+    }
+    Ok(match TextOrNumber::deserialize(deserializer)? {
+        TextOrNumber::Text(text) => text,
+        TextOrNumber::Integer(number) => number.to_string(),
+        TextOrNumber::Float(number) => number.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn environment_overrides_defaults_and_digits_stay_text() {
+        let overrides = Figment::new()
+            .merge(("publishing.linkedin.api_version", 202604))
+            .merge(("gateway.listen", "0.0.0.0:8080"));
+        let config = Config::load_with(None, overrides).unwrap();
+        assert_eq!(config.publishing.linkedin.api_version, "202604");
+        assert_eq!(config.gateway.listen, "0.0.0.0:8080");
+        let bad = Figment::new().merge(("gateway.listen", "nowhere"));
+        assert!(
+            Config::load_with(None, bad)
+                .unwrap_err()
+                .to_string()
+                .contains("gateway.listen")
+        );
     }
 }

@@ -3,7 +3,7 @@
 //! Also the typed API client the end-to-end tests use.
 
 use chorus_api::Page;
-use chorus_api::content::Post;
+use chorus_api::content::{FeedItem, Post};
 use chorus_api::gamification::PointsSummary;
 use chorus_api::notifications::Inbox;
 use chorus_api::publishing::{Account, ConnectStarted};
@@ -353,7 +353,7 @@ pub async fn run(mut config: chorus_kit::Config, options: DemoOptions) -> anyhow
 
     let mut shares = Vec::new();
     for (index, (_, token, account)) in advocates.iter().enumerate() {
-        let feed: Page<Post> = api.get("/v1/feed?limit=10", token).await?;
+        let feed: Page<FeedItem> = api.get("/v1/feed?limit=10", token).await?;
         // Two advocates in three share; each picks different content and words, spread over time.
         if index % 3 == 2 {
             continue;
@@ -368,7 +368,7 @@ pub async fn run(mut config: chorus_kit::Config, options: DemoOptions) -> anyhow
             let scheduled_at = chrono::Utc::now()
                 + chrono::Duration::milliseconds(((index * 137 + pick * 911) % 8_000) as i64);
             let share: Share = api
-                .post("/v1/shares", token, json!({"post_id": post.id, "account_id": account.id, "caption": caption, "scheduled_at": scheduled_at}))
+                .post("/v1/shares", token, json!({"post_id": post.post_id, "account_id": account.id, "caption": caption, "scheduled_at": scheduled_at}))
                 .await?;
             shares.push((token.clone(), share));
         }

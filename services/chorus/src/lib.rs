@@ -87,7 +87,7 @@ pub async fn start(
         }
     };
     let bus = chorus_bus::Bus::connect(&nats_url).await?;
-    bus.ensure_streams().await?;
+    bus.ensure_streams(config.nats_stream_replicas).await?;
     let readiness = chorus_kit::admin::Readiness::default();
     readiness.register("nats", chorus_kit::admin::nats_check(bus.client.clone()));
     let admin_address =

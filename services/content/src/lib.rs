@@ -1,5 +1,9 @@
-//! Content: the library of posts curators publish and advocates share.
+//! Content: the library advocates share from. Posts with per-network captions, language
+//! variants, targeting and a reviewed lifecycle; compliance rules; employee submissions;
+//! the personal feed; pulse surveys and eNPS.
 
+mod consumers;
+mod domain;
 mod entities;
 mod migration;
 mod rpc;
@@ -22,15 +26,59 @@ pub async fn run(ctx: Context, shutdown: Shutdown) -> anyhow::Result<()> {
     let bus = Bus::new(ctx.nats.clone());
     let outbox = Outbox::new(NAME);
     let relay = outbox.spawn_relay(db.clone(), bus.clone(), shutdown.clone());
-    let state = Arc::new(rpc::ContentService { db, outbox });
+    consumers::spawn(&bus, db.clone(), shutdown.clone()).await?;
+    let state = Arc::new(rpc::ContentService {
+        db,
+        outbox,
+        nats: ctx.nats.clone(),
+    });
+    let expiry = tokio::spawn({
+        let state = state.clone();
+        let shutdown = shutdown.clone();
+        async move {
+            loop {
+                if let Err(error) = state.expire_due().await {
+                    tracing::warn!(%error, "post expiry failed");
+                }
+                tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    _ = tokio::time::sleep(std::time::Duration::from_secs(5)) => {}
+                }
+            }
+        }
+    });
     let server = RpcServer::start(&ctx.nats, NAME, shutdown.clone()).await?;
     endpoint!(server, "post_create", state, create_post)?;
-    endpoint!(server, "post_publish", state, publish_post)?;
+    endpoint!(server, "post_update", state, update_post)?;
     endpoint!(server, "post_get", state, get_post)?;
+    endpoint!(server, "post_list", state, list_posts)?;
+    endpoint!(server, "post_submit_review", state, submit_for_review)?;
+    endpoint!(server, "post_approve", state, approve)?;
+    endpoint!(server, "post_request_changes", state, request_changes)?;
+    endpoint!(server, "post_publish", state, publish_post)?;
+    endpoint!(server, "post_archive", state, archive_post)?;
     endpoint!(server, "feed", state, feed)?;
+    endpoint!(server, "topic_follow", state, follow_topic)?;
+    endpoint!(server, "topic_unfollow", state, unfollow_topic)?;
+    endpoint!(server, "topic_list", state, my_topics)?;
+    endpoint!(server, "preferences_set", state, set_preferences)?;
+    endpoint!(server, "rule_create", state, create_rule)?;
+    endpoint!(server, "rule_list", state, list_rules)?;
+    endpoint!(server, "rule_delete", state, delete_rule)?;
+    endpoint!(server, "caption_check", state, check_caption)?;
+    endpoint!(server, "audit_list", state, audit_log)?;
+    endpoint!(server, "submission_create", state, create_submission)?;
+    endpoint!(server, "submission_list", state, list_submissions)?;
+    endpoint!(server, "submission_approve", state, approve_submission)?;
+    endpoint!(server, "submission_reject", state, reject_submission)?;
+    endpoint!(server, "survey_create", state, create_survey)?;
+    endpoint!(server, "survey_list", state, list_surveys)?;
+    endpoint!(server, "survey_answer", state, answer_survey)?;
+    endpoint!(server, "survey_results", state, survey_results)?;
     ctx.readiness.started(NAME);
     tracing::info!(service = NAME, "started");
     shutdown.cancelled().await;
+    let _ = expiry.await;
     let _ = relay.await;
     Ok(())
 }

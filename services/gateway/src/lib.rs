@@ -3,6 +3,7 @@
 //! asks the services over NATS request/reply. It also serves tracked-link redirects.
 
 mod auth;
+mod content_routes;
 mod error;
 mod links;
 mod openapi;

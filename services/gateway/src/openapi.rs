@@ -1,6 +1,6 @@
 //! The OpenAPI document, generated from the handlers and committed as `openapi.json`.
 
-use crate::routes;
+use crate::{content_routes, routes};
 use utoipa::OpenApi;
 
 #[derive(OpenApi)]
@@ -8,7 +8,14 @@ use utoipa::OpenApi;
     info(title = "Chorus API", description = "Employee advocacy: content, shares, accounts, engagement, points and notifications."),
     paths(
         routes::create_tenant, routes::create_user, routes::me,
-        routes::create_post, routes::get_post, routes::publish_post, routes::feed,
+        content_routes::create_post, content_routes::list_posts, content_routes::get_post, content_routes::update_post,
+        content_routes::submit_post, content_routes::approve_post, content_routes::request_changes,
+        content_routes::publish_post, content_routes::archive_post, content_routes::feed,
+        content_routes::my_topics, content_routes::follow_topic, content_routes::unfollow_topic, content_routes::set_preferences,
+        content_routes::create_rule, content_routes::list_rules, content_routes::delete_rule, content_routes::audit_log,
+        content_routes::create_submission, content_routes::list_submissions, content_routes::approve_submission,
+        content_routes::reject_submission, content_routes::create_survey, content_routes::list_surveys,
+        content_routes::answer_survey, content_routes::survey_results,
         routes::list_accounts, routes::start_connect, routes::complete_connect,
         routes::create_share, routes::list_shares, routes::get_share, routes::cancel_share, routes::share_stats,
         routes::my_points, routes::my_notifications, routes::mark_read,

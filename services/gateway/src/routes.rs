@@ -7,7 +7,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use chorus_api::content::{CreatePost, FeedQuery, Post, PostRef};
+use chorus_api::content::{CaptionChecked, CheckCaption, FeedQuery};
 use chorus_api::engagement::ShareStats;
 use chorus_api::gamification::PointsSummary;
 use chorus_api::identity::{CreateTenant, CreateUser, GetUser, Tenant, User};
@@ -28,10 +28,6 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/tenants", post(create_tenant))
         .route("/v1/users", post(create_user))
         .route("/v1/me", get(me))
-        .route("/v1/posts", post(create_post))
-        .route("/v1/posts/{post_id}", get(get_post))
-        .route("/v1/posts/{post_id}/publish", post(publish_post))
-        .route("/v1/feed", get(feed))
         .route("/v1/accounts", get(list_accounts))
         .route("/v1/accounts/connect", post(start_connect))
         .route("/v1/accounts/callback", post(complete_connect))
@@ -46,6 +42,7 @@ pub fn router(state: AppState) -> Router {
             post(mark_read),
         )
         .route("/l/{code}", get(crate::links::redirect))
+        .merge(crate::content_routes::router())
         .fallback(|| async { ServiceError::not_found("no such endpoint") })
         .layer(
             TraceLayer::new_for_http()
@@ -102,7 +99,7 @@ fn on_response(
     );
 }
 
-async fn call<Req: Serialize, Resp: DeserializeOwned>(
+pub async fn call<Req: Serialize, Resp: DeserializeOwned>(
     state: &AppState,
     service: &str,
     endpoint: &str,
@@ -155,63 +152,6 @@ pub async fn me(
     };
     Ok(Json(
         call(&state, "identity", "user_get", &caller, &request).await?,
-    ))
-}
-
-/// Create a draft post in the content library (curators).
-#[utoipa::path(post, path = "/v1/posts", tag = "content", request_body = CreatePost,
-    responses((status = 201, body = Post), (status = 403, body = chorus_kit::error::Problem), (status = 422, body = chorus_kit::error::Problem)))]
-pub async fn create_post(
-    State(state): State<AppState>,
-    Authenticated(caller): Authenticated,
-    ApiJson(request): ApiJson<CreatePost>,
-) -> ServiceResult<(StatusCode, Json<Post>)> {
-    let post: Post = call(&state, "content", "post_create", &caller, &request).await?;
-    Ok((StatusCode::CREATED, Json(post)))
-}
-
-/// A post of the library.
-#[utoipa::path(get, path = "/v1/posts/{post_id}", tag = "content", params(("post_id" = String, Path)),
-    responses((status = 200, body = Post), (status = 404, body = chorus_kit::error::Problem)))]
-pub async fn get_post(
-    State(state): State<AppState>,
-    Authenticated(caller): Authenticated,
-    Path(post_id): Path<String>,
-) -> ServiceResult<Json<Post>> {
-    Ok(Json(
-        call(&state, "content", "post_get", &caller, &PostRef { post_id }).await?,
-    ))
-}
-
-/// Publish a draft: it becomes visible to advocates (curators).
-#[utoipa::path(post, path = "/v1/posts/{post_id}/publish", tag = "content", params(("post_id" = String, Path)),
-    responses((status = 200, body = Post), (status = 404, body = chorus_kit::error::Problem), (status = 409, body = chorus_kit::error::Problem)))]
-pub async fn publish_post(
-    State(state): State<AppState>,
-    Authenticated(caller): Authenticated,
-    Path(post_id): Path<String>,
-) -> ServiceResult<Json<Post>> {
-    Ok(Json(
-        call(
-            &state,
-            "content",
-            "post_publish",
-            &caller,
-            &PostRef { post_id },
-        )
-        .await?,
-    ))
-}
-
-/// The advocate's feed: published posts, newest first.
-#[utoipa::path(get, path = "/v1/feed", tag = "content", params(FeedQuery), responses((status = 200, body = Page<Post>)))]
-pub async fn feed(
-    State(state): State<AppState>,
-    Authenticated(caller): Authenticated,
-    Query(query): Query<FeedQuery>,
-) -> ServiceResult<Json<Page<Post>>> {
-    Ok(Json(
-        call(&state, "content", "feed", &caller, &query).await?,
     ))
 }
 
@@ -277,19 +217,6 @@ pub async fn create_share(
     ApiJson(request): ApiJson<ShareRequest>,
 ) -> ServiceResult<(StatusCode, Json<Share>)> {
     caller.require_any(&[Role::Advocate])?;
-    let post: Post = call(
-        &state,
-        "content",
-        "post_get",
-        &caller,
-        &PostRef {
-            post_id: request.post_id.clone(),
-        },
-    )
-    .await?;
-    if post.status != chorus_api::content::PostStatus::Published {
-        return Err(ServiceError::invalid("only published posts can be shared"));
-    }
     let account: Account = call(
         &state,
         "publishing",
@@ -306,13 +233,19 @@ pub async fn create_share(
             account.network
         )));
     }
+    let check = CheckCaption {
+        post_id: request.post_id.clone(),
+        network: account.network.clone(),
+        caption: request.caption,
+    };
+    let checked: CaptionChecked = call(&state, "content", "caption_check", &caller, &check).await?;
     let create = CreateShare {
-        post_id: post.id,
+        post_id: request.post_id,
         account_id: account.id,
         network: account.network,
-        caption: request.caption,
+        caption: checked.caption,
         scheduled_at: request.scheduled_at,
-        link_url: post.link_url,
+        link_url: checked.link_url,
     };
     let share: Share = call(&state, "scheduling", "share_create", &caller, &create).await?;
     Ok((StatusCode::CREATED, Json(share)))

@@ -233,11 +233,10 @@ impl Accounts {
             Err(other) => return Err(ServiceError::unavailable(other.to_string())),
         };
         let (key_id, access_token) = self.keys.encrypt(&tokens.access_token);
-        let refresh = tokens
-            .refresh_token
-            .as_deref()
-            .map(|token| self.keys.encrypt(token).1)
-            .or(Some(refresh_stored.clone()));
+        // Both tokens are encrypted with the active key, so the row's one key id fits both
+        // (a network that keeps the refresh token returns none: re-encrypt the one we have).
+        let refresh_plain = tokens.refresh_token.as_deref().unwrap_or(&refresh_token);
+        let refresh = Some(self.keys.encrypt(refresh_plain).1);
         let mut row: account::ActiveModel = account.clone().into();
         row.key_id = Set(key_id);
         row.access_token = Set(access_token);

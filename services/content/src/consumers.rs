@@ -1,0 +1,227 @@
+//! What content learns from other services: people (identity) and shares (publishing).
+
+use crate::domain::encode_list;
+use crate::entities::{member, post_share};
+use chorus_bus::consumer::{self, ConsumerSpec, Delivery, HandlerError};
+use chorus_bus::{Bus, BusError, inbox};
+use chorus_events::identity::v1::{UserCreated, UserDeactivated, UserErased, UserUpdated};
+use chorus_events::share::v1::SharePublished;
+use chorus_kit::Shutdown;
+use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set, TransactionTrait};
+
+const CONSUMER: &str = "content";
+
+#[allow(clippy::too_many_arguments)]
+pub fn member_row<'a>(
+    tenant_id: &str,
+    user_id: &str,
+    display_name: &str,
+    department: Option<&str>,
+    location: Option<&str>,
+    language: &str,
+    roles: impl IntoIterator<Item = &'a str>,
+    active: bool,
+) -> member::ActiveModel {
+    member::ActiveModel {
+        tenant_id: Set(tenant_id.to_string()),
+        user_id: Set(user_id.to_string()),
+        display_name: Set(display_name.to_string()),
+        department: Set(department.unwrap_or_default().trim().to_lowercase()),
+        location: Set(location.unwrap_or_default().trim().to_lowercase()),
+        language: Set(language.to_lowercase()),
+        roles: Set(encode_list(roles)),
+        active: Set(active),
+        show_my_shares: Set(false),
+    }
+}
+
+async fn upsert_member(
+    db: &DatabaseConnection,
+    event_id: &str,
+    row: member::ActiveModel,
+) -> Result<(), HandlerError> {
+    let txn = db.begin().await?;
+    if !inbox::record(&txn, CONSUMER, event_id).await? {
+        return Ok(());
+    }
+    member::Entity::insert(row)
+        .on_conflict(
+            OnConflict::columns([member::Column::TenantId, member::Column::UserId])
+                .update_columns([
+                    member::Column::DisplayName,
+                    member::Column::Department,
+                    member::Column::Location,
+                    member::Column::Language,
+                    member::Column::Roles,
+                    member::Column::Active,
+                ])
+                .to_owned(),
+        )
+        .exec_without_returning(&txn)
+        .await?;
+    txn.commit().await?;
+    Ok(())
+}
+
+fn empty_to_none(text: &str) -> Option<&str> {
+    (!text.is_empty()).then_some(text)
+}
+
+pub async fn spawn(bus: &Bus, db: DatabaseConnection, shutdown: Shutdown) -> Result<(), BusError> {
+    let created_db = db.clone();
+    consumer::spawn::<UserCreated, _, _>(
+        bus,
+        db.clone(),
+        ConsumerSpec::new(crate::NAME, "content-user-created"),
+        shutdown.clone(),
+        move |delivery: Delivery<UserCreated>| {
+            let db = created_db.clone();
+            async move {
+                let event = &delivery.event;
+                let row = member_row(
+                    &delivery.tenant_id,
+                    &event.user_id,
+                    &event.display_name,
+                    empty_to_none(&event.department),
+                    empty_to_none(&event.location),
+                    &event.language,
+                    event.roles.iter().map(String::as_str),
+                    true,
+                );
+                upsert_member(&db, &delivery.event_id, row).await
+            }
+        },
+    )
+    .await?;
+    let updated_db = db.clone();
+    consumer::spawn::<UserUpdated, _, _>(
+        bus,
+        db.clone(),
+        ConsumerSpec::new(crate::NAME, "content-user-updated"),
+        shutdown.clone(),
+        move |delivery: Delivery<UserUpdated>| {
+            let db = updated_db.clone();
+            async move {
+                let event = &delivery.event;
+                let row = member_row(
+                    &delivery.tenant_id,
+                    &event.user_id,
+                    &event.display_name,
+                    empty_to_none(&event.department),
+                    empty_to_none(&event.location),
+                    &event.language,
+                    event.roles.iter().map(String::as_str),
+                    true,
+                );
+                upsert_member(&db, &delivery.event_id, row).await
+            }
+        },
+    )
+    .await?;
+    let deactivated_db = db.clone();
+    consumer::spawn::<UserDeactivated, _, _>(
+        bus,
+        db.clone(),
+        ConsumerSpec::new(crate::NAME, "content-user-deactivated"),
+        shutdown.clone(),
+        move |delivery: Delivery<UserDeactivated>| {
+            let db = deactivated_db.clone();
+            async move {
+                member::Entity::update_many()
+                    .col_expr(member::Column::Active, Expr::value(false))
+                    .filter(member::Column::TenantId.eq(delivery.tenant_id.clone()))
+                    .filter(member::Column::UserId.eq(delivery.event.user_id.clone()))
+                    .exec(&db)
+                    .await?;
+                Ok(())
+            }
+        },
+    )
+    .await?;
+    let erased_db = db.clone();
+    consumer::spawn::<UserErased, _, _>(
+        bus,
+        db.clone(),
+        ConsumerSpec::new(crate::NAME, "content-user-erased"),
+        shutdown.clone(),
+        move |delivery: Delivery<UserErased>| {
+            let db = erased_db.clone();
+            async move {
+                // Shares stay counted; the person behind them is forgotten.
+                let tenant = delivery.tenant_id.clone();
+                let user = delivery.event.user_id.clone();
+                let txn = db.begin().await?;
+                member::Entity::delete_many()
+                    .filter(member::Column::TenantId.eq(tenant.clone()))
+                    .filter(member::Column::UserId.eq(user.clone()))
+                    .exec(&txn)
+                    .await?;
+                crate::entities::follow::Entity::delete_many()
+                    .filter(crate::entities::follow::Column::TenantId.eq(tenant.clone()))
+                    .filter(crate::entities::follow::Column::UserId.eq(user.clone()))
+                    .exec(&txn)
+                    .await?;
+                crate::entities::participation::Entity::delete_many()
+                    .filter(crate::entities::participation::Column::TenantId.eq(tenant.clone()))
+                    .filter(crate::entities::participation::Column::UserId.eq(user.clone()))
+                    .exec(&txn)
+                    .await?;
+                post_share::Entity::update_many()
+                    .col_expr(
+                        post_share::Column::UserId,
+                        Expr::value(format!("erased-{}", uuid::Uuid::new_v4())),
+                    )
+                    .filter(post_share::Column::TenantId.eq(tenant))
+                    .filter(post_share::Column::UserId.eq(user))
+                    .exec(&txn)
+                    .await?;
+                txn.commit().await?;
+                Ok(())
+            }
+        },
+    )
+    .await?;
+    let shared_db = db.clone();
+    consumer::spawn::<SharePublished, _, _>(
+        bus,
+        db,
+        ConsumerSpec::new(crate::NAME, "content-share-published"),
+        shutdown,
+        move |delivery: Delivery<SharePublished>| {
+            let db = shared_db.clone();
+            async move {
+                let event = &delivery.event;
+                let txn = db.begin().await?;
+                if !inbox::record(&txn, CONSUMER, &delivery.event_id).await? {
+                    return Ok(());
+                }
+                let row = post_share::ActiveModel {
+                    tenant_id: Set(delivery.tenant_id.clone()),
+                    post_id: Set(event.post_id.clone()),
+                    user_id: Set(event.user_id.clone()),
+                    shares: Set(1),
+                };
+                post_share::Entity::insert(row)
+                    .on_conflict(
+                        OnConflict::columns([
+                            post_share::Column::TenantId,
+                            post_share::Column::PostId,
+                            post_share::Column::UserId,
+                        ])
+                        .value(
+                            post_share::Column::Shares,
+                            Expr::col((post_share::Entity, post_share::Column::Shares)).add(1),
+                        )
+                        .to_owned(),
+                    )
+                    .exec_without_returning(&txn)
+                    .await?;
+                txn.commit().await?;
+                Ok(())
+            }
+        },
+    )
+    .await?;
+    Ok(())
+}
