@@ -2,6 +2,7 @@
 //! all` for a laptop or a small company, one target per Deployment in Kubernetes), with a
 //! private nats-server child process when no NATS URL is configured.
 
+pub mod bench;
 pub mod demo;
 pub mod nats;
 

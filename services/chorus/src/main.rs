@@ -34,6 +34,18 @@ enum Command {
         #[arg(long)]
         keep_running: bool,
     },
+    /// Measure: bus baseline, feed latency, ... (appends to BENCHMARKS.md)
+    Bench {
+        /// all, bus or feed
+        #[arg(default_value = "all")]
+        scenario: String,
+        /// Small sizes, for a smoke run
+        #[arg(long)]
+        quick: bool,
+        /// Do not append the results to BENCHMARKS.md
+        #[arg(long)]
+        no_record: bool,
+    },
     /// Apply database migrations of the given services
     Migrate {
         #[arg(long, default_value = "all")]
@@ -74,7 +86,7 @@ async fn main() -> anyhow::Result<()> {
     } else {
         chorus_telemetry::LogOutput::Pretty
     };
-    let demo = matches!(cli.command, Command::Demo { .. });
+    let demo = matches!(cli.command, Command::Demo { .. } | Command::Bench { .. });
     let options = chorus_telemetry::Options {
         service_name: "chorus".to_string(),
         log_output,
@@ -114,6 +126,25 @@ async fn main() -> anyhow::Result<()> {
                 },
             )
             .await
+        }
+        Command::Bench {
+            scenario,
+            quick,
+            no_record,
+        } => {
+            let command_line = std::env::args().collect::<Vec<_>>().join(" ");
+            let command_line = command_line
+                .rsplit('/')
+                .next()
+                .unwrap_or(&command_line)
+                .to_string();
+            let options = chorus::bench::BenchOptions {
+                scenario,
+                quick,
+                record: (!no_record).then(|| std::path::PathBuf::from("BENCHMARKS.md")),
+                command_line,
+            };
+            chorus::bench::run(config, options).await
         }
         Command::Migrate { target } => {
             let targets = chorus::parse_targets(&target)?;

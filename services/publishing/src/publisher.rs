@@ -17,6 +17,7 @@ use chorus_telemetry::metrics;
 use sea_orm::{ActiveModelTrait, DatabaseConnection, EntityTrait, Set, TransactionTrait};
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock};
+use tracing::Instrument;
 
 static OUTCOMES: LazyLock<metrics::IntCounterVec> = LazyLock::new(|| {
     metrics::counter_vec(
@@ -69,12 +70,32 @@ impl Publisher {
         delivery: Delivery<events::ShareDue>,
         max_deliver: i64,
     ) -> Result<(), HandlerError> {
+        let span = tracing::info_span!(
+            "publish",
+            service = "publishing",
+            tenant_id = %delivery.tenant_id,
+            share_id = %delivery.event.share_id,
+            network = %delivery.event.network,
+            attempt = tracing::field::Empty,
+            outcome = tracing::field::Empty,
+        );
+        self.publish_due(delivery, max_deliver)
+            .instrument(span)
+            .await
+    }
+
+    async fn publish_due(
+        &self,
+        delivery: Delivery<events::ShareDue>,
+        max_deliver: i64,
+    ) -> Result<(), HandlerError> {
         let due = delivery.event;
         let span = tracing::Span::current();
-        span.record("share_id", due.share_id.as_str());
         let Some(record) = self.begin_attempt(&delivery.tenant_id, &due).await? else {
+            span.record("outcome", "already_final");
             return Ok(());
         };
+        span.record("attempt", record.attempts);
         let network = Network::parse(&due.network);
         let client = network.and_then(|network| self.networks.get(&network).cloned());
         let Some(client) = client else {
@@ -112,6 +133,7 @@ impl Publisher {
                         )
                         .await;
                 }
+                span.record("outcome", error.code());
                 self.note_error(&record, &error).await?;
                 tracing::warn!(share_id = %record.share_id, network = %due.network, error = %transient_reason, "publish attempt failed, will retry");
                 Err(HandlerError::Retry(transient_reason))
@@ -436,6 +458,7 @@ impl Publisher {
         }
         txn.commit().await?;
         self.outbox.wake();
+        tracing::Span::current().record("outcome", label);
         OUTCOMES.with_label_values(&[&record.network, label]).inc();
         Ok(())
     }

@@ -1,0 +1,318 @@
+//! `chorus bench`: measured figures, each appended to `BENCHMARKS.md` with the machine,
+//! the command and the date.
+
+use crate::demo::Api;
+use chorus_api::Page;
+use chorus_api::content::{FeedItem, Post};
+use chorus_kit::Role;
+use serde_json::json;
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone)]
+pub struct BenchOptions {
+    pub scenario: String,
+    pub quick: bool,
+    /// Where to append the results (none: print only).
+    pub record: Option<std::path::PathBuf>,
+    pub command_line: String,
+}
+
+/// Latency summary of a sample.
+pub struct Latency {
+    pub count: usize,
+    pub p50: Duration,
+    pub p99: Duration,
+    pub max: Duration,
+    pub per_second: f64,
+}
+
+pub fn summarize(mut samples: Vec<Duration>, wall: Duration) -> Latency {
+    samples.sort();
+    let at = |quantile: f64| {
+        samples[((samples.len() as f64 * quantile).ceil() as usize).clamp(1, samples.len()) - 1]
+    };
+    Latency {
+        count: samples.len(),
+        p50: at(0.50),
+        p99: at(0.99),
+        max: *samples.last().unwrap_or(&Duration::ZERO),
+        per_second: samples.len() as f64 / wall.as_secs_f64().max(f64::EPSILON),
+    }
+}
+
+fn millis(duration: Duration) -> String {
+    format!("{:.2} ms", duration.as_secs_f64() * 1_000.0)
+}
+
+fn machine() -> String {
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    let memory = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|text| {
+            text.lines()
+                .next()
+                .map(|line| line.split_whitespace().nth(1).unwrap_or("0").to_string())
+        })
+        .and_then(|kb| kb.parse::<u64>().ok())
+        .map(|kb| format!("{} GiB", kb / 1024 / 1024))
+        .unwrap_or_else(|| "?".into());
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|text| {
+            text.lines()
+                .find(|line| line.starts_with("model name"))
+                .map(|line| line.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown cpu".into());
+    let profile = if cfg!(debug_assertions) {
+        "debug build"
+    } else {
+        "release build"
+    };
+    format!("{cores} cores, {memory}, {cpu}, {profile}")
+}
+
+/// Appends one row to the benchmark record.
+fn record(
+    options: &BenchOptions,
+    scenario: &str,
+    figures: &str,
+    target: &str,
+) -> anyhow::Result<()> {
+    println!("{scenario}: {figures} (target: {target})");
+    let Some(path) = &options.record else {
+        return Ok(());
+    };
+    use std::io::Write;
+    let exists = path.exists();
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)?;
+    if !exists {
+        writeln!(
+            file,
+            "# Chorus benchmarks\n\nEach row is one run of `chorus bench`, appended by the command itself.\n"
+        )?;
+        writeln!(
+            file,
+            "| date | machine | command | scenario | figures | target |\n|---|---|---|---|---|---|"
+        )?;
+    }
+    writeln!(
+        file,
+        "| {} | {} | `{}` | {scenario} | {figures} | {target} |",
+        chrono::Utc::now().format("%Y-%m-%d %H:%M UTC"),
+        machine(),
+        options.command_line
+    )?;
+    Ok(())
+}
+
+pub async fn run(config: chorus_kit::Config, options: BenchOptions) -> anyhow::Result<()> {
+    let scenarios: Vec<&str> = match options.scenario.as_str() {
+        "all" => vec!["bus", "feed"],
+        other => vec![other],
+    };
+    for scenario in scenarios {
+        match scenario {
+            "bus" => bus_baseline(&config, &options).await?,
+            "feed" => feed(&config, &options).await?,
+            other => anyhow::bail!("unknown scenario {other}; scenarios are all, bus, feed"),
+        }
+    }
+    Ok(())
+}
+
+/// A fresh embedded installation in a temporary folder.
+async fn install(
+    config: &chorus_kit::Config,
+    targets: &[&'static str],
+) -> anyhow::Result<(Api, chorus_kit::Shutdown, crate::Running, tempfile::TempDir)> {
+    let folder = tempfile::tempdir()?;
+    let mut config = config.clone();
+    config.data_dir = folder.path().to_path_buf();
+    let gateway_port = crate::nats::free_port()?;
+    config.gateway.listen = format!("127.0.0.1:{gateway_port}");
+    config.netsim.listen = format!("127.0.0.1:{}", crate::nats::free_port()?);
+    config.public_url = format!("http://127.0.0.1:{gateway_port}");
+    config.admin_listen = "127.0.0.1:0".into();
+    config.log = "warn".into();
+    let secrets = chorus_kit::auth::Secrets::resolve(&config)?;
+    let shutdown = chorus_kit::Shutdown::new();
+    let running = crate::start(config.clone(), targets, shutdown.clone()).await?;
+    let api = Api::new(&config.public_url, secrets.dev_signing_key_bytes());
+    for _ in 0..400 {
+        if api
+            .http
+            .get(format!("{}/readyz", api.base_url))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    Ok((api, shutdown, running, folder))
+}
+
+/// The physical limit of this machine's messaging: JetStream publish (acked) and consume.
+async fn bus_baseline(config: &chorus_kit::Config, options: &BenchOptions) -> anyhow::Result<()> {
+    use async_nats::jetstream;
+    use futures::StreamExt;
+    let messages: usize = if options.quick { 5_000 } else { 100_000 };
+    let folder = tempfile::tempdir()?;
+    let server = crate::nats::NatsServer::start(&config.nats_server_bin, folder.path()).await?;
+    let client = async_nats::connect(server.url()).await?;
+    let js = jetstream::new(client);
+    js.create_stream(jetstream::stream::Config {
+        name: "BENCH".into(),
+        subjects: vec!["bench.>".into()],
+        ..Default::default()
+    })
+    .await?;
+    let payload = bytes::Bytes::from(vec![7u8; 200]);
+    let started = Instant::now();
+    let mut acks = Vec::with_capacity(1_000);
+    for index in 0..messages {
+        acks.push(
+            js.publish(format!("bench.{}", index % 16), payload.clone())
+                .await?,
+        );
+        if acks.len() == 1_000 {
+            for ack in acks.drain(..) {
+                ack.await?;
+            }
+        }
+    }
+    for ack in acks.drain(..) {
+        ack.await?;
+    }
+    let published = started.elapsed();
+    let stream = js.get_stream("BENCH").await?;
+    let consumer = stream
+        .create_consumer(jetstream::consumer::pull::Config {
+            durable_name: Some("bench".into()),
+            ..Default::default()
+        })
+        .await?;
+    let started = Instant::now();
+    let mut stream = consumer.messages().await?;
+    let mut consumed = 0;
+    while consumed < messages {
+        let message = stream
+            .next()
+            .await
+            .ok_or_else(|| anyhow::anyhow!("stream ended"))??;
+        message
+            .ack()
+            .await
+            .map_err(|error| anyhow::anyhow!("{error}"))?;
+        consumed += 1;
+    }
+    let consume = started.elapsed();
+    let figures = format!(
+        "{messages} messages of 200 B: publish {:.0}/s (acked), consume {:.0}/s (acked one by one)",
+        messages as f64 / published.as_secs_f64(),
+        messages as f64 / consume.as_secs_f64()
+    );
+    record(
+        options,
+        "bus baseline",
+        &figures,
+        "the limit the pipeline is compared with",
+    )
+}
+
+/// p99 of a feed page for an advocate, with 10,000 posts in the tenant.
+async fn feed(config: &chorus_kit::Config, options: &BenchOptions) -> anyhow::Result<()> {
+    let posts: usize = if options.quick { 500 } else { 10_000 };
+    let reads: usize = if options.quick { 200 } else { 2_000 };
+    let (api, shutdown, running, _folder) =
+        install(config, &["identity", "content", "gateway"]).await?;
+    let operator = api.token("bench", "ops", &[Role::Operator]);
+    let _: serde_json::Value = api
+        .post(
+            "/v1/tenants",
+            &operator,
+            json!({"id": "bench", "name": "Bench"}),
+        )
+        .await?;
+    let _: serde_json::Value = api
+        .post("/v1/users", &operator, json!({"id": "cur", "display_name": "Curator", "email": "c@b.example", "roles": ["curator", "admin"]}))
+        .await?;
+    let _: serde_json::Value = api
+        .post("/v1/users", &operator, json!({"id": "adv", "display_name": "Advocate", "email": "a@b.example", "roles": ["advocate"],
+            "department": "sales", "language": "fr"}))
+        .await?;
+    let curator = api.token("bench", "cur", &[Role::Curator, Role::Admin]);
+    let advocate = api.token("bench", "adv", &[Role::Advocate]);
+    let seeding = Instant::now();
+    let departments = ["sales", "engineering", "hr", "support"];
+    let topics = ["jobs", "product", "events", "csr", "news"];
+    futures::stream::iter(0..posts)
+        .map(|index| {
+            let api = api.clone();
+            let curator = curator.clone();
+            async move {
+                let mut body = json!({"title": format!("Post {index}"), "commentary": format!("Commentary number {index} about our work"),
+                    "link_url": format!("https://www.acme.example/{index}"), "content_type": "company_news",
+                    "topics": [topics[index % topics.len()]]});
+                if index % 3 == 0 {
+                    body["targeting"] = json!({"departments": [departments[index % departments.len()]]});
+                }
+                if index % 4 == 0 {
+                    body["variants"] = json!([{"language": "fr", "title": format!("Article {index}"), "commentary": "En français"}]);
+                }
+                let post: Post = api.post("/v1/posts", &curator, body).await?;
+                let _: Post = api.post(&format!("/v1/posts/{}/publish", post.id), &curator, json!({})).await?;
+                Ok::<_, crate::demo::ApiError>(())
+            }
+        })
+        .buffer_unordered(8)
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect::<Result<Vec<_>, _>>()?;
+    let seeded = seeding.elapsed();
+    let _: serde_json::Value = api
+        .send(
+            reqwest::Method::PUT,
+            "/v1/me/topics/events",
+            &advocate,
+            None,
+        )
+        .await?;
+    // Warm up, then read first pages and deeper pages one after another.
+    let _: Page<FeedItem> = api.get("/v1/feed", &advocate).await?;
+    let mut samples = Vec::with_capacity(reads);
+    let started = Instant::now();
+    let mut cursor: Option<String> = None;
+    for index in 0..reads {
+        let path = match (&cursor, index % 10) {
+            (Some(cursor), step) if step != 0 => format!("/v1/feed?limit=20&cursor={cursor}"),
+            _ => "/v1/feed?limit=20".to_string(),
+        };
+        let one = Instant::now();
+        let page: Page<FeedItem> = api.get(&path, &advocate).await?;
+        samples.push(one.elapsed());
+        cursor = page.next_cursor;
+    }
+    let latency = summarize(samples, started.elapsed());
+    let figures = format!(
+        "{posts} posts (seeded in {:.0} s), {} page reads of 20 through the gateway: p50 {}, p99 {}, max {}",
+        seeded.as_secs_f64(),
+        latency.count,
+        millis(latency.p50),
+        millis(latency.p99),
+        millis(latency.max)
+    );
+    shutdown.cancel();
+    let _ = tokio::time::timeout(Duration::from_secs(10), running.join()).await;
+    record(options, "feed page latency", &figures, "p99 < 20 ms")
+}
+
+use futures::StreamExt;
