@@ -79,6 +79,8 @@ impl Harness {
         config.engagement.poll_schedule_secs = vec![1, 2, 3, 4, 5, 6, 8, 10, 15, 20];
         config.engagement.poll_tick_ms = 200;
         config.scheduling.max_idle_ms = 200;
+        // Generous: tests share two cores with other tests and builds.
+        config.gateway.rpc_timeout_ms = 15_000;
         let mut postgres_databases = Vec::new();
         if backend == Backend::Postgres {
             let admin = chorus_kit::db::connect(&postgres_admin_url())

@@ -1,8 +1,10 @@
 //! End-to-end tests of the whole system: real nats-server, real databases (SQLite and
 //! PostgreSQL), the network simulator, every service, driven through the gateway's API.
 
+mod analytics;
 mod bad_input;
 mod content;
 mod crash;
+mod gamification;
 mod harness;
 mod pipeline;

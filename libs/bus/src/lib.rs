@@ -32,6 +32,10 @@ impl BusError {
     }
 }
 
+/// Key-value bucket of tracked links: code -> tenant, share and target (JSON). Written by
+/// engagement, read by the gateway's redirect without asking any service.
+pub const LINKS_BUCKET: &str = "chorus_links";
+
 /// How long JetStream remembers message ids for de-duplication.
 pub const DUPLICATE_WINDOW: Duration = Duration::from_secs(120);
 
@@ -79,7 +83,27 @@ impl Bus {
                 .await
                 .map_err(BusError::nats)?;
         }
+        let links = async_nats::jetstream::kv::Config {
+            bucket: LINKS_BUCKET.to_string(),
+            description: "tracked link code -> tenant, share and target".to_string(),
+            history: 1,
+            storage: stream::StorageType::File,
+            num_replicas: replicas.max(1),
+            ..Default::default()
+        };
+        self.jetstream
+            .create_or_update_key_value(links)
+            .await
+            .map_err(BusError::nats)?;
         Ok(())
+    }
+
+    /// The tracked links bucket (created by `ensure_streams`).
+    pub async fn links(&self) -> Result<async_nats::jetstream::kv::Store, BusError> {
+        self.jetstream
+            .get_key_value(LINKS_BUCKET)
+            .await
+            .map_err(BusError::nats)
     }
 
     /// Publishes an event directly (not through an outbox) and waits for the ack. For facts

@@ -295,6 +295,13 @@ event!(
     "chorus.gamification.v1.BadgeEarned"
 );
 event!(
+    gamification::v1::ContestFinished,
+    GAMIFICATION,
+    "contest_finished",
+    1,
+    "chorus.gamification.v1.ContestFinished"
+);
+event!(
     notification::v1::NotificationDelivered,
     NOTIFICATION,
     "delivered",
@@ -362,6 +369,7 @@ pub fn catalogue() -> Vec<(String, &'static str)> {
         row::<engagement::v1::EngagementRecorded>(),
         row::<gamification::v1::PointsAwarded>(),
         row::<gamification::v1::BadgeEarned>(),
+        row::<gamification::v1::ContestFinished>(),
         row::<notification::v1::NotificationDelivered>(),
         row::<identity::v1::UserCreated>(),
         row::<identity::v1::UserUpdated>(),

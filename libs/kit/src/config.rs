@@ -145,6 +145,9 @@ pub struct GamificationConfig {
     pub points_reaction: i64,
     pub points_comment: i64,
     pub points_reshare: i64,
+    pub points_submission_approved: i64,
+    pub points_survey_answered: i64,
+    pub points_onboarding_completed: i64,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -226,6 +229,9 @@ impl Default for Config {
                 points_reaction: 15,
                 points_comment: 30,
                 points_reshare: 25,
+                points_submission_approved: 50,
+                points_survey_answered: 5,
+                points_onboarding_completed: 20,
             },
             notifications: DatabaseConfig::default(),
         }
@@ -338,7 +344,7 @@ pub const ENVIRONMENT: &[(&str, &str)] = &[
     ),
     (
         "CHORUS_GAMIFICATION__POINTS_<ACTION>",
-        "points per share, click, reaction, comment, reshare [10, 20, 15, 30, 25]",
+        "points per share, click, reaction, comment, reshare, submission_approved, survey_answered, onboarding_completed: version 1 of each tenant's rules [10, 20, 15, 30, 25, 50, 5, 20]",
     ),
     (
         "CHORUS_SECURITY__DEV_SIGNING_KEY",

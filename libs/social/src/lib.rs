@@ -182,6 +182,12 @@ pub trait NetworkAdapter: Send + Sync {
         access_token: &str,
         external_id: &str,
     ) -> Result<PostMetrics, NetworkError>;
+
+    /// Size of the member's audience on the network (followers or connections), when the
+    /// network tells it: the base of "potential reach".
+    async fn audience_size(&self, _access_token: &str) -> Result<Option<i64>, NetworkError> {
+        Ok(None)
+    }
 }
 
 /// Builds the adapter of `network`.

@@ -553,15 +553,90 @@ impl NetworkAdapter for LinkedIn {
             }
             let actions: SocialActions =
                 read_json(response, CallEffect::Repeatable, "socialActions reply").await?;
+            let impressions = self
+                .post_statistic(access_token, external_id, "IMPRESSION")
+                .await?;
+            let reshares = self
+                .post_statistic(access_token, external_id, "RESHARE")
+                .await?;
             Ok(PostMetrics {
                 reactions: actions.likes_summary.total_likes,
                 comments: actions.comments_summary.aggregated_total_comments,
-                reshares: 0,
-                impressions: 0,
+                reshares,
+                impressions,
             })
         }
         .instrument(call_span("metrics"))
         .await
+    }
+
+    async fn audience_size(&self, access_token: &str) -> Result<Option<i64>, NetworkError> {
+        async {
+            let request = self
+                .rest_request(self.http.get(self.api_url("/v2/connections")), access_token)
+                .query(&[("q", "viewer"), ("start", "0"), ("count", "0")]);
+            let response = send(request, CallEffect::Repeatable).await?;
+            let status = response.status();
+            if !status.is_success() {
+                let body = response.text().await.unwrap_or_default();
+                return Err(classify_failure(status, &parse_error_body(&body), &body));
+            }
+            let page: serde_json::Value =
+                read_json(response, CallEffect::Repeatable, "connections").await?;
+            Ok(page["paging"]["total"].as_i64())
+        }
+        .instrument(call_span("audience_size"))
+        .await
+    }
+}
+
+impl LinkedIn {
+    /// One total of the member post statistics (`memberCreatorPostAnalytics`, scope
+    /// `r_member_postAnalytics`; parameter syntax unconfirmed, see NETWORKS.md).
+    async fn post_statistic(
+        &self,
+        access_token: &str,
+        external_id: &str,
+        query_type: &str,
+    ) -> Result<i64, NetworkError> {
+        let entity = if external_id.starts_with("urn:li:ugcPost:") {
+            format!("(ugc:{external_id})")
+        } else {
+            format!("(share:{external_id})")
+        };
+        let request = self
+            .rest_request(
+                self.http
+                    .get(self.api_url("/rest/memberCreatorPostAnalytics")),
+                access_token,
+            )
+            .query(&[
+                ("q", "entity"),
+                ("entity", entity.as_str()),
+                ("queryType", query_type),
+                ("aggregation", "TOTAL"),
+            ]);
+        let response = send(request, CallEffect::Repeatable).await?;
+        let status = response.status();
+        if !status.is_success() {
+            let body = response.text().await.unwrap_or_default();
+            return Err(classify_failure(status, &parse_error_body(&body), &body));
+        }
+        let page: serde_json::Value = read_json(
+            response,
+            CallEffect::Repeatable,
+            "memberCreatorPostAnalytics",
+        )
+        .await?;
+        Ok(page["elements"]
+            .as_array()
+            .map(|elements| {
+                elements
+                    .iter()
+                    .filter_map(|element| element["count"].as_i64())
+                    .sum()
+            })
+            .unwrap_or(0))
     }
 }
 

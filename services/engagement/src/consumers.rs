@@ -1,13 +1,25 @@
-use crate::entities::{link, metric_total, tracked_share, visitor};
+//! Ingestion: links and shares from publishing, clicks from the gateway, people from
+//! identity, posts and approved submissions from content. Each recorded change is an
+//! observation (the source of reports) and, for metrics, an `engagement.recorded` event.
+
+use crate::domain;
+use crate::entities::{
+    link, member, metric_total, observation, post, settings, tracked_share, visitor,
+};
 use chorus_bus::consumer::{self, ConsumerSpec, Delivery, HandlerError};
 use chorus_bus::{Bus, BusError, Outbox, inbox};
+use chorus_events::Event;
+use chorus_events::content::v1::{PostPublished, PostUpdated, SubmissionApproved};
 use chorus_events::engagement::v1::{EngagementRecorded, LinkClicked, Metric};
+use chorus_events::identity::v1::{UserCreated, UserDeactivated, UserUpdated};
 use chorus_events::share::v1::{SharePublished, ShareScheduled};
 use chorus_kit::Shutdown;
-use sea_orm::sea_query::OnConflict;
+use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
-    ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, Set, TransactionTrait, TryInsertResult,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, Set,
+    TransactionTrait, TryInsertResult,
 };
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,44 +27,180 @@ pub struct Ingest {
     pub db: DatabaseConnection,
     pub outbox: Outbox,
     pub schedule: Vec<Duration>,
+    pub links: async_nats::jetstream::kv::Store,
 }
 
 const CONSUMER: &str = "engagement";
 
+async fn subscribe<E, F, Fut>(
+    bus: &Bus,
+    ingest: &Arc<Ingest>,
+    durable: &str,
+    shutdown: &Shutdown,
+    handler: F,
+) -> Result<(), BusError>
+where
+    E: Event,
+    F: Fn(Arc<Ingest>, Delivery<E>) -> Fut + Send + Sync + Copy + 'static,
+    Fut: Future<Output = Result<(), HandlerError>> + Send + 'static,
+{
+    let ingest = ingest.clone();
+    consumer::spawn::<E, _, _>(
+        bus,
+        ingest.db.clone(),
+        ConsumerSpec::new(crate::NAME, durable),
+        shutdown.clone(),
+        move |delivery| handler(ingest.clone(), delivery),
+    )
+    .await?;
+    Ok(())
+}
+
 pub async fn spawn(bus: &Bus, ingest: Arc<Ingest>, shutdown: Shutdown) -> Result<(), BusError> {
-    let on_scheduled = ingest.clone();
-    consumer::spawn::<ShareScheduled, _, _>(
+    subscribe::<ShareScheduled, _, _>(
         bus,
-        ingest.db.clone(),
-        ConsumerSpec::new(crate::NAME, "engagement-share-scheduled"),
-        shutdown.clone(),
-        move |delivery| {
-            let ingest = on_scheduled.clone();
-            async move { ingest.share_scheduled(delivery).await }
+        &ingest,
+        "engagement-share-scheduled",
+        &shutdown,
+        |ingest, d| async move { ingest.share_scheduled(d).await },
+    )
+    .await?;
+    subscribe::<SharePublished, _, _>(
+        bus,
+        &ingest,
+        "engagement-share-published",
+        &shutdown,
+        |ingest, d| async move { ingest.share_published(d).await },
+    )
+    .await?;
+    subscribe::<LinkClicked, _, _>(
+        bus,
+        &ingest,
+        "engagement-link-clicked",
+        &shutdown,
+        |ingest, d| async move { ingest.link_clicked(d).await },
+    )
+    .await?;
+    subscribe::<UserCreated, _, _>(
+        bus,
+        &ingest,
+        "engagement-user-created",
+        &shutdown,
+        |ingest, d| async move {
+            let event = &d.event;
+            ingest
+                .member(
+                    &d.event_id,
+                    &d.tenant_id,
+                    &event.user_id,
+                    &event.display_name,
+                    &event.department,
+                    &event.roles,
+                    true,
+                )
+                .await
         },
     )
     .await?;
-    let on_published = ingest.clone();
-    consumer::spawn::<SharePublished, _, _>(
+    subscribe::<UserUpdated, _, _>(
         bus,
-        ingest.db.clone(),
-        ConsumerSpec::new(crate::NAME, "engagement-share-published"),
-        shutdown.clone(),
-        move |delivery| {
-            let ingest = on_published.clone();
-            async move { ingest.share_published(delivery).await }
+        &ingest,
+        "engagement-user-updated",
+        &shutdown,
+        |ingest, d| async move {
+            let event = &d.event;
+            ingest
+                .member(
+                    &d.event_id,
+                    &d.tenant_id,
+                    &event.user_id,
+                    &event.display_name,
+                    &event.department,
+                    &event.roles,
+                    true,
+                )
+                .await
         },
     )
     .await?;
-    let on_click = ingest.clone();
-    consumer::spawn::<LinkClicked, _, _>(
+    subscribe::<UserDeactivated, _, _>(
         bus,
-        ingest.db.clone(),
-        ConsumerSpec::new(crate::NAME, "engagement-link-clicked").concurrency(4),
-        shutdown,
-        move |delivery| {
-            let ingest = on_click.clone();
-            async move { ingest.link_clicked(delivery).await }
+        &ingest,
+        "engagement-user-deactivated",
+        &shutdown,
+        |ingest, d| async move {
+            member::Entity::update_many()
+                .col_expr(member::Column::Active, Expr::value(false))
+                .filter(member::Column::TenantId.eq(d.tenant_id.clone()))
+                .filter(member::Column::UserId.eq(d.event.user_id.clone()))
+                .exec(&ingest.db)
+                .await?;
+            Ok(())
+        },
+    )
+    .await?;
+    subscribe::<PostPublished, _, _>(
+        bus,
+        &ingest,
+        "engagement-post-published",
+        &shutdown,
+        |ingest, d| async move {
+            ingest
+                .post(
+                    &d.tenant_id,
+                    &d.event.post_id,
+                    &d.event.title,
+                    &d.event.topics,
+                )
+                .await
+        },
+    )
+    .await?;
+    subscribe::<PostUpdated, _, _>(
+        bus,
+        &ingest,
+        "engagement-post-updated",
+        &shutdown,
+        |ingest, d| async move {
+            ingest
+                .post(
+                    &d.tenant_id,
+                    &d.event.post_id,
+                    &d.event.title,
+                    &d.event.topics,
+                )
+                .await
+        },
+    )
+    .await?;
+    subscribe::<SubmissionApproved, _, _>(
+        bus,
+        &ingest,
+        "engagement-submission-approved",
+        &shutdown,
+        |ingest, d| async move {
+            let txn = ingest.db.begin().await?;
+            if !inbox::record(&txn, CONSUMER, &d.event_id).await? {
+                return Ok(());
+            }
+            let seen = Seen {
+                share_id: "",
+                user_id: &d.event.author_id,
+                post_id: &d.event.post_id,
+                network: "",
+            };
+            observe(
+                &txn,
+                &d.tenant_id,
+                &seen,
+                "submission_approved",
+                1,
+                0,
+                chrono::Utc::now(),
+            )
+            .await?;
+            txn.commit().await?;
+            Ok(())
         },
     )
     .await?;
@@ -71,22 +219,73 @@ pub fn metric_name(metric: Metric) -> &'static str {
     }
 }
 
-/// Adds `delta` to a share's metric; returns the new total.
+/// What an observation is about.
+pub struct Seen<'a> {
+    pub share_id: &'a str,
+    pub user_id: &'a str,
+    pub post_id: &'a str,
+    pub network: &'a str,
+}
+
+/// The tenant's time zone for day boundaries (UTC until set).
+pub async fn time_zone<C: ConnectionTrait>(conn: &C, tenant_id: &str) -> Result<String, DbErr> {
+    Ok(settings::Entity::find_by_id(tenant_id.to_string())
+        .one(conn)
+        .await?
+        .map(|row| row.time_zone)
+        .unwrap_or_else(|| "UTC".into()))
+}
+
+/// Appends one observation, with the person's department and the tenant's day.
+pub async fn observe<C: ConnectionTrait>(
+    conn: &C,
+    tenant_id: &str,
+    seen: &Seen<'_>,
+    metric: &str,
+    delta: i64,
+    audience: i64,
+    at: chrono::DateTime<chrono::Utc>,
+) -> Result<(), DbErr> {
+    let department = member::Entity::find_by_id((tenant_id.to_string(), seen.user_id.to_string()))
+        .one(conn)
+        .await?
+        .map(|row| row.department)
+        .unwrap_or_default();
+    let row = observation::ActiveModel {
+        tenant_id: Set(tenant_id.to_string()),
+        day: Set(domain::day_of(at, &time_zone(conn, tenant_id).await?)),
+        at: Set(at),
+        share_id: Set(seen.share_id.to_string()),
+        user_id: Set(seen.user_id.to_string()),
+        post_id: Set(seen.post_id.to_string()),
+        network: Set(seen.network.to_string()),
+        department: Set(department),
+        metric: Set(metric.to_string()),
+        delta: Set(delta),
+        audience: Set(audience),
+        ..Default::default()
+    };
+    observation::Entity::insert(row)
+        .exec_without_returning(conn)
+        .await?;
+    Ok(())
+}
+
+/// Adds `delta` to a share's running total of `metric`; returns the new total.
 pub async fn add_to_total<C: ConnectionTrait>(
     conn: &C,
     tenant_id: &str,
     share_id: &str,
-    metric: Metric,
+    metric: &str,
     delta: i64,
 ) -> Result<i64, DbErr> {
-    let current =
-        metric_total::Entity::find_by_id((share_id.to_string(), metric_name(metric).to_string()))
-            .one(conn)
-            .await?;
+    let current = metric_total::Entity::find_by_id((share_id.to_string(), metric.to_string()))
+        .one(conn)
+        .await?;
     let total = current.map(|row| row.total).unwrap_or(0) + delta;
     let row = metric_total::ActiveModel {
         share_id: Set(share_id.to_string()),
-        metric: Set(metric_name(metric).to_string()),
+        metric: Set(metric.to_string()),
         tenant_id: Set(tenant_id.to_string()),
         total: Set(total),
     };
@@ -101,57 +300,45 @@ pub async fn add_to_total<C: ConnectionTrait>(
     Ok(total)
 }
 
-/// Registers a tracked link (idempotent: the code is the key).
-async fn insert_link<C: ConnectionTrait>(conn: &C, link: link::Model) -> Result<(), DbErr> {
-    let row: link::ActiveModel = link.into();
-    link::Entity::insert(row)
-        .on_conflict_do_nothing_on([link::Column::Code])
-        .exec(conn)
-        .await?;
-    Ok(())
-}
-
-fn new_link(
-    tenant_id: &str,
-    code: &str,
-    share_id: &str,
-    user_id: &str,
-    post_id: &str,
-    network: &str,
-    target_url: &str,
-) -> link::Model {
-    link::Model {
-        code: code.to_string(),
-        tenant_id: tenant_id.to_string(),
-        share_id: share_id.to_string(),
-        user_id: user_id.to_string(),
-        post_id: post_id.to_string(),
-        network: network.to_string(),
-        target_url: target_url.to_string(),
-        created_at: chrono::Utc::now(),
-    }
-}
-
 impl Ingest {
+    /// Registers a tracked link in the database and in the links bucket the gateway reads.
+    async fn register_link(&self, link: link::Model) -> Result<(), HandlerError> {
+        let target = chorus_api::engagement::LinkTarget {
+            tenant_id: link.tenant_id.clone(),
+            share_id: link.share_id.clone(),
+            target_url: link.target_url.clone(),
+        };
+        let code = link.code.clone();
+        let row: link::ActiveModel = link.into();
+        link::Entity::insert(row)
+            .on_conflict_do_nothing_on([link::Column::Code])
+            .exec(&self.db)
+            .await?;
+        let value =
+            serde_json::to_vec(&target).map_err(|error| HandlerError::Reject(error.to_string()))?;
+        self.links
+            .put(&code, value.into())
+            .await
+            .map_err(|error| HandlerError::Retry(format!("links bucket: {error}")))?;
+        Ok(())
+    }
+
     async fn share_scheduled(
         &self,
         delivery: Delivery<ShareScheduled>,
     ) -> Result<(), HandlerError> {
         let event = &delivery.event;
-        insert_link(
-            &self.db,
-            new_link(
-                &delivery.tenant_id,
-                &event.link_code,
-                &event.share_id,
-                &event.user_id,
-                &event.post_id,
-                &event.network,
-                &event.target_url,
-            ),
-        )
-        .await?;
-        Ok(())
+        self.register_link(link::Model {
+            code: event.link_code.clone(),
+            tenant_id: delivery.tenant_id.clone(),
+            share_id: event.share_id.clone(),
+            user_id: event.user_id.clone(),
+            post_id: event.post_id.clone(),
+            network: event.network.clone(),
+            target_url: event.target_url.clone(),
+            created_at: chrono::Utc::now(),
+        })
+        .await
     }
 
     async fn share_published(
@@ -159,25 +346,23 @@ impl Ingest {
         delivery: Delivery<SharePublished>,
     ) -> Result<(), HandlerError> {
         let event = &delivery.event;
+        self.register_link(link::Model {
+            code: event.link_code.clone(),
+            tenant_id: delivery.tenant_id.clone(),
+            share_id: event.share_id.clone(),
+            user_id: event.user_id.clone(),
+            post_id: event.post_id.clone(),
+            network: event.network.clone(),
+            target_url: event.target_url.clone(),
+            created_at: chrono::Utc::now(),
+        })
+        .await?;
         let published_at = chorus_events::from_timestamp(event.published_at.as_ref())
             .unwrap_or_else(chrono::Utc::now);
         let txn = self.db.begin().await?;
         if !inbox::record(&txn, CONSUMER, &delivery.event_id).await? {
             return Ok(());
         }
-        insert_link(
-            &txn,
-            new_link(
-                &delivery.tenant_id,
-                &event.link_code,
-                &event.share_id,
-                &event.user_id,
-                &event.post_id,
-                &event.network,
-                &event.target_url,
-            ),
-        )
-        .await?;
         let first_poll = self
             .schedule
             .first()
@@ -197,6 +382,22 @@ impl Ingest {
             .on_conflict_do_nothing_on([tracked_share::Column::ShareId])
             .exec(&txn)
             .await?;
+        let seen = Seen {
+            share_id: &event.share_id,
+            user_id: &event.user_id,
+            post_id: &event.post_id,
+            network: &event.network,
+        };
+        observe(
+            &txn,
+            &delivery.tenant_id,
+            &seen,
+            "share",
+            1,
+            event.audience_size,
+            published_at,
+        )
+        .await?;
         txn.commit().await?;
         Ok(())
     }
@@ -213,8 +414,8 @@ impl Ingest {
             .one(&txn)
             .await?
         else {
-            return Err(HandlerError::Reject(format!(
-                "unknown link code {}",
+            return Err(HandlerError::Retry(format!(
+                "link {} not registered yet",
                 event.link_code
             )));
         };
@@ -224,6 +425,12 @@ impl Ingest {
             Metric::BotClick
         } else {
             Metric::Click
+        };
+        let seen = Seen {
+            share_id: &link.share_id,
+            user_id: &link.user_id,
+            post_id: &link.post_id,
+            network: &link.network,
         };
         let mut unique_visitor = false;
         if !event.is_bot && !event.visitor_hash.is_empty() {
@@ -242,10 +449,37 @@ impl Ingest {
                 .await?;
             unique_visitor = !matches!(inserted, TryInsertResult::Conflicted);
             if unique_visitor {
-                add_unique(&txn, &link.tenant_id, &link.share_id).await?;
+                add_to_total(&txn, &link.tenant_id, &link.share_id, "unique_visitor", 1).await?;
+                observe(
+                    &txn,
+                    &link.tenant_id,
+                    &seen,
+                    "unique_visitor",
+                    1,
+                    0,
+                    clicked_at,
+                )
+                .await?;
             }
         }
-        let total = add_to_total(&txn, &link.tenant_id, &link.share_id, metric, 1).await?;
+        let total = add_to_total(
+            &txn,
+            &link.tenant_id,
+            &link.share_id,
+            metric_name(metric),
+            1,
+        )
+        .await?;
+        observe(
+            &txn,
+            &link.tenant_id,
+            &seen,
+            metric_name(metric),
+            1,
+            0,
+            clicked_at,
+        )
+        .await?;
         let recorded = EngagementRecorded {
             tenant_id: link.tenant_id.clone(),
             share_id: link.share_id.clone(),
@@ -265,31 +499,73 @@ impl Ingest {
         self.outbox.wake();
         Ok(())
     }
-}
 
-async fn add_unique<C: ConnectionTrait>(
-    conn: &C,
-    tenant_id: &str,
-    share_id: &str,
-) -> Result<(), DbErr> {
-    let current =
-        metric_total::Entity::find_by_id((share_id.to_string(), "unique_visitor".to_string()))
-            .one(conn)
+    #[allow(clippy::too_many_arguments)]
+    async fn member(
+        &self,
+        event_id: &str,
+        tenant_id: &str,
+        user_id: &str,
+        display_name: &str,
+        department: &str,
+        roles: &[String],
+        active: bool,
+    ) -> Result<(), HandlerError> {
+        let txn = self.db.begin().await?;
+        if !inbox::record(&txn, CONSUMER, event_id).await? {
+            return Ok(());
+        }
+        let row = member::ActiveModel {
+            tenant_id: Set(tenant_id.to_string()),
+            user_id: Set(user_id.to_string()),
+            display_name: Set(display_name.to_string()),
+            department: Set(department.trim().to_lowercase()),
+            advocate: Set(roles.iter().any(|role| role == "advocate")),
+            active: Set(active),
+        };
+        member::Entity::insert(row)
+            .on_conflict(
+                OnConflict::columns([member::Column::TenantId, member::Column::UserId])
+                    .update_columns([
+                        member::Column::DisplayName,
+                        member::Column::Department,
+                        member::Column::Advocate,
+                        member::Column::Active,
+                    ])
+                    .to_owned(),
+            )
+            .exec_without_returning(&txn)
             .await?;
-    let total = current.map(|row| row.total).unwrap_or(0) + 1;
-    let row = metric_total::ActiveModel {
-        share_id: Set(share_id.to_string()),
-        metric: Set("unique_visitor".to_string()),
-        tenant_id: Set(tenant_id.to_string()),
-        total: Set(total),
-    };
-    metric_total::Entity::insert(row)
-        .on_conflict(
-            OnConflict::columns([metric_total::Column::ShareId, metric_total::Column::Metric])
-                .update_column(metric_total::Column::Total)
-                .to_owned(),
-        )
-        .exec_without_returning(conn)
-        .await?;
-    Ok(())
+        txn.commit().await?;
+        Ok(())
+    }
+
+    async fn post(
+        &self,
+        tenant_id: &str,
+        post_id: &str,
+        title: &str,
+        topics: &[String],
+    ) -> Result<(), HandlerError> {
+        let topics = if topics.is_empty() {
+            String::new()
+        } else {
+            format!(",{},", topics.join(","))
+        };
+        let row = post::ActiveModel {
+            tenant_id: Set(tenant_id.to_string()),
+            post_id: Set(post_id.to_string()),
+            title: Set(title.to_string()),
+            topics: Set(topics),
+        };
+        post::Entity::insert(row)
+            .on_conflict(
+                OnConflict::columns([post::Column::TenantId, post::Column::PostId])
+                    .update_columns([post::Column::Title, post::Column::Topics])
+                    .to_owned(),
+            )
+            .exec_without_returning(&self.db)
+            .await?;
+        Ok(())
+    }
 }

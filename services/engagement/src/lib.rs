@@ -2,7 +2,9 @@
 //! without storing addresses) and network metrics polled on a decaying schedule, turned
 //! into idempotent `engagement.recorded` deltas.
 
+mod analytics;
 mod consumers;
+mod domain;
 mod entities;
 mod migration;
 mod poller;
@@ -38,6 +40,7 @@ pub async fn run(ctx: Context, shutdown: Shutdown) -> anyhow::Result<()> {
         db: db.clone(),
         outbox: outbox.clone(),
         schedule: schedule.clone(),
+        links: bus.links().await?,
     });
     consumers::spawn(&bus, ingest, shutdown.clone()).await?;
     let poller = poller::Poller {
@@ -52,6 +55,11 @@ pub async fn run(ctx: Context, shutdown: Shutdown) -> anyhow::Result<()> {
     let server = RpcServer::start(&ctx.nats, NAME, shutdown.clone()).await?;
     endpoint!(server, "link_resolve", state, resolve_link)?;
     endpoint!(server, "share_stats", state, share_stats)?;
+    endpoint!(server, "analytics_summary", state, summary)?;
+    endpoint!(server, "analytics_breakdown", state, breakdown)?;
+    endpoint!(server, "analytics_me", state, personal)?;
+    endpoint!(server, "analytics_settings_get", state, get_settings)?;
+    endpoint!(server, "analytics_settings_put", state, put_settings)?;
     ctx.readiness.started(NAME);
     tracing::info!(service = NAME, "started");
     shutdown.cancelled().await;

@@ -100,11 +100,101 @@ impl MigrationTrait for Initial {
                     )
                     .to_owned(),
             )
-            .await
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(Alias::new("members"))
+                    .if_not_exists()
+                    .col(string(Alias::new("tenant_id")))
+                    .col(string(Alias::new("user_id")))
+                    .col(string(Alias::new("display_name")))
+                    .col(string(Alias::new("department")))
+                    .col(boolean(Alias::new("advocate")))
+                    .col(boolean(Alias::new("active")))
+                    .primary_key(
+                        Index::create()
+                            .col(Alias::new("tenant_id"))
+                            .col(Alias::new("user_id")),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(Alias::new("posts"))
+                    .if_not_exists()
+                    .col(string(Alias::new("tenant_id")))
+                    .col(string(Alias::new("post_id")))
+                    .col(string(Alias::new("title")))
+                    .col(string(Alias::new("topics")))
+                    .primary_key(
+                        Index::create()
+                            .col(Alias::new("tenant_id"))
+                            .col(Alias::new("post_id")),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(Alias::new("observations"))
+                    .if_not_exists()
+                    .col(big_pk_auto(Alias::new("id")))
+                    .col(string(Alias::new("tenant_id")))
+                    .col(string(Alias::new("day")))
+                    .col(timestamp_with_time_zone(Alias::new("at")))
+                    .col(string(Alias::new("share_id")))
+                    .col(string(Alias::new("user_id")))
+                    .col(string(Alias::new("post_id")))
+                    .col(string(Alias::new("network")))
+                    .col(string(Alias::new("department")))
+                    .col(string(Alias::new("metric")))
+                    .col(big_integer(Alias::new("delta")))
+                    .col(big_integer(Alias::new("audience")))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("observations_period")
+                    .table(Alias::new("observations"))
+                    .col(Alias::new("tenant_id"))
+                    .col(Alias::new("day"))
+                    .if_not_exists()
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(Alias::new("analytics_settings"))
+                    .if_not_exists()
+                    .col(string(Alias::new("tenant_id")).primary_key())
+                    .col(string(Alias::new("time_zone")))
+                    .col(string(Alias::new("currency")))
+                    .col(double(Alias::new("reaction_weight")))
+                    .col(text(Alias::new("rates")))
+                    .to_owned(),
+            )
+            .await?;
+        Ok(())
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        for table in ["visitors", "metric_totals", "tracked_shares", "links"] {
+        for table in [
+            "analytics_settings",
+            "observations",
+            "posts",
+            "members",
+            "visitors",
+            "metric_totals",
+            "tracked_shares",
+            "links",
+        ] {
             manager
                 .drop_table(Table::drop().table(Alias::new(table)).to_owned())
                 .await?;

@@ -3,7 +3,7 @@
 //! derived from (share, metric, previous total, new total): overlapping polls and replays
 //! cannot count twice.
 
-use crate::consumers::{add_to_total, metric_name};
+use crate::consumers::{Seen, add_to_total, metric_name, observe};
 use crate::entities::{metric_total, tracked_share};
 use chorus_api::publishing::ShareMetrics;
 use chorus_api::scheduling::ShareRef;
@@ -102,8 +102,30 @@ impl Poller {
             if delta == 0 {
                 continue;
             }
-            let new_total =
-                add_to_total(&txn, &share.tenant_id, &share.share_id, metric, delta).await?;
+            let new_total = add_to_total(
+                &txn,
+                &share.tenant_id,
+                &share.share_id,
+                metric_name(metric),
+                delta,
+            )
+            .await?;
+            let seen = Seen {
+                share_id: &share.share_id,
+                user_id: &share.user_id,
+                post_id: &share.post_id,
+                network: &share.network,
+            };
+            observe(
+                &txn,
+                &share.tenant_id,
+                &seen,
+                metric_name(metric),
+                delta,
+                0,
+                chrono::Utc::now(),
+            )
+            .await?;
             let event = EngagementRecorded {
                 tenant_id: share.tenant_id.clone(),
                 share_id: share.share_id.clone(),

@@ -1,177 +1,371 @@
-use crate::PointRules;
-use crate::entities::{balance, ledger};
+//! Events in: facts that earn points (shares, engagement by people, approved submissions,
+//! survey answers), people (names, departments, deactivation) and posts (topics).
+//!
+//! The crediting consumers handle one message at a time: caps, badges and contest scores
+//! depend on what came before, so processing in stream order makes a replay of the same
+//! history give the same ledger.
+
+use crate::domain;
+use crate::entities::{member, post, score};
+use crate::ledger::{Credit, Ledger};
 use chorus_bus::consumer::{self, ConsumerSpec, Delivery, HandlerError};
-use chorus_bus::{Bus, BusError, Outbox};
+use chorus_bus::{Bus, BusError, inbox};
+use chorus_events::content::v1::{PostPublished, SubmissionApproved, SurveyAnswered};
 use chorus_events::engagement::v1::{EngagementRecorded, Metric};
-use chorus_events::gamification::v1::PointsAwarded;
+use chorus_events::identity::v1::{UserCreated, UserDeactivated, UserErased, UserUpdated};
 use chorus_events::share::v1::SharePublished;
 use chorus_kit::Shutdown;
-use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
-use sea_orm::{
-    DatabaseConnection, DatabaseTransaction, EntityTrait, Set, TransactionTrait, TryInsertResult,
-};
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, Set, TransactionTrait};
+use std::future::Future;
 use std::sync::Arc;
 
-pub struct Ledger {
-    pub db: DatabaseConnection,
-    pub outbox: Outbox,
-    pub rules: PointRules,
+const INBOX: &str = "gamification";
+
+/// Every durable consumer of the service, as (stream, durable name).
+pub const DURABLES: &[(&str, &str)] = &[
+    ("CHORUS_SHARE", "gamification-share-published"),
+    ("CHORUS_ENGAGEMENT", "gamification-engagement-recorded"),
+    ("CHORUS_CONTENT", "gamification-submission-approved"),
+    ("CHORUS_CONTENT", "gamification-survey-answered"),
+    ("CHORUS_CONTENT", "gamification-post-published"),
+    ("CHORUS_USER", "gamification-user-created"),
+    ("CHORUS_USER", "gamification-user-updated"),
+    ("CHORUS_USER", "gamification-user-deactivated"),
+    ("CHORUS_USER", "gamification-user-erased"),
+];
+
+async fn listen<E, F, Fut>(
+    bus: &Bus,
+    ledger: &Arc<Ledger>,
+    durable: &str,
+    shutdown: &Shutdown,
+    handler: F,
+) -> Result<(), BusError>
+where
+    E: chorus_events::Event,
+    F: Fn(Arc<Ledger>, Delivery<E>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<(), HandlerError>> + Send + 'static,
+{
+    let for_handler = ledger.clone();
+    consumer::spawn::<E, _, _>(
+        bus,
+        ledger.db.clone(),
+        ConsumerSpec::new(crate::NAME, durable).concurrency(1),
+        shutdown.clone(),
+        move |delivery| handler(for_handler.clone(), delivery),
+    )
+    .await?;
+    Ok(())
 }
 
 pub async fn spawn(bus: &Bus, ledger: Arc<Ledger>, shutdown: Shutdown) -> Result<(), BusError> {
-    let on_share = ledger.clone();
-    consumer::spawn::<SharePublished, _, _>(
+    listen::<SharePublished, _, _>(
         bus,
-        ledger.db.clone(),
-        ConsumerSpec::new(crate::NAME, "gamification-share-published"),
-        shutdown.clone(),
-        move |delivery| {
-            let ledger = on_share.clone();
-            async move { ledger.share_published(delivery).await }
+        &ledger,
+        DURABLES[0].1,
+        &shutdown,
+        |ledger, delivery| async move {
+            let event = &delivery.event;
+            let occurred_at = chorus_events::from_timestamp(event.published_at.as_ref())
+                .or_else(|| domain::time_of_event_id(&delivery.event_id))
+                .unwrap_or_else(chrono::Utc::now);
+            ledger
+                .credit(Credit {
+                    tenant_id: &delivery.tenant_id,
+                    user_id: &event.user_id,
+                    action: "share",
+                    units: 1,
+                    source_event_id: &delivery.event_id,
+                    share_id: Some(&event.share_id),
+                    post_id: non_empty(&event.post_id),
+                    occurred_at,
+                })
+                .await?;
+            Ok(())
         },
     )
     .await?;
-    let on_engagement = ledger.clone();
-    consumer::spawn::<EngagementRecorded, _, _>(
+    listen::<EngagementRecorded, _, _>(
         bus,
-        ledger.db.clone(),
-        ConsumerSpec::new(crate::NAME, "gamification-engagement-recorded"),
-        shutdown,
-        move |delivery| {
-            let ledger = on_engagement.clone();
-            async move { ledger.engagement_recorded(delivery).await }
+        &ledger,
+        DURABLES[1].1,
+        &shutdown,
+        |ledger, delivery| async move {
+            let event = &delivery.event;
+            let action = match Metric::try_from(event.metric).unwrap_or(Metric::Unspecified) {
+                Metric::Click => "click",
+                Metric::Reaction => "reaction",
+                Metric::Comment => "comment",
+                Metric::Reshare => "reshare",
+                // Vanity and robots earn nothing.
+                Metric::Impression | Metric::BotClick | Metric::Unspecified => return Ok(()),
+            };
+            if event.delta == 0 {
+                return Ok(());
+            }
+            let occurred_at = chorus_events::from_timestamp(event.observed_at.as_ref())
+                .or_else(|| domain::time_of_event_id(&delivery.event_id))
+                .unwrap_or_else(chrono::Utc::now);
+            ledger
+                .credit(Credit {
+                    tenant_id: &delivery.tenant_id,
+                    user_id: &event.user_id,
+                    action,
+                    units: event.delta,
+                    source_event_id: &delivery.event_id,
+                    share_id: non_empty(&event.share_id),
+                    post_id: non_empty(&event.post_id),
+                    occurred_at,
+                })
+                .await?;
+            Ok(())
+        },
+    )
+    .await?;
+    listen::<SubmissionApproved, _, _>(
+        bus,
+        &ledger,
+        DURABLES[2].1,
+        &shutdown,
+        |ledger, delivery| async move {
+            let event = &delivery.event;
+            let occurred_at =
+                domain::time_of_event_id(&delivery.event_id).unwrap_or_else(chrono::Utc::now);
+            ledger
+                .credit(Credit {
+                    tenant_id: &delivery.tenant_id,
+                    user_id: &event.author_id,
+                    action: "submission_approved",
+                    units: 1,
+                    source_event_id: &delivery.event_id,
+                    share_id: None,
+                    post_id: non_empty(&event.post_id),
+                    occurred_at,
+                })
+                .await?;
+            Ok(())
+        },
+    )
+    .await?;
+    listen::<SurveyAnswered, _, _>(
+        bus,
+        &ledger,
+        DURABLES[3].1,
+        &shutdown,
+        |ledger, delivery| async move {
+            let event = &delivery.event;
+            let occurred_at =
+                domain::time_of_event_id(&delivery.event_id).unwrap_or_else(chrono::Utc::now);
+            ledger
+                .credit(Credit {
+                    tenant_id: &delivery.tenant_id,
+                    user_id: &event.user_id,
+                    action: "survey_answered",
+                    units: 1,
+                    source_event_id: &delivery.event_id,
+                    share_id: None,
+                    post_id: None,
+                    occurred_at,
+                })
+                .await?;
+            Ok(())
+        },
+    )
+    .await?;
+    listen::<PostPublished, _, _>(
+        bus,
+        &ledger,
+        DURABLES[4].1,
+        &shutdown,
+        |ledger, delivery| async move {
+            let event = &delivery.event;
+            let txn = ledger.db.begin().await?;
+            let row = post::ActiveModel {
+                tenant_id: Set(delivery.tenant_id.clone()),
+                post_id: Set(event.post_id.clone()),
+                topics: Set(serde_json::to_string(&event.topics).unwrap_or_else(|_| "[]".into())),
+            };
+            post::Entity::insert(row)
+                .on_conflict(
+                    OnConflict::columns([post::Column::TenantId, post::Column::PostId])
+                        .update_column(post::Column::Topics)
+                        .to_owned(),
+                )
+                .exec_without_returning(&txn)
+                .await?;
+            txn.commit().await?;
+            Ok(())
+        },
+    )
+    .await?;
+    listen::<UserCreated, _, _>(
+        bus,
+        &ledger,
+        DURABLES[5].1,
+        &shutdown,
+        |ledger, delivery| async move {
+            let event = &delivery.event;
+            upsert_member(
+                &ledger,
+                &delivery.event_id,
+                &delivery.tenant_id,
+                &event.user_id,
+                &event.display_name,
+                &event.department,
+            )
+            .await
+        },
+    )
+    .await?;
+    listen::<UserUpdated, _, _>(
+        bus,
+        &ledger,
+        DURABLES[6].1,
+        &shutdown,
+        |ledger, delivery| async move {
+            let event = &delivery.event;
+            upsert_member(
+                &ledger,
+                &delivery.event_id,
+                &delivery.tenant_id,
+                &event.user_id,
+                &event.display_name,
+                &event.department,
+            )
+            .await
+        },
+    )
+    .await?;
+    listen::<UserDeactivated, _, _>(
+        bus,
+        &ledger,
+        DURABLES[7].1,
+        &shutdown,
+        |ledger, delivery| async move {
+            hide_member(
+                &ledger,
+                &delivery.event_id,
+                &delivery.tenant_id,
+                &delivery.event.user_id,
+                false,
+            )
+            .await
+        },
+    )
+    .await?;
+    listen::<UserErased, _, _>(
+        bus,
+        &ledger,
+        DURABLES[8].1,
+        &shutdown,
+        |ledger, delivery| async move {
+            hide_member(
+                &ledger,
+                &delivery.event_id,
+                &delivery.tenant_id,
+                &delivery.event.user_id,
+                true,
+            )
+            .await
         },
     )
     .await?;
     Ok(())
 }
 
-impl Ledger {
-    async fn share_published(
-        &self,
-        delivery: Delivery<SharePublished>,
-    ) -> Result<(), HandlerError> {
-        let event = &delivery.event;
-        let points = self.rules.share;
-        self.credit(
-            &delivery.tenant_id,
-            &event.user_id,
-            points,
-            "share",
-            &delivery.event_id,
-            Some(&event.share_id),
-        )
-        .await
-    }
-
-    async fn engagement_recorded(
-        &self,
-        delivery: Delivery<EngagementRecorded>,
-    ) -> Result<(), HandlerError> {
-        let event = &delivery.event;
-        let (action, per_unit) = match Metric::try_from(event.metric).unwrap_or(Metric::Unspecified)
-        {
-            Metric::Click => ("click", self.rules.click),
-            Metric::Reaction => ("reaction", self.rules.reaction),
-            Metric::Comment => ("comment", self.rules.comment),
-            Metric::Reshare => ("reshare", self.rules.reshare),
-            // Vanity and robots earn nothing.
-            Metric::Impression | Metric::BotClick | Metric::Unspecified => return Ok(()),
-        };
-        let points = per_unit * event.delta;
-        if points == 0 {
-            return Ok(());
-        }
-        self.credit(
-            &delivery.tenant_id,
-            &event.user_id,
-            points,
-            action,
-            &delivery.event_id,
-            Some(&event.share_id),
-        )
-        .await
-    }
-
-    /// Appends a ledger entry, updates the balance and announces it, once per source event.
-    async fn credit(
-        &self,
-        tenant_id: &str,
-        user_id: &str,
-        points: i64,
-        action: &str,
-        source_event_id: &str,
-        share_id: Option<&str>,
-    ) -> Result<(), HandlerError> {
-        let now = chrono::Utc::now();
-        let txn = self.db.begin().await?;
-        let entry = ledger::ActiveModel {
-            tenant_id: Set(tenant_id.to_string()),
-            user_id: Set(user_id.to_string()),
-            points: Set(points),
-            action: Set(action.to_string()),
-            source_event_id: Set(source_event_id.to_string()),
-            share_id: Set(share_id.map(str::to_string)),
-            awarded_at: Set(now),
-            ..Default::default()
-        };
-        let inserted = ledger::Entity::insert(entry)
-            .on_conflict_do_nothing_on([
-                ledger::Column::TenantId,
-                ledger::Column::SourceEventId,
-                ledger::Column::Action,
-            ])
-            .exec(&txn)
-            .await?;
-        if matches!(inserted, TryInsertResult::Conflicted) {
-            txn.rollback().await?;
-            return Ok(());
-        }
-        let balance = add_to_balance(&txn, tenant_id, user_id, points).await?;
-        let event = PointsAwarded {
-            tenant_id: tenant_id.to_string(),
-            user_id: user_id.to_string(),
-            points,
-            action: action.to_string(),
-            source_event_id: source_event_id.to_string(),
-            share_id: share_id.unwrap_or_default().to_string(),
-            balance,
-            awarded_at: Some(chorus_events::to_timestamp(now)),
-        };
-        self.outbox
-            .enqueue_with_id(&txn, &event, format!("points-{action}-{source_event_id}"))
-            .await?;
-        txn.commit().await?;
-        self.outbox.wake();
-        tracing::info!(%tenant_id, %user_id, points, action, balance, "points awarded");
-        Ok(())
-    }
+fn non_empty(text: &str) -> Option<&str> {
+    (!text.is_empty()).then_some(text)
 }
 
-async fn add_to_balance(
-    txn: &DatabaseTransaction,
+fn normalise_department(department: &str) -> String {
+    department.trim().to_lowercase()
+}
+
+/// Keeps names and departments; the member's board rows follow a change of department.
+async fn upsert_member(
+    ledger: &Ledger,
+    event_id: &str,
     tenant_id: &str,
     user_id: &str,
-    points: i64,
-) -> Result<i64, sea_orm::DbErr> {
-    let row = balance::ActiveModel {
+    display_name: &str,
+    department: &str,
+) -> Result<(), HandlerError> {
+    let department = normalise_department(department);
+    let txn = ledger.db.begin().await?;
+    if !inbox::record(&txn, INBOX, event_id).await? {
+        return Ok(());
+    }
+    let row = member::ActiveModel {
         tenant_id: Set(tenant_id.to_string()),
         user_id: Set(user_id.to_string()),
-        balance: Set(points),
+        display_name: Set(display_name.to_string()),
+        department: Set(department.clone()),
+        active: Set(true),
+        hide_name: Set(false),
     };
-    balance::Entity::insert(row)
+    member::Entity::insert(row)
         .on_conflict(
-            OnConflict::columns([balance::Column::TenantId, balance::Column::UserId])
-                .value(
-                    balance::Column::Balance,
-                    Expr::col((balance::Entity, balance::Column::Balance)).add(points),
-                )
+            OnConflict::columns([member::Column::TenantId, member::Column::UserId])
+                .update_columns([member::Column::DisplayName, member::Column::Department])
                 .to_owned(),
         )
-        .exec_without_returning(txn)
+        .exec_without_returning(&txn)
         .await?;
-    let current = balance::Entity::find_by_id((tenant_id.to_string(), user_id.to_string()))
-        .one(txn)
+    score::Entity::update_many()
+        .col_expr(
+            score::Column::Department,
+            sea_orm::sea_query::Expr::value(department),
+        )
+        .filter(score::Column::TenantId.eq(tenant_id))
+        .filter(score::Column::UserId.eq(user_id))
+        .exec(&txn)
         .await?;
-    Ok(current.map(|row| row.balance).unwrap_or(points))
+    txn.commit().await?;
+    Ok(())
+}
+
+/// Deactivated and erased people leave the boards; their ledger stays.
+async fn hide_member(
+    ledger: &Ledger,
+    event_id: &str,
+    tenant_id: &str,
+    user_id: &str,
+    erase_name: bool,
+) -> Result<(), HandlerError> {
+    let txn = ledger.db.begin().await?;
+    if !inbox::record(&txn, INBOX, event_id).await? {
+        return Ok(());
+    }
+    let row = member::ActiveModel {
+        tenant_id: Set(tenant_id.to_string()),
+        user_id: Set(user_id.to_string()),
+        display_name: Set(String::new()),
+        department: Set(String::new()),
+        active: Set(false),
+        hide_name: Set(erase_name),
+    };
+    let mut updated = vec![member::Column::Active];
+    if erase_name {
+        updated.extend([member::Column::DisplayName, member::Column::HideName]);
+    }
+    member::Entity::insert(row)
+        .on_conflict(
+            OnConflict::columns([member::Column::TenantId, member::Column::UserId])
+                .update_columns(updated)
+                .to_owned(),
+        )
+        .exec_without_returning(&txn)
+        .await?;
+    score::Entity::update_many()
+        .col_expr(
+            score::Column::Visible,
+            sea_orm::sea_query::Expr::value(false),
+        )
+        .filter(score::Column::TenantId.eq(tenant_id))
+        .filter(score::Column::UserId.eq(user_id))
+        .exec(&txn)
+        .await?;
+    txn.commit().await?;
+    Ok(())
 }

@@ -1,9 +1,14 @@
-//! Gamification: an append-only points ledger fed by shares and engagement. Engagement is
-//! worth more than volume: by default a comment (30) or a click by a person (20) outweighs
-//! a share (10); impressions and bot clicks earn nothing.
+//! Gamification that rewards real engagement: an append-only points ledger priced by
+//! versioned, tenant-configurable rules with daily and per-post caps; badges and streaks;
+//! company and department leaderboards per week, month and all time; contests.
+//! Engagement is worth more than volume: by default a comment (30) or a click by a person
+//! (20) outweighs a share (10); impressions and bot clicks earn nothing.
 
 mod consumers;
+mod contests;
+mod domain;
 mod entities;
+mod ledger;
 mod migration;
 mod rpc;
 
@@ -12,19 +17,10 @@ use chorus_bus::{Bus, Outbox, endpoint};
 use chorus_kit::{Context, Shutdown};
 use std::sync::Arc;
 
+pub use consumers::DURABLES;
 pub use migration::Migrator;
 
 pub const NAME: &str = "gamification";
-
-/// Points per action, from configuration.
-#[derive(Debug, Clone, Copy)]
-pub struct PointRules {
-    pub share: i64,
-    pub click: i64,
-    pub reaction: i64,
-    pub comment: i64,
-    pub reshare: i64,
-}
 
 /// Runs the gamification service until `shutdown`.
 pub async fn run(ctx: Context, shutdown: Shutdown) -> anyhow::Result<()> {
@@ -35,26 +31,30 @@ pub async fn run(ctx: Context, shutdown: Shutdown) -> anyhow::Result<()> {
     let bus = Bus::new(ctx.nats.clone());
     let outbox = Outbox::new(NAME);
     let relay = outbox.spawn_relay(db.clone(), bus.clone(), shutdown.clone());
-    let points = &ctx.config.gamification;
-    let rules = PointRules {
-        share: points.points_share,
-        click: points.points_click,
-        reaction: points.points_reaction,
-        comment: points.points_comment,
-        reshare: points.points_reshare,
-    };
-    let ledger = Arc::new(consumers::Ledger {
+    let ledger = Arc::new(ledger::Ledger {
         db: db.clone(),
-        outbox,
-        rules,
+        outbox: outbox.clone(),
+        defaults: domain::default_rules(&ctx.config.gamification),
     });
-    consumers::spawn(&bus, ledger, shutdown.clone()).await?;
-    let state = Arc::new(rpc::Gamification { db });
+    consumers::spawn(&bus, ledger.clone(), shutdown.clone()).await?;
+    let finisher = contests::spawn_finisher(db.clone(), outbox, shutdown.clone());
+    let state = Arc::new(rpc::Gamification { db, ledger });
     let server = RpcServer::start(&ctx.nats, NAME, shutdown.clone()).await?;
     endpoint!(server, "points_me", state, my_points)?;
+    endpoint!(server, "rules_get", state, rules)?;
+    endpoint!(server, "rules_set", state, set_rules)?;
+    endpoint!(server, "preferences_set", state, set_preferences)?;
+    endpoint!(server, "leaderboard", state, leaderboard)?;
+    endpoint!(server, "rank_me", state, my_rank)?;
+    endpoint!(server, "badges_me", state, my_badges)?;
+    endpoint!(server, "badge_grant", state, grant_badge)?;
+    endpoint!(server, "contest_create", state, create_contest)?;
+    endpoint!(server, "contest_list", state, list_contests)?;
+    endpoint!(server, "contest_get", state, get_contest)?;
     ctx.readiness.started(NAME);
     tracing::info!(service = NAME, "started");
     shutdown.cancelled().await;
+    let _ = finisher.await;
     let _ = relay.await;
     Ok(())
 }

@@ -21,75 +21,267 @@ impl MigrationName for Initial {
     }
 }
 
+fn name(text: &str) -> Alias {
+    Alias::new(text)
+}
+
+async fn index(
+    manager: &SchemaManager<'_>,
+    index_name: &str,
+    table: &str,
+    columns: &[&str],
+    unique: bool,
+) -> Result<(), DbErr> {
+    let mut statement = Index::create();
+    statement
+        .name(index_name)
+        .table(name(table))
+        .if_not_exists();
+    // A leading `-` makes the column descending (boards read the highest points first).
+    for column in columns {
+        match column.strip_prefix('-') {
+            Some(descending) => statement.col((name(descending), IndexOrder::Desc)),
+            None => statement.col(name(column)),
+        };
+    }
+    if unique {
+        statement.unique();
+    }
+    manager.create_index(statement.to_owned()).await
+}
+
 #[async_trait::async_trait]
 impl MigrationTrait for Initial {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        // Append-only: every entry names its source; corrections are new entries.
         manager
             .create_table(
                 Table::create()
-                    .table(Alias::new("ledger"))
+                    .table(name("ledger"))
                     .if_not_exists()
-                    .col(big_pk_auto(Alias::new("id")))
-                    .col(string(Alias::new("tenant_id")))
-                    .col(string(Alias::new("user_id")))
-                    .col(big_integer(Alias::new("points")))
-                    .col(string(Alias::new("action")))
-                    .col(string(Alias::new("source_event_id")))
-                    .col(string_null(Alias::new("share_id")))
-                    .col(timestamp_with_time_zone(Alias::new("awarded_at")))
+                    .col(big_pk_auto(name("id")))
+                    .col(string(name("tenant_id")))
+                    .col(string(name("user_id")))
+                    .col(big_integer(name("points")))
+                    .col(big_integer(name("requested_points")))
+                    .col(big_integer(name("units")))
+                    .col(string(name("action")))
+                    .col(string(name("source_event_id")))
+                    .col(string_null(name("share_id")))
+                    .col(string_null(name("post_id")))
+                    .col(big_integer(name("rule_version")))
+                    .col(string(name("day")))
+                    .col(string(name("week")))
+                    .col(timestamp_with_time_zone(name("awarded_at")))
                     .to_owned(),
             )
             .await?;
         // The same source can never be credited twice for the same action.
+        index(
+            manager,
+            "ledger_source_unique",
+            "ledger",
+            &["tenant_id", "source_event_id", "action"],
+            true,
+        )
+        .await?;
+        index(
+            manager,
+            "ledger_by_user",
+            "ledger",
+            &["tenant_id", "user_id", "id"],
+            false,
+        )
+        .await?;
+        index(
+            manager,
+            "ledger_daily_caps",
+            "ledger",
+            &["tenant_id", "user_id", "action", "day"],
+            false,
+        )
+        .await?;
+        index(
+            manager,
+            "ledger_post_caps",
+            "ledger",
+            &["tenant_id", "user_id", "action", "post_id"],
+            false,
+        )
+        .await?;
         manager
-            .create_index(
-                Index::create()
-                    .name("ledger_source_unique")
-                    .table(Alias::new("ledger"))
-                    .col(Alias::new("tenant_id"))
-                    .col(Alias::new("source_event_id"))
-                    .col(Alias::new("action"))
-                    .unique()
+            .create_table(
+                Table::create()
+                    .table(name("balances"))
                     .if_not_exists()
-                    .to_owned(),
-            )
-            .await?;
-        manager
-            .create_index(
-                Index::create()
-                    .name("ledger_by_user")
-                    .table(Alias::new("ledger"))
-                    .col(Alias::new("tenant_id"))
-                    .col(Alias::new("user_id"))
-                    .col(Alias::new("id"))
-                    .if_not_exists()
+                    .col(string(name("tenant_id")))
+                    .col(string(name("user_id")))
+                    .col(big_integer(name("balance")))
+                    .primary_key(Index::create().col(name("tenant_id")).col(name("user_id")))
                     .to_owned(),
             )
             .await?;
         manager
             .create_table(
                 Table::create()
-                    .table(Alias::new("balances"))
+                    .table(name("rule_versions"))
                     .if_not_exists()
-                    .col(string(Alias::new("tenant_id")))
-                    .col(string(Alias::new("user_id")))
-                    .col(big_integer(Alias::new("balance")))
+                    .col(string(name("tenant_id")))
+                    .col(big_integer(name("version")))
+                    .col(timestamp_with_time_zone(name("effective_from")))
+                    .col(text(name("rules")))
+                    .col(string(name("created_by")))
+                    .col(timestamp_with_time_zone(name("created_at")))
+                    .primary_key(Index::create().col(name("tenant_id")).col(name("version")))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(name("members"))
+                    .if_not_exists()
+                    .col(string(name("tenant_id")))
+                    .col(string(name("user_id")))
+                    .col(string(name("display_name")))
+                    .col(string(name("department")))
+                    .col(boolean(name("active")))
+                    .col(boolean(name("hide_name")))
+                    .primary_key(Index::create().col(name("tenant_id")).col(name("user_id")))
+                    .to_owned(),
+            )
+            .await?;
+        // Materialised board scores, updated with each ledger entry: one row per
+        // (tenant, period, user); `department` and `visible` follow the member.
+        manager
+            .create_table(
+                Table::create()
+                    .table(name("scores"))
+                    .if_not_exists()
+                    .col(string(name("tenant_id")))
+                    .col(string(name("period")))
+                    .col(string(name("user_id")))
+                    .col(string(name("department")))
+                    .col(boolean(name("visible")))
+                    .col(big_integer(name("points")))
                     .primary_key(
                         Index::create()
-                            .col(Alias::new("tenant_id"))
-                            .col(Alias::new("user_id")),
+                            .col(name("tenant_id"))
+                            .col(name("period"))
+                            .col(name("user_id")),
                     )
                     .to_owned(),
             )
-            .await
+            .await?;
+        index(
+            manager,
+            "scores_company_board",
+            "scores",
+            &["tenant_id", "period", "visible", "-points", "user_id"],
+            false,
+        )
+        .await?;
+        index(
+            manager,
+            "scores_department_board",
+            "scores",
+            &[
+                "tenant_id",
+                "period",
+                "department",
+                "visible",
+                "-points",
+                "user_id",
+            ],
+            false,
+        )
+        .await?;
+        index(
+            manager,
+            "scores_by_user",
+            "scores",
+            &["tenant_id", "user_id"],
+            false,
+        )
+        .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(name("badges"))
+                    .if_not_exists()
+                    .col(string(name("tenant_id")))
+                    .col(string(name("user_id")))
+                    .col(string(name("badge")))
+                    .col(string(name("title")))
+                    .col(timestamp_with_time_zone(name("earned_at")))
+                    .col(string_null(name("granted_by")))
+                    .primary_key(
+                        Index::create()
+                            .col(name("tenant_id"))
+                            .col(name("user_id"))
+                            .col(name("badge")),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(name("posts"))
+                    .if_not_exists()
+                    .col(string(name("tenant_id")))
+                    .col(string(name("post_id")))
+                    .col(text(name("topics")))
+                    .primary_key(Index::create().col(name("tenant_id")).col(name("post_id")))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(name("contests"))
+                    .if_not_exists()
+                    .col(string(name("tenant_id")))
+                    .col(string(name("id")))
+                    .col(string(name("name")))
+                    .col(timestamp_with_time_zone(name("starts_at")))
+                    .col(timestamp_with_time_zone(name("ends_at")))
+                    .col(string(name("metric")))
+                    .col(string_null(name("topic")))
+                    .col(text(name("post_ids")))
+                    .col(boolean(name("teams")))
+                    .col(boolean(name("finished")))
+                    .col(text_null(name("results")))
+                    .col(string(name("created_by")))
+                    .primary_key(Index::create().col(name("tenant_id")).col(name("id")))
+                    .to_owned(),
+            )
+            .await?;
+        index(
+            manager,
+            "contests_open",
+            "contests",
+            &["finished", "ends_at"],
+            false,
+        )
+        .await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .drop_table(Table::drop().table(Alias::new("balances")).to_owned())
-            .await?;
-        manager
-            .drop_table(Table::drop().table(Alias::new("ledger")).to_owned())
-            .await
+        for table in [
+            "contests",
+            "posts",
+            "badges",
+            "scores",
+            "members",
+            "rule_versions",
+            "balances",
+            "ledger",
+        ] {
+            manager
+                .drop_table(Table::drop().table(name(table)).to_owned())
+                .await?;
+        }
+        Ok(())
     }
 }

@@ -2,9 +2,11 @@
 //! and integrators call. It authenticates, builds the caller context, validates input, and
 //! asks the services over NATS request/reply. It also serves tracked-link redirects.
 
+mod analytics_routes;
 mod auth;
 mod content_routes;
 mod error;
+mod gamification_routes;
 mod links;
 mod openapi;
 mod routes;
@@ -28,6 +30,9 @@ pub struct Gateway {
     pub dev_signing_key: Vec<u8>,
     pub visitor_salt: String,
     pub callers: auth::CallerCache,
+    /// Tracked links (code -> target), read without asking any service.
+    pub links: async_nats::jetstream::kv::Store,
+    pub link_cache: links::LinkCache,
 }
 
 pub type AppState = Arc<Gateway>;
@@ -55,6 +60,8 @@ pub async fn serve(
         dev_signing_key: secrets.dev_signing_key_bytes(),
         visitor_salt: secrets.visitor_salt.expose_secret().to_string(),
         callers: auth::CallerCache::default(),
+        links: Bus::new(ctx.nats.clone()).links().await?,
+        link_cache: links::LinkCache::default(),
     });
     let listener = tokio::net::TcpListener::bind(&ctx.config.gateway.listen).await?;
     let address = listener.local_addr()?;

@@ -5,9 +5,8 @@ use crate::AppState;
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use chorus_api::engagement::{LinkTarget, ResolveLink};
+use chorus_api::engagement::LinkTarget;
 use chorus_events::engagement::v1::LinkClicked;
-use chorus_kit::Caller;
 use sha2::Digest;
 use std::net::SocketAddr;
 
@@ -71,6 +70,48 @@ fn visitor_hash(salt: &str, address: &str, user_agent: &str) -> String {
         .collect()
 }
 
+/// Recently resolved links, so that a popular link costs no lookup at all.
+#[derive(Default)]
+pub struct LinkCache {
+    entries: std::sync::Mutex<std::collections::HashMap<String, LinkTarget>>,
+}
+
+const LINK_CACHE_SIZE: usize = 50_000;
+
+impl LinkCache {
+    fn get(&self, code: &str) -> Option<LinkTarget> {
+        self.entries
+            .lock()
+            .expect("link cache lock")
+            .get(code)
+            .cloned()
+    }
+
+    fn put(&self, code: &str, target: LinkTarget) {
+        let mut entries = self.entries.lock().expect("link cache lock");
+        if entries.len() >= LINK_CACHE_SIZE {
+            entries.clear();
+        }
+        entries.insert(code.to_string(), target);
+    }
+}
+
+/// The link's target: from the cache, else from the links bucket (written by engagement).
+async fn resolve(state: &AppState, code: &str) -> Result<Option<LinkTarget>, Response> {
+    if let Some(found) = state.link_cache.get(code) {
+        return Ok(Some(found));
+    }
+    let stored = state.links.get(code).await.map_err(|error| {
+        tracing::error!(%error, "links bucket unavailable");
+        chorus_kit::ServiceError::unavailable("links are unavailable, try again").into_response()
+    })?;
+    let Some(bytes) = stored else { return Ok(None) };
+    let target: LinkTarget = serde_json::from_slice(&bytes)
+        .map_err(|error| chorus_kit::ServiceError::internal(&error).into_response())?;
+    state.link_cache.put(code, target.clone());
+    Ok(Some(target))
+}
+
 pub async fn redirect(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -80,24 +121,10 @@ pub async fn redirect(
     if !valid_code(&code) {
         return not_found();
     }
-    let subject = chorus_bus::rpc::subject("engagement", "link_resolve");
-    let caller = Caller {
-        tenant_id: String::new(),
-        user_id: "public".into(),
-        roles: vec![],
-    };
-    let target: LinkTarget = match chorus_bus::rpc::call(
-        &state.nats,
-        &subject,
-        &caller,
-        &ResolveLink { code: code.clone() },
-        state.rpc_timeout,
-    )
-    .await
-    {
-        Ok(target) => target,
-        Err(error) if error.code == chorus_kit::ErrorCode::NotFound => return not_found(),
-        Err(error) => return error.into_response(),
+    let target = match resolve(&state, &code).await {
+        Ok(Some(target)) => target,
+        Ok(None) => return not_found(),
+        Err(response) => return response,
     };
     let user_agent = headers
         .get(header::USER_AGENT)
@@ -118,6 +145,8 @@ pub async fn redirect(
         is_bot: bot,
         user_agent_family: if bot { "bot".into() } else { "browser".into() },
     };
+    // JetStream holds the click until engagement takes it: a slow engagement service delays
+    // nothing here and loses nothing.
     if let Err(error) = state.bus.publish_event(&click, crate::NAME).await {
         tracing::error!(%error, share_id = %target.share_id, "click could not be recorded");
     }

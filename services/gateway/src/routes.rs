@@ -9,7 +9,6 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use chorus_api::content::{CaptionChecked, CheckCaption, FeedQuery};
 use chorus_api::engagement::ShareStats;
-use chorus_api::gamification::PointsSummary;
 use chorus_api::identity::{CreateTenant, CreateUser, GetUser, Tenant, User};
 use chorus_api::notifications::{Inbox, NotificationRef};
 use chorus_api::publishing::{
@@ -35,7 +34,6 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/shares/{share_id}", get(get_share))
         .route("/v1/shares/{share_id}/cancel", post(cancel_share))
         .route("/v1/shares/{share_id}/stats", get(share_stats))
-        .route("/v1/me/points", get(my_points))
         .route("/v1/me/notifications", get(my_notifications))
         .route(
             "/v1/me/notifications/{notification_id}/read",
@@ -43,6 +41,8 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/l/{code}", get(crate::links::redirect))
         .merge(crate::content_routes::router())
+        .merge(crate::gamification_routes::router())
+        .merge(crate::analytics_routes::router())
         .fallback(|| async { ServiceError::not_found("no such endpoint") })
         .layer(
             TraceLayer::new_for_http()
@@ -320,17 +320,6 @@ pub async fn share_stats(
             &ShareRef { share_id },
         )
         .await?,
-    ))
-}
-
-/// The caller's points balance and latest ledger entries.
-#[utoipa::path(get, path = "/v1/me/points", tag = "gamification", responses((status = 200, body = PointsSummary)))]
-pub async fn my_points(
-    State(state): State<AppState>,
-    Authenticated(caller): Authenticated,
-) -> ServiceResult<Json<PointsSummary>> {
-    Ok(Json(
-        call(&state, "gamification", "points_me", &caller, &Empty {}).await?,
     ))
 }
 

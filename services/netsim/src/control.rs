@@ -13,6 +13,7 @@ pub(crate) fn routes() -> Router<Arc<SimState>> {
         .route("/_netsim/posts", get(list_posts))
         .route("/_netsim/faults", post(inject_fault))
         .route("/_netsim/posts/{urn}/engagement", post(add_engagement))
+        .route("/_netsim/posts/{urn}/metrics", post(add_metrics))
         .route(
             "/_netsim/members/{member_id}/expire-tokens",
             post(expire_tokens),
@@ -56,4 +57,17 @@ async fn expire_tokens(
     let expired = state.expire_tokens_of(&member_id);
     tracing::info!(member_id = %member_id, expired, "netsim access tokens expired");
     StatusCode::NO_CONTENT
+}
+
+/// Adds exact amounts to a post's counters (reactions, comments, reshares, impressions).
+async fn add_metrics(
+    State(state): State<Arc<SimState>>,
+    Path(urn): Path<String>,
+    Json(metrics): Json<crate::MetricsDelta>,
+) -> StatusCode {
+    if state.add_metrics(&urn, &metrics) {
+        StatusCode::NO_CONTENT
+    } else {
+        StatusCode::NOT_FOUND
+    }
 }

@@ -57,6 +57,27 @@ impl Default for NetsimOptions {
     }
 }
 
+/// Amounts to add to a post's counters.
+#[derive(Clone, Copy, Debug, Default, serde::Deserialize, serde::Serialize)]
+pub struct MetricsDelta {
+    #[serde(default)]
+    pub reactions: i64,
+    #[serde(default)]
+    pub comments: i64,
+    #[serde(default)]
+    pub reshares: i64,
+    #[serde(default)]
+    pub impressions: i64,
+}
+
+/// Size of a member's network (first-degree connections), stable for a member id.
+pub fn network_size(member_id: &str) -> i64 {
+    let hash = member_id.bytes().fold(17u64, |hash, byte| {
+        hash.wrapping_mul(31).wrapping_add(u64::from(byte))
+    });
+    200 + (hash % 1800) as i64
+}
+
 /// A post as netsim holds it.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct SimPost {
@@ -153,6 +174,11 @@ impl Netsim {
     /// Adds engagement to a post; false when no post has that URN.
     pub fn add_reactions(&self, urn: &str, reactions: i64, comments: i64) -> bool {
         self.state.add_engagement(urn, reactions, comments)
+    }
+
+    /// Adds exact amounts to a post's reactions, comments, reshares and impressions.
+    pub fn add_metrics(&self, urn: &str, metrics: MetricsDelta) -> bool {
+        self.state.add_metrics(urn, &metrics)
     }
 
     /// Expires every access token of the member (its refresh tokens stay valid).

@@ -30,6 +30,8 @@ pub(crate) fn routes() -> Router<Arc<SimState>> {
         .route("/rest/posts", post(create_post))
         .route("/rest/posts/{urn}", get(read_post))
         .route("/rest/socialActions/{urn}", get(social_actions))
+        .route("/rest/memberCreatorPostAnalytics", get(post_analytics))
+        .route("/v2/connections", get(connections))
 }
 
 /// A LinkedIn error reply: its status and JSON body.
@@ -392,4 +394,65 @@ async fn social_actions(
         "target": post.urn,
     });
     Ok(axum::Json(actions).into_response())
+}
+
+#[derive(serde::Deserialize)]
+struct AnalyticsQuery {
+    q: Option<String>,
+    entity: Option<String>,
+    #[serde(rename = "queryType")]
+    query_type: Option<String>,
+}
+
+/// Member post statistics: `?q=entity&entity=(share:urn:li:share:…)&queryType=IMPRESSION&aggregation=TOTAL`.
+/// The parameter syntax follows LinkedIn's "Member Post Statistics" page (unconfirmed).
+async fn post_analytics(
+    State(state): AppState,
+    axum::extract::Query(query): axum::extract::Query<AnalyticsQuery>,
+    headers: HeaderMap,
+) -> Result<Response, Refusal> {
+    check_version(&state, &headers)?;
+    authenticate(&state, &headers)?;
+    let bad = |message: &str| {
+        refusal(
+            StatusCode::BAD_REQUEST,
+            json!({"status": 400, "code": "ILLEGAL_ARGUMENT", "message": message}),
+        )
+    };
+    if query.q.as_deref() != Some("entity") {
+        return Err(bad("q must be entity"));
+    }
+    let entity = query.entity.unwrap_or_default();
+    let urn = entity
+        .trim_start_matches('(')
+        .trim_end_matches(')')
+        .split_once(':')
+        .map(|(_, urn)| urn.to_string())
+        .ok_or_else(|| bad("entity must be (share:urn) or (ugc:urn)"))?;
+    let post = state.post(&urn).ok_or_else(|| not_found(&urn))?;
+    let kind = query.query_type.unwrap_or_default();
+    let count = match kind.as_str() {
+        "IMPRESSION" => post.impressions,
+        "REACTION" => post.reactions,
+        "COMMENT" => post.comments,
+        "RESHARE" => post.reshares,
+        "MEMBERS_REACHED" => post.impressions * 7 / 10,
+        _ => return Err(bad("unknown queryType")),
+    };
+    let body = json!({
+        "paging": {"start": 0, "count": 10, "links": []},
+        "elements": [{"count": count, "metricType": {"com.linkedin.adsexternalapi.memberanalytics.v1.CreatorPostAnalyticsMetricTypeV1": kind}}],
+    });
+    Ok(axum::Json(body).into_response())
+}
+
+/// The member's first-degree connections: `GET /v2/connections?q=viewer&start=0&count=0`
+/// answers only `paging.total`, the network size.
+async fn connections(State(state): AppState, headers: HeaderMap) -> Result<Response, Refusal> {
+    let member = authenticate(&state, &headers)?;
+    let total = crate::network_size(&member);
+    Ok(
+        axum::Json(json!({"elements": [], "paging": {"start": 0, "count": 0, "total": total}}))
+            .into_response(),
+    )
 }

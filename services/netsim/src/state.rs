@@ -417,6 +417,20 @@ impl SimState {
         true
     }
 
+    /// Adds exact amounts to a post's counters (nothing derived); false when no such post.
+    pub(crate) fn add_metrics(&self, urn: &str, metrics: &crate::MetricsDelta) -> bool {
+        let mut inner = self.lock();
+        let Some(position) = inner.post_positions.get(urn).copied() else {
+            return false;
+        };
+        let post = &mut inner.posts[position];
+        post.reactions += metrics.reactions;
+        post.comments += metrics.comments;
+        post.reshares += metrics.reshares;
+        post.impressions += metrics.impressions;
+        true
+    }
+
     /// One engagement tick: every post younger than a week gains reactions and impressions.
     pub(crate) fn tick_engagement(&self) -> usize {
         let reactions = i64::from(self.options.reactions_per_tick);

@@ -133,6 +133,13 @@ impl Accounts {
             .profile(&tokens.access_token)
             .await
             .map_err(network_error)?;
+        // Best effort: the audience is the base of potential reach, not a reason to refuse.
+        let audience_size = client
+            .adapter
+            .audience_size(&tokens.access_token)
+            .await
+            .ok()
+            .flatten();
         let existing = account::Entity::find()
             .filter(account::Column::TenantId.eq(caller.tenant_id.clone()))
             .filter(account::Column::UserId.eq(caller.user_id.clone()))
@@ -166,6 +173,7 @@ impl Accounts {
         row.refresh_token = Set(refresh_token);
         row.access_expires_at = Set(tokens.access_expires_at);
         row.refresh_expires_at = Set(tokens.refresh_expires_at);
+        row.audience_size = Set(audience_size);
         row.updated_at = Set(now);
         let model = if is_new {
             account::Entity::insert(row)

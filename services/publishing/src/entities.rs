@@ -19,6 +19,8 @@ pub mod account {
         pub refresh_token: Option<Vec<u8>>,
         pub access_expires_at: Option<DateTimeUtc>,
         pub refresh_expires_at: Option<DateTimeUtc>,
+        /// The member's audience size on the network, when it tells.
+        pub audience_size: Option<i64>,
         pub connected_at: DateTimeUtc,
         pub updated_at: DateTimeUtc,
     }

@@ -45,6 +45,7 @@ impl MigrationTrait for Initial {
                     .col(timestamp_with_time_zone_null(Alias::new(
                         "refresh_expires_at",
                     )))
+                    .col(big_integer_null(Alias::new("audience_size")))
                     .col(timestamp_with_time_zone(Alias::new("connected_at")))
                     .col(timestamp_with_time_zone(Alias::new("updated_at")))
                     .to_owned(),

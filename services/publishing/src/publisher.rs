@@ -383,6 +383,11 @@ impl Publisher {
         let label;
         match outcome {
             Attempt::Published { posted, reconciled } => {
+                let audience_size = account::Entity::find_by_id(record.account_id.clone())
+                    .one(&txn)
+                    .await?
+                    .and_then(|account| account.audience_size)
+                    .unwrap_or(0);
                 label = if reconciled {
                     "reconciled"
                 } else {
@@ -407,6 +412,7 @@ impl Publisher {
                     link_code: record.link_code.clone(),
                     target_url: record.target_url.clone(),
                     reconciled,
+                    audience_size,
                 };
                 self.outbox
                     .enqueue_with_id(&txn, &event, format!("share-published-{}", record.share_id))
