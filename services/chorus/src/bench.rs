@@ -75,7 +75,7 @@ fn machine() -> String {
 }
 
 /// Appends one row to the benchmark record.
-fn record(
+pub fn record(
     options: &BenchOptions,
     scenario: &str,
     figures: &str,
@@ -113,13 +113,14 @@ fn record(
 
 pub async fn run(config: chorus_kit::Config, options: BenchOptions) -> anyhow::Result<()> {
     let scenarios: Vec<&str> = match options.scenario.as_str() {
-        "all" => vec!["bus", "feed"],
+        "all" => vec!["bus", "feed", "redirect"],
         other => vec![other],
     };
     for scenario in scenarios {
         match scenario {
             "bus" => bus_baseline(&config, &options).await?,
             "feed" => feed(&config, &options).await?,
+            "redirect" => crate::bench_links::redirect(&config, &options).await?,
             other => anyhow::bail!("unknown scenario {other}; scenarios are all, bus, feed"),
         }
     }
@@ -127,7 +128,7 @@ pub async fn run(config: chorus_kit::Config, options: BenchOptions) -> anyhow::R
 }
 
 /// A fresh embedded installation in a temporary folder.
-async fn install(
+pub async fn install(
     config: &chorus_kit::Config,
     targets: &[&'static str],
 ) -> anyhow::Result<(Api, chorus_kit::Shutdown, crate::Running, tempfile::TempDir)> {
@@ -316,3 +317,179 @@ async fn feed(config: &chorus_kit::Config, options: &BenchOptions) -> anyhow::Re
 }
 
 use futures::StreamExt;
+
+/// Leaderboard reads and points lag: top-50 and my-rank p99 through the gateway with
+/// 100,000 advocates and 10 million ledger entries (seeded by the database), then the lag
+/// from an engagement event to its points under a sustained stream of engagement.
+async fn leaderboard(config: &chorus_kit::Config, options: &BenchOptions) -> anyhow::Result<()> {
+    use chorus_events::engagement::v1::{EngagementRecorded, Metric};
+    use chorus_gamification::bench::{advocate_id, department_of, seed_leaderboard};
+    let advocates: u64 = if options.quick { 10_000 } else { 100_000 };
+    let entries: u64 = if options.quick { 200_000 } else { 10_000_000 };
+    let reads: usize = if options.quick { 200 } else { 2_000 };
+    let (events, rate_per_second): (usize, u64) = if options.quick { (200, 100) } else { (4_000, 200) };
+    let tenant = "bench";
+    let folder = tempfile::tempdir()?;
+    let mut config = config.clone();
+    config.data_dir = folder.path().to_path_buf();
+    let gateway_port = crate::nats::free_port()?;
+    config.gateway.listen = format!("127.0.0.1:{gateway_port}");
+    config.netsim.listen = format!("127.0.0.1:{}", crate::nats::free_port()?);
+    config.public_url = format!("http://127.0.0.1:{gateway_port}");
+    config.admin_listen = "127.0.0.1:0".into();
+    config.log = "warn".into();
+    let seeding = Instant::now();
+    seed_leaderboard(
+        &config.database_url("gamification"),
+        tenant,
+        advocates,
+        entries,
+        chrono::Utc::now(),
+    )
+    .await?;
+    let seeded = seeding.elapsed();
+    let secrets = chorus_kit::auth::Secrets::resolve(&config)?;
+    let shutdown = chorus_kit::Shutdown::new();
+    let running = crate::start(
+        config.clone(),
+        &["identity", "gamification", "gateway"],
+        shutdown.clone(),
+    )
+    .await?;
+    let api = Api::new(&config.public_url, secrets.dev_signing_key_bytes());
+    for _ in 0..400 {
+        let ready = api
+            .http
+            .get(format!("{}/readyz", api.base_url))
+            .send()
+            .await
+            .is_ok_and(|response| response.status().is_success());
+        if ready {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let operator = api.token(tenant, "ops", &[Role::Operator]);
+    let _: serde_json::Value = api
+        .post("/v1/tenants", &operator, json!({"id": tenant, "name": "Bench"}))
+        .await?;
+    // Twenty readers spread over the board (identity must know them to sign in).
+    let mut readers = Vec::new();
+    for sample in 0..20u64 {
+        let index = (sample * advocates / 20 + sample * 37) % advocates;
+        let id = advocate_id(index);
+        let _: serde_json::Value = api
+            .post("/v1/users", &operator, json!({"id": id, "display_name": format!("Advocate {id}"),
+                "email": format!("{id}@bench.example"), "roles": ["advocate"], "department": department_of(index)}))
+            .await?;
+        readers.push(api.token(tenant, &id, &[Role::Advocate]));
+    }
+    for reader in &readers {
+        let _: serde_json::Value = api.get("/v1/leaderboard?period=all_time", reader).await?;
+    }
+    let mut measure = |path: &'static str| {
+        let api = api.clone();
+        let readers = readers.clone();
+        async move {
+            let mut samples = Vec::with_capacity(reads);
+            let started = Instant::now();
+            for index in 0..reads {
+                let query = match index % 3 {
+                    0 => "period=all_time",
+                    1 => "period=week",
+                    _ => "board=department&period=month",
+                };
+                let one = Instant::now();
+                let _: serde_json::Value = api
+                    .get(&format!("{path}?{query}"), &readers[index % readers.len()])
+                    .await?;
+                samples.push(one.elapsed());
+            }
+            Ok::<_, crate::demo::ApiError>(summarize(samples, started.elapsed()))
+        }
+    };
+    let top = measure("/v1/leaderboard").await?;
+    let rank = measure("/v1/me/rank").await?;
+    // Points lag under sustained load: engagement events at a steady rate, each timed
+    // until its `points_awarded` event (published after the commit that moved the ranks).
+    let bus = chorus_bus::Bus::connect(&running.nats_url).await?;
+    let mut awarded = bus
+        .client
+        .subscribe(format!("chorus.{tenant}.gamification.points_awarded.v1"))
+        .await?;
+    let sent: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, Instant>>> =
+        Default::default();
+    let receiver = tokio::spawn({
+        let sent = sent.clone();
+        async move {
+            let mut lags = Vec::with_capacity(events);
+            while lags.len() < events {
+                let Ok(Some(message)) =
+                    tokio::time::timeout(Duration::from_secs(30), awarded.next()).await
+                else {
+                    break;
+                };
+                let arrived = Instant::now();
+                let source = message
+                    .headers
+                    .as_ref()
+                    .and_then(|headers| headers.get("Nats-Msg-Id"))
+                    .map(|id| id.to_string())
+                    .and_then(|id| id.strip_prefix("points-click-").map(str::to_string));
+                if let Some(source) = source
+                    && let Some(started) = sent.lock().expect("lag map").remove(&source)
+                {
+                    lags.push(arrived - started);
+                }
+            }
+            lags
+        }
+    });
+    let interval = Duration::from_secs(1) / rate_per_second as u32;
+    let load_started = Instant::now();
+    let mut ticker = tokio::time::interval(interval);
+    for index in 0..events {
+        ticker.tick().await;
+        let user = advocate_id((index as u64 * 7_919) % advocates);
+        let event = EngagementRecorded {
+            tenant_id: tenant.into(),
+            share_id: format!("bench-share-{index}"),
+            user_id: user,
+            post_id: format!("bench-post-{index}"),
+            network: "linkedin".into(),
+            metric: Metric::Click as i32,
+            delta: 1,
+            total: 1,
+            observed_at: Some(chorus_events::to_timestamp(chrono::Utc::now())),
+            unique_visitor: true,
+        };
+        let started = Instant::now();
+        let event_id = bus.publish_event(&event, "bench").await?;
+        sent.lock().expect("lag map").insert(event_id, started);
+    }
+    let lags = receiver.await?;
+    let lag = summarize(lags, load_started.elapsed());
+    shutdown.cancel();
+    let _ = tokio::time::timeout(Duration::from_secs(10), running.join()).await;
+    let figures = format!(
+        "{advocates} advocates, {entries} ledger entries (seeded in {:.0} s); through the gateway: top-50 p50 {}, p99 {}, max {}; \
+         my-rank p50 {}, p99 {}, max {}; points lag at {rate_per_second} engagement events/s ({} of {events} measured): p50 {}, p99 {}, max {}",
+        seeded.as_secs_f64(),
+        millis(top.p50),
+        millis(top.p99),
+        millis(top.max),
+        millis(rank.p50),
+        millis(rank.p99),
+        millis(rank.max),
+        lag.count,
+        millis(lag.p50),
+        millis(lag.p99),
+        millis(lag.max),
+    );
+    record(
+        options,
+        "leaderboard",
+        &figures,
+        "top-50 and my-rank p99 < 20 ms; points lag p99 < 1 s",
+    )
+}

@@ -3,7 +3,9 @@
 //! private nats-server child process when no NATS URL is configured.
 
 pub mod bench;
+pub mod bench_links;
 pub mod demo;
+pub mod load;
 pub mod nats;
 
 use chorus_kit::{Config, Context, Shutdown};

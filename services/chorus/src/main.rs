@@ -46,6 +46,18 @@ enum Command {
         #[arg(long)]
         no_record: bool,
     },
+    /// Send HTTP load to a URL at a fixed rate and print a JSON report (used by `bench`)
+    #[command(hide = true)]
+    Load {
+        #[arg(long)]
+        url: String,
+        #[arg(long, default_value_t = 1000)]
+        rate: u32,
+        #[arg(long, default_value_t = 10)]
+        seconds: u32,
+        #[arg(long, default_value_t = 200)]
+        status: u16,
+    },
     /// Apply database migrations of the given services
     Migrate {
         #[arg(long, default_value = "all")]
@@ -86,7 +98,10 @@ async fn main() -> anyhow::Result<()> {
     } else {
         chorus_telemetry::LogOutput::Pretty
     };
-    let demo = matches!(cli.command, Command::Demo { .. } | Command::Bench { .. });
+    let demo = matches!(
+        cli.command,
+        Command::Demo { .. } | Command::Bench { .. } | Command::Load { .. }
+    );
     let options = chorus_telemetry::Options {
         service_name: "chorus".to_string(),
         log_output,
@@ -145,6 +160,16 @@ async fn main() -> anyhow::Result<()> {
                 command_line,
             };
             chorus::bench::run(config, options).await
+        }
+        Command::Load {
+            url,
+            rate,
+            seconds,
+            status,
+        } => {
+            let report = chorus::load::run(&url, rate, seconds, status).await?;
+            println!("{}", serde_json::to_string(&report)?);
+            Ok(())
         }
         Command::Migrate { target } => {
             let targets = chorus::parse_targets(&target)?;
