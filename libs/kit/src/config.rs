@@ -126,6 +126,8 @@ pub struct NetworkConfig {
     pub posts_per_app_per_day: u32,
     /// Timeout of one network call.
     pub request_timeout_ms: u64,
+    /// Metrics reads allowed per minute for the whole application (polls wait, not fail).
+    pub reads_per_minute: u32,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -208,6 +210,7 @@ impl Default for Config {
                     posts_per_account_per_day: 150,
                     posts_per_app_per_day: 100_000,
                     request_timeout_ms: 10_000,
+                    reads_per_minute: 600,
                 },
             },
             engagement: EngagementConfig {
@@ -309,6 +312,10 @@ pub const ENVIRONMENT: &[(&str, &str)] = &[
     (
         "CHORUS_PUBLISHING__OAUTH_REDIRECT_URL",
         "OAuth callback URL [<public_url>/v1/accounts/callback]",
+    ),
+    (
+        "CHORUS_PUBLISHING__LINKEDIN__READS_PER_MINUTE",
+        "metrics reads per minute for the application [600]",
     ),
     (
         "CHORUS_PUBLISHING__LINKEDIN__API_BASE_URL",

@@ -50,3 +50,26 @@ impl PublishLimiter {
         started.elapsed()
     }
 }
+
+/// The read budget of one network (metrics polls), kept apart from publishing so that
+/// polling never delays a post.
+#[derive(Clone)]
+pub struct ReadLimiter {
+    per_app: Arc<RateLimiter<NotKeyed, InMemoryState, DefaultClock>>,
+}
+
+impl ReadLimiter {
+    pub fn per_minute(reads_per_minute: u32) -> ReadLimiter {
+        let per_minute = NonZeroU32::new(reads_per_minute.max(1)).expect("at least one");
+        ReadLimiter {
+            per_app: Arc::new(RateLimiter::direct(Quota::per_minute(per_minute))),
+        }
+    }
+
+    /// Waits for a read slot; returns the time waited.
+    pub async fn until_ready(&self) -> Duration {
+        let started = std::time::Instant::now();
+        self.per_app.until_ready().await;
+        started.elapsed()
+    }
+}

@@ -278,6 +278,8 @@ impl Accounts {
             .ok_or_else(|| ServiceError::not_found("the share's account is gone"))?;
         let (_, client) = self.client(&account.network)?;
         let token = self.access_token(&account)?;
+        let waited = client.reads.until_ready().await;
+        tracing::debug!(waited_ms = waited.as_millis() as u64, "metrics read slot");
         let metrics = client
             .adapter
             .metrics(&token, &external_id)

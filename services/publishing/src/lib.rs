@@ -26,6 +26,8 @@ pub const NAME: &str = "publishing";
 pub struct NetworkClient {
     pub adapter: Arc<dyn NetworkAdapter>,
     pub limiter: PublishLimiter,
+    /// Budget of metrics reads (engagement's polls).
+    pub reads: chorus_social::limits::ReadLimiter,
 }
 
 /// Builds the enabled networks' clients from configuration.
@@ -57,6 +59,7 @@ pub fn network_clients(config: &chorus_kit::Config) -> HashMap<Network, NetworkC
             NetworkClient {
                 adapter: chorus_social::adapter(Network::Linkedin, credentials),
                 limiter,
+                reads: chorus_social::limits::ReadLimiter::per_minute(linkedin.reads_per_minute),
             },
         );
     }
