@@ -439,25 +439,50 @@ pub async fn run(mut config: chorus_kit::Config, options: DemoOptions) -> anyhow
     }
     board.sort_by(|a, b| b.cmp(a));
     println!();
-    println!("Program dashboard (tenant {tenant})");
-    println!("  advocates                 {}", advocates.len());
+    let summary: chorus_api::engagement::ProgramSummary =
+        api.get("/v1/analytics/summary", &curator).await?;
+    let figures = &summary.figures;
     println!(
-        "  active advocates          {sharers} ({:.0}% shared at least once)",
-        100.0 * sharers as f64 / advocates.len().max(1) as f64
+        "Program dashboard (tenant {tenant}, {} to {})",
+        summary.from, summary.to
+    );
+    println!("  advocates                 {}", summary.advocates);
+    println!(
+        "  active advocates          {}% ({} sharers, {} creators, {} lurkers; {sharers} earned share points)",
+        summary.active_advocates_percent, summary.sharers, summary.creators, summary.lurkers
+    );
+    println!(
+        "  potential reach           {} (audiences of the advocates who shared)",
+        summary.potential_reach
     );
     println!(
         "  shares published          {published} of {} ({failed} not published)",
         final_shares.len()
     );
     println!(
-        "  tracked-link clicks       {} by people, {} by link-preview bots",
-        totals.clicks, totals.bot_clicks
+        "  tracked-link clicks       {} by people, {} by link-preview bots, {} unique visitors",
+        figures.clicks, figures.bot_clicks, figures.unique_visitors
     );
-    println!("  unique visitors           {}", totals.unique_visitors);
     println!(
-        "  reactions, comments       {}, {}",
-        totals.reactions, totals.comments
+        "  reactions, comments       {}, {} on {} impressions (engagement rate {})",
+        figures.reactions,
+        figures.comments,
+        figures.impressions,
+        figures
+            .engagement_rate
+            .map(|rate| format!("{rate:.2}%"))
+            .unwrap_or_else(|| "n/a".into())
     );
+    println!(
+        "  earned media value        {:.2} {} ({}; reaction weight {})",
+        summary.emv.value, summary.emv.currency, summary.emv.formula, summary.emv.reaction_weight
+    );
+    if totals.clicks != figures.clicks {
+        println!(
+            "  (share-level click counters say {}: engagement is still ingesting)",
+            totals.clicks
+        );
+    }
     println!("  notifications delivered   {notifications}");
     println!();
     println!("Leaderboard (points)");

@@ -28,7 +28,7 @@ enum Command {
     /// Start everything on the embedded default and play a company's advocacy program
     Demo {
         /// Number of advocates
-        #[arg(long, default_value_t = 60)]
+        #[arg(long, default_value_t = 200)]
         advocates: usize,
         /// Leave the API running after the demo
         #[arg(long)]
@@ -36,7 +36,7 @@ enum Command {
     },
     /// Measure: bus baseline, feed latency, ... (appends to BENCHMARKS.md)
     Bench {
-        /// all, bus or feed
+        /// all, bus, feed, redirect, leaderboard
         #[arg(default_value = "all")]
         scenario: String,
         /// Small sizes, for a smoke run
