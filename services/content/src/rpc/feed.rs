@@ -10,7 +10,7 @@ use chorus_api::content::{
     ContentPreferences, ContentType, FeedItem, FeedQuery, PostStatus, TopicRef, Topics,
 };
 use chorus_kit::{Caller, ServiceError, ServiceResult};
-use sea_orm::sea_query::{Condition, Expr, ExprTrait, Order, Query};
+use sea_orm::sea_query::Condition;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
 use std::collections::HashMap;
 
@@ -34,23 +34,55 @@ fn search_words(query: &str) -> Vec<String> {
         .collect()
 }
 
+/// Where a page ends: the segment (0 followed and unshared, 1 other unshared, 2 shared) and
+/// the last post's (published_at, id); `snapshot` keeps later posts out of a paging session.
 struct Cursor {
-    offset: u64,
+    segment: u8,
+    after: Option<(chrono::DateTime<chrono::Utc>, String)>,
     snapshot: chrono::DateTime<chrono::Utc>,
 }
 
 fn encode_cursor(cursor: &Cursor) -> String {
-    format!("o{}s{}", cursor.offset, cursor.snapshot.timestamp_micros())
+    let (at, id) = cursor
+        .after
+        .clone()
+        .unwrap_or((cursor.snapshot, String::new()));
+    format!(
+        "{}.{}.{}.{}",
+        cursor.segment,
+        at.timestamp_micros(),
+        cursor.snapshot.timestamp_micros(),
+        id
+    )
 }
 
 fn decode_cursor(text: &str) -> ServiceResult<Cursor> {
     let invalid = || ServiceError::invalid("cursor is not one this API returned");
-    let rest = text.strip_prefix('o').ok_or_else(invalid)?;
-    let (offset, snapshot) = rest.split_once('s').ok_or_else(invalid)?;
-    let offset: u64 = offset.parse().map_err(|_| invalid())?;
-    let micros: i64 = snapshot.parse().map_err(|_| invalid())?;
-    let snapshot = chrono::DateTime::from_timestamp_micros(micros).ok_or_else(invalid)?;
-    Ok(Cursor { offset, snapshot })
+    let mut parts = text.splitn(4, '.');
+    let segment: u8 = parts
+        .next()
+        .and_then(|part| part.parse().ok())
+        .filter(|segment| *segment <= 2)
+        .ok_or_else(invalid)?;
+    let at = parts
+        .next()
+        .and_then(|part| part.parse::<i64>().ok())
+        .and_then(chrono::DateTime::from_timestamp_micros)
+        .ok_or_else(invalid)?;
+    let snapshot = parts
+        .next()
+        .and_then(|part| part.parse::<i64>().ok())
+        .and_then(chrono::DateTime::from_timestamp_micros)
+        .ok_or_else(invalid)?;
+    let id = parts.next().ok_or_else(invalid)?.to_string();
+    if id.is_empty() {
+        return Err(invalid());
+    }
+    Ok(Cursor {
+        segment,
+        after: Some((at, id)),
+        snapshot,
+    })
 }
 
 impl ContentService {
@@ -60,7 +92,8 @@ impl ContentService {
         let cursor = match &query.cursor {
             Some(text) => decode_cursor(text)?,
             None => Cursor {
-                offset: 0,
+                segment: 0,
+                after: None,
                 snapshot: chrono::Utc::now(),
             },
         };
@@ -75,90 +108,119 @@ impl ContentService {
             .collect();
         let now = cursor.snapshot;
         let roles = decode_list(&member.roles);
-        let mut select = post::Entity::find()
-            .filter(post::Column::TenantId.eq(caller.tenant_id.clone()))
-            .filter(post::Column::Status.eq(PostStatus::Published.as_str()))
-            .filter(post::Column::PublishedAt.lte(now))
-            .filter(
-                Condition::any()
-                    .add(post::Column::AvailableFrom.is_null())
-                    .add(post::Column::AvailableFrom.lte(now)),
-            )
-            .filter(
-                Condition::any()
-                    .add(post::Column::AvailableUntil.is_null())
-                    .add(post::Column::AvailableUntil.gt(now)),
-            )
-            .filter(targeted(
-                post::Column::TargetDepartments,
-                std::slice::from_ref(&member.department),
-            ))
-            .filter(targeted(
-                post::Column::TargetLocations,
-                std::slice::from_ref(&member.location),
-            ))
-            .filter(targeted(
-                post::Column::TargetLanguages,
-                std::slice::from_ref(&member.language),
-            ))
-            .filter(targeted(post::Column::TargetRoles, &roles));
-        if let Some(words) = query.q.as_deref().map(search_words) {
-            for word in words {
-                select = select.filter(post::Column::SearchText.like(format!("%{word}%")));
+        let base = || {
+            let mut select = post::Entity::find()
+                .filter(post::Column::TenantId.eq(caller.tenant_id.clone()))
+                .filter(post::Column::Status.eq(PostStatus::Published.as_str()))
+                .filter(post::Column::PublishedAt.lte(now))
+                .filter(
+                    Condition::any()
+                        .add(post::Column::AvailableFrom.is_null())
+                        .add(post::Column::AvailableFrom.lte(now)),
+                )
+                .filter(
+                    Condition::any()
+                        .add(post::Column::AvailableUntil.is_null())
+                        .add(post::Column::AvailableUntil.gt(now)),
+                )
+                .filter(targeted(
+                    post::Column::TargetDepartments,
+                    std::slice::from_ref(&member.department),
+                ))
+                .filter(targeted(
+                    post::Column::TargetLocations,
+                    std::slice::from_ref(&member.location),
+                ))
+                .filter(targeted(
+                    post::Column::TargetLanguages,
+                    std::slice::from_ref(&member.language),
+                ))
+                .filter(targeted(post::Column::TargetRoles, &roles));
+            if let Some(words) = query.q.as_deref().map(search_words) {
+                for word in words {
+                    select = select.filter(post::Column::SearchText.like(format!("%{word}%")));
+                }
             }
-        }
-        if let Some(topic) = &query.topic {
-            select = select
-                .filter(post::Column::Topics.like(format!("%,{},%", topic.trim().to_lowercase())));
-        }
-        let shared_by_me = Query::select()
-            .expr(Expr::val(1))
-            .from(post_share::Entity)
-            .and_where(
-                Expr::col((post_share::Entity, post_share::Column::PostId))
-                    .equals((post::Entity, post::Column::Id)),
-            )
-            .and_where(
-                Expr::col((post_share::Entity, post_share::Column::TenantId))
-                    .eq(caller.tenant_id.clone()),
-            )
-            .and_where(
-                Expr::col((post_share::Entity, post_share::Column::UserId))
-                    .eq(caller.user_id.clone()),
-            )
-            .to_owned();
-        select = select.order_by(
-            Expr::Case(Box::new(
-                Expr::case(Expr::exists(shared_by_me), 1).finally(0),
-            )),
-            Order::Asc,
-        );
-        if !follows.is_empty() {
-            let mut followed = Condition::any();
-            for topic in &follows {
-                followed = followed.add(post::Column::Topics.like(format!("%,{topic},%")));
+            if let Some(topic) = &query.topic {
+                select = select.filter(
+                    post::Column::Topics.like(format!("%,{},%", topic.trim().to_lowercase())),
+                );
             }
-            select = select.order_by(
-                Expr::Case(Box::new(Expr::case(followed, 1).finally(0))),
-                Order::Desc,
-            );
-        }
-        let mut rows = select
-            .order_by_desc(post::Column::PublishedAt)
-            .order_by_desc(post::Column::Id)
-            .offset(cursor.offset)
-            .limit(limit + 1)
+            select
+        };
+        // The caller's shares are few: their ids, not a subquery per post.
+        let shared_ids: Vec<String> = post_share::Entity::find()
+            .filter(post_share::Column::TenantId.eq(caller.tenant_id.clone()))
+            .filter(post_share::Column::UserId.eq(caller.user_id.clone()))
             .all(&self.db)
-            .await?;
+            .await?
+            .into_iter()
+            .map(|row| row.post_id)
+            .collect();
+        let followed = || {
+            let mut condition = Condition::any();
+            for topic in &follows {
+                condition = condition.add(post::Column::Topics.like(format!("%,{topic},%")));
+            }
+            condition
+        };
+        // Segments in feed order; each is read along the (tenant, status, published_at, id)
+        // index, newest first, so a page costs a few rows, not a sort of the whole library.
+        let mut rows: Vec<(u8, post::Model)> = Vec::new();
+        for segment in cursor.segment..=2 {
+            let wanted = limit + 1 - rows.len() as u64;
+            if wanted == 0 {
+                break;
+            }
+            let mut select = match segment {
+                0 if follows.is_empty() => continue,
+                0 => base()
+                    .filter(followed())
+                    .filter(post::Column::Id.is_not_in(shared_ids.clone())),
+                1 if follows.is_empty() => {
+                    base().filter(post::Column::Id.is_not_in(shared_ids.clone()))
+                }
+                1 => base()
+                    .filter(followed().not())
+                    .filter(post::Column::Id.is_not_in(shared_ids.clone())),
+                _ if shared_ids.is_empty() => continue,
+                _ => base().filter(post::Column::Id.is_in(shared_ids.clone())),
+            };
+            if segment == cursor.segment
+                && let Some((at, id)) = &cursor.after
+            {
+                select = select.filter(
+                    Condition::any().add(post::Column::PublishedAt.lt(*at)).add(
+                        Condition::all()
+                            .add(post::Column::PublishedAt.eq(*at))
+                            .add(post::Column::Id.lt(id.clone())),
+                    ),
+                );
+            }
+            let found = select
+                .order_by_desc(post::Column::PublishedAt)
+                .order_by_desc(post::Column::Id)
+                .limit(wanted)
+                .all(&self.db)
+                .await?;
+            rows.extend(found.into_iter().map(|row| (segment, row)));
+        }
         let next_cursor = if rows.len() as u64 > limit {
             rows.truncate(limit as usize);
-            Some(encode_cursor(&Cursor {
-                offset: cursor.offset + limit,
-                snapshot: cursor.snapshot,
-            }))
+            rows.last().map(|(segment, last)| {
+                encode_cursor(&Cursor {
+                    segment: *segment,
+                    after: Some((
+                        last.published_at.unwrap_or(last.created_at),
+                        last.id.clone(),
+                    )),
+                    snapshot: cursor.snapshot,
+                })
+            })
         } else {
             None
         };
+        let rows: Vec<post::Model> = rows.into_iter().map(|(_, row)| row).collect();
         let ids: Vec<String> = rows.iter().map(|row| row.id.clone()).collect();
         let variants: HashMap<String, variant::Model> = variant::Entity::find()
             .filter(variant::Column::PostId.is_in(ids.clone()))
