@@ -127,6 +127,50 @@ impl Bus {
         ack.await.map_err(BusError::nats)?;
         Ok(event_id)
     }
+
+    /// Publishes an event without waiting for JetStream's ack in the caller: the ack is
+    /// awaited in the background, and a message JetStream did not confirm is sent again
+    /// with the same `Nats-Msg-Id` (de-duplicated) until it is, for about a minute. For hot
+    /// paths such as tracked-link redirects.
+    pub async fn publish_event_confirmed_later<E: Event>(
+        &self,
+        event: &E,
+        source: &str,
+    ) -> Result<String, BusError> {
+        let event_id = uuid::Uuid::now_v7().to_string();
+        let subject = event.subject();
+        let mut headers =
+            outbox::event_headers(&event_id, E::TYPE, source, &subject, chrono::Utc::now());
+        trace::inject_current(&mut headers);
+        let payload: bytes::Bytes = prost::Message::encode_to_vec(event).into();
+        let ack = self
+            .jetstream
+            .publish_with_headers(subject.clone(), headers.clone(), payload.clone())
+            .await
+            .map_err(BusError::nats)?;
+        let jetstream = self.jetstream.clone();
+        let id = event_id.clone();
+        tokio::spawn(async move {
+            if ack.await.is_ok() {
+                return;
+            }
+            for attempt in 1..=12u32 {
+                tokio::time::sleep(Duration::from_millis(250 * u64::from(attempt))).await;
+                let resent = match jetstream
+                    .publish_with_headers(subject.clone(), headers.clone(), payload.clone())
+                    .await
+                {
+                    Ok(ack) => ack.await.is_ok(),
+                    Err(_) => false,
+                };
+                if resent {
+                    return;
+                }
+            }
+            tracing::error!(event_id = %id, %subject, "event not confirmed by JetStream after a minute of retries");
+        });
+        Ok(event_id)
+    }
 }
 
 /// Registers an RPC endpoint answered by a method of a shared state:

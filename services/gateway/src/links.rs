@@ -146,8 +146,13 @@ pub async fn redirect(
         user_agent_family: if bot { "bot".into() } else { "browser".into() },
     };
     // JetStream holds the click until engagement takes it: a slow engagement service delays
-    // nothing here and loses nothing.
-    if let Err(error) = state.bus.publish_event(&click, crate::NAME).await {
+    // nothing here and loses nothing. The ack is awaited (and the click re-sent) off the
+    // request path.
+    if let Err(error) = state
+        .bus
+        .publish_event_confirmed_later(&click, crate::NAME)
+        .await
+    {
         tracing::error!(%error, share_id = %target.share_id, "click could not be recorded");
     }
     (StatusCode::FOUND, [(header::LOCATION, target.target_url)]).into_response()
