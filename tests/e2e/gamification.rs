@@ -2,7 +2,8 @@
 //! default points and caps, versioned rules, submissions and surveys, badges and streaks,
 //! company and department boards with hidden names and deactivated people, my rank and
 //! neighbours, contests (frozen results, winners event, team contests, conflicts), special
-//! badges, redelivery, and a replay of the whole history into a fresh database.
+//! badges, rewards (concurrent redemptions, approval, refunds), redelivery, and a replay of
+//! the whole history into a fresh database.
 //!
 //! Figures with the default rules (share 10, at most 10 per post and 50 a day; click 20;
 //! reaction 15; comment 30; reshare 25; submission 50; survey 5, at most 15 a day):
@@ -19,8 +20,10 @@
 //! erin 30, gus 10.
 
 use crate::harness::{Backend, Harness, eventually};
+use chorus_api::Page;
 use chorus_api::gamification::{
-    Badges, Contest, ContestStatus, Leaderboard, PointsSummary, RulesHistory, Standing,
+    Badges, Contest, ContestStatus, Leaderboard, PointsSummary, Redemption, RedemptionStatus,
+    Reward, RulesHistory, Standing,
 };
 use chorus_events::content::v1::{PostPublished, SubmissionApproved, SurveyAnswered};
 use chorus_events::engagement::v1::{EngagementRecorded, Metric};
@@ -342,7 +345,8 @@ async fn gamification(backend: Backend) {
                     let token = token.clone();
                     async move {
                         let points: PointsSummary = api.get("/v1/me/points", &token).await.ok()?;
-                        (points.balance == expected && points.entries.len() == entries).then_some(points)
+                        (points.balance == expected && points.entries.len() == entries)
+                            .then_some(points)
                     }
                 },
             )
@@ -633,6 +637,109 @@ async fn gamification(backend: Backend) {
         "the first comment keeps the version that priced it"
     );
 
+    // Rewards: the cost is held at once, concurrent requests never spend the same points,
+    // a rejection gives them back, the balance never goes negative.
+    let refused = api
+        .post::<Value>(
+            "/v1/rewards",
+            &admin,
+            json!({"name": "Free lunch", "cost": -5}),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(refused.status, 422);
+    let mug: Reward = api
+        .post("/v1/rewards", &admin, json!({"name": "Mug", "cost": 100}))
+        .await
+        .unwrap();
+    let redeem_path = format!("/v1/rewards/{}/redeem", mug.id);
+    let attempts = futures::future::join_all(
+        (0..3).map(|_| api.post::<Redemption>(&redeem_path, &alice, json!({}))),
+    )
+    .await;
+    let granted: Vec<&Redemption> = attempts
+        .iter()
+        .filter_map(|attempt| attempt.as_ref().ok())
+        .collect();
+    assert_eq!(
+        granted.len(),
+        1,
+        "180 points pay for one mug of 100, not three"
+    );
+    assert!(
+        attempts
+            .iter()
+            .filter_map(|attempt| attempt.as_ref().err())
+            .all(|error| error.status == 409)
+    );
+    assert_eq!(granted[0].balance, Some(80));
+    assert_eq!(granted[0].status, RedemptionStatus::Pending);
+    let short = api
+        .post::<Value>(&redeem_path, &alice, json!({}))
+        .await
+        .unwrap_err();
+    assert_eq!(short.status, 409);
+    let not_admin = api
+        .post::<Value>(
+            &format!("/v1/redemptions/{}/approve", granted[0].id),
+            &alice,
+            json!({}),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(not_admin.status, 403);
+    let rejected: Redemption = api
+        .post(
+            &format!("/v1/redemptions/{}/reject", granted[0].id),
+            &admin,
+            json!({}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(rejected.status, RedemptionStatus::Rejected);
+    let twice = api
+        .post::<Value>(
+            &format!("/v1/redemptions/{}/approve", granted[0].id),
+            &admin,
+            json!({}),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(twice.status, 409, "a redemption is decided once");
+    let points: PointsSummary = api.get("/v1/me/points", &alice).await.unwrap();
+    assert_eq!(points.balance, 180);
+    let second: Redemption = api.post(&redeem_path, &alice, json!({})).await.unwrap();
+    let approved: Redemption = api
+        .post(
+            &format!("/v1/redemptions/{}/approve", second.id),
+            &admin,
+            json!({}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(approved.status, RedemptionStatus::Approved);
+    let points: PointsSummary = api.get("/v1/me/points", &alice).await.unwrap();
+    assert_eq!(points.balance, 80);
+    let moves: Vec<(String, i64)> = points
+        .entries
+        .iter()
+        .filter(|entry| entry.action.starts_with("redemption"))
+        .map(|entry| (entry.action.clone(), entry.points))
+        .collect();
+    assert_eq!(
+        moves,
+        vec![
+            ("redemption".into(), -100),
+            ("redemption_refund".into(), 100),
+            ("redemption".into(), -100)
+        ]
+    );
+    let mine: Page<Redemption> = api.get("/v1/redemptions", &alice).await.unwrap();
+    assert_eq!(mine.items.len(), 2);
+    // Spending does not move the boards.
+    let all_time = board(&harness, &alice, "period=all_time").await;
+    assert_eq!(all_time.me.as_ref().map(|me| me.points), Some(180));
+
     // Redelivery of every event changes nothing (the unique ledger key and the inbox).
     let before = snapshot(&harness.config.database_url("gamification")).await;
     stop_gamification(shutdown, running).await;
@@ -659,7 +766,14 @@ async fn gamification(backend: Backend) {
     let (shutdown, running) = start_gamification(&replay_config).await;
     wait_drained(&harness).await;
     let replayed = snapshot(&replay_url).await;
-    assert_eq!(replayed.ledger, before.ledger);
+    // Redemptions are requests, not events: the replay has the earned entries only.
+    let earned: Vec<String> = before
+        .ledger
+        .iter()
+        .filter(|line| !line.contains("\"redemption"))
+        .cloned()
+        .collect();
+    assert_eq!(replayed.ledger, earned);
     assert_eq!(replayed.scores, before.scores);
     assert_eq!(replayed.badges, before.badges);
     stop_gamification(shutdown, running).await;

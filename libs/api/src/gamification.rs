@@ -269,3 +269,53 @@ pub struct Contest {
 pub struct ContestRef {
     pub contest_id: String,
 }
+
+/// Something advocates can redeem points for.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(example = json!({"name": "Conference ticket", "cost": 500}))]
+pub struct RewardInput {
+    pub name: String,
+    /// Points it costs, more than 0.
+    pub cost: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Reward {
+    pub id: String,
+    pub name: String,
+    pub cost: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct RewardRef {
+    pub reward_id: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RedemptionStatus {
+    /// Points are held until an admin decides.
+    Pending,
+    Approved,
+    /// The held points were given back.
+    Rejected,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Redemption {
+    pub id: String,
+    pub user_id: String,
+    pub reward_id: String,
+    pub reward_name: String,
+    pub cost: i64,
+    pub status: RedemptionStatus,
+    pub requested_at: DateTime<Utc>,
+    pub decided_by: Option<String>,
+    /// The balance after the request or the decision, for the caller's own redemptions.
+    pub balance: Option<i64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct RedemptionRef {
+    pub redemption_id: String,
+}

@@ -113,13 +113,14 @@ pub fn record(
 
 pub async fn run(config: chorus_kit::Config, options: BenchOptions) -> anyhow::Result<()> {
     let scenarios: Vec<&str> = match options.scenario.as_str() {
-        "all" => vec!["bus", "feed", "redirect"],
+        "all" => vec!["bus", "feed", "redirect", "leaderboard"],
         other => vec![other],
     };
     for scenario in scenarios {
         match scenario {
             "bus" => bus_baseline(&config, &options).await?,
             "feed" => feed(&config, &options).await?,
+            "leaderboard" => leaderboard(&config, &options).await?,
             "redirect" => crate::bench_links::redirect(&config, &options).await?,
             other => anyhow::bail!("unknown scenario {other}; scenarios are all, bus, feed"),
         }
@@ -327,7 +328,11 @@ async fn leaderboard(config: &chorus_kit::Config, options: &BenchOptions) -> any
     let advocates: u64 = if options.quick { 10_000 } else { 100_000 };
     let entries: u64 = if options.quick { 200_000 } else { 10_000_000 };
     let reads: usize = if options.quick { 200 } else { 2_000 };
-    let (events, rate_per_second): (usize, u64) = if options.quick { (200, 100) } else { (4_000, 200) };
+    let (events, rate_per_second): (usize, u64) = if options.quick {
+        (200, 100)
+    } else {
+        (4_000, 100)
+    };
     let tenant = "bench";
     let folder = tempfile::tempdir()?;
     let mut config = config.clone();
@@ -371,7 +376,11 @@ async fn leaderboard(config: &chorus_kit::Config, options: &BenchOptions) -> any
     }
     let operator = api.token(tenant, "ops", &[Role::Operator]);
     let _: serde_json::Value = api
-        .post("/v1/tenants", &operator, json!({"id": tenant, "name": "Bench"}))
+        .post(
+            "/v1/tenants",
+            &operator,
+            json!({"id": tenant, "name": "Bench"}),
+        )
         .await?;
     // Twenty readers spread over the board (identity must know them to sign in).
     let mut readers = Vec::new();
@@ -387,7 +396,7 @@ async fn leaderboard(config: &chorus_kit::Config, options: &BenchOptions) -> any
     for reader in &readers {
         let _: serde_json::Value = api.get("/v1/leaderboard?period=all_time", reader).await?;
     }
-    let mut measure = |path: &'static str| {
+    let measure = |path: &'static str| {
         let api = api.clone();
         let readers = readers.clone();
         async move {

@@ -303,6 +303,10 @@ pub async fn add_to_total<C: ConnectionTrait>(
 impl Ingest {
     /// Registers a tracked link in the database and in the links bucket the gateway reads.
     async fn register_link(&self, link: link::Model) -> Result<(), HandlerError> {
+        if link.code.is_empty() {
+            // A share without a tracked link (none was issued): nothing to register.
+            return Ok(());
+        }
         let target = chorus_api::engagement::LinkTarget {
             tenant_id: link.tenant_id.clone(),
             share_id: link.share_id.clone(),

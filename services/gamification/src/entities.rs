@@ -125,3 +125,29 @@ entity!(contest, "contests", {
     pub results: Option<String>,
     pub created_by: String,
 });
+
+entity!(reward, "rewards", {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub tenant_id: String,
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: String,
+    pub name: String,
+    pub cost: i64,
+    pub created_by: String,
+});
+
+entity!(redemption, "redemptions", {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub tenant_id: String,
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: String,
+    pub user_id: String,
+    pub reward_id: String,
+    pub reward_name: String,
+    pub cost: i64,
+    /// pending, approved or rejected.
+    pub status: String,
+    pub requested_at: DateTimeUtc,
+    pub decided_by: Option<String>,
+    pub decided_at: Option<DateTimeUtc>,
+});

@@ -1,15 +1,18 @@
 //! Gamification that rewards real engagement: an append-only points ledger priced by
 //! versioned, tenant-configurable rules with daily and per-post caps; badges and streaks;
-//! company and department leaderboards per week, month and all time; contests.
+//! company and department leaderboards per week, month and all time; contests; a rewards
+//! catalogue with approved redemptions.
 //! Engagement is worth more than volume: by default a comment (30) or a click by a person
 //! (20) outweighs a share (10); impressions and bot clicks earn nothing.
 
+pub mod bench;
 mod consumers;
 mod contests;
 mod domain;
 mod entities;
 mod ledger;
 mod migration;
+mod rewards;
 mod rpc;
 
 use chorus_bus::rpc::RpcServer;
@@ -51,6 +54,12 @@ pub async fn run(ctx: Context, shutdown: Shutdown) -> anyhow::Result<()> {
     endpoint!(server, "contest_create", state, create_contest)?;
     endpoint!(server, "contest_list", state, list_contests)?;
     endpoint!(server, "contest_get", state, get_contest)?;
+    endpoint!(server, "reward_create", state, create_reward)?;
+    endpoint!(server, "reward_list", state, list_rewards)?;
+    endpoint!(server, "reward_redeem", state, redeem)?;
+    endpoint!(server, "redemption_list", state, list_redemptions)?;
+    endpoint!(server, "redemption_approve", state, approve_redemption)?;
+    endpoint!(server, "redemption_reject", state, reject_redemption)?;
     ctx.readiness.started(NAME);
     tracing::info!(service = NAME, "started");
     shutdown.cancelled().await;

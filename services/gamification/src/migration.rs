@@ -264,11 +264,54 @@ impl MigrationTrait for Initial {
             &["finished", "ends_at"],
             false,
         )
+        .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(name("rewards"))
+                    .if_not_exists()
+                    .col(string(name("tenant_id")))
+                    .col(string(name("id")))
+                    .col(string(name("name")))
+                    .col(big_integer(name("cost")))
+                    .col(string(name("created_by")))
+                    .primary_key(Index::create().col(name("tenant_id")).col(name("id")))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(name("redemptions"))
+                    .if_not_exists()
+                    .col(string(name("tenant_id")))
+                    .col(string(name("id")))
+                    .col(string(name("user_id")))
+                    .col(string(name("reward_id")))
+                    .col(string(name("reward_name")))
+                    .col(big_integer(name("cost")))
+                    .col(string(name("status")))
+                    .col(timestamp_with_time_zone(name("requested_at")))
+                    .col(string_null(name("decided_by")))
+                    .col(timestamp_with_time_zone_null(name("decided_at")))
+                    .primary_key(Index::create().col(name("tenant_id")).col(name("id")))
+                    .to_owned(),
+            )
+            .await?;
+        index(
+            manager,
+            "redemptions_by_user",
+            "redemptions",
+            &["tenant_id", "user_id", "requested_at"],
+            false,
+        )
         .await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         for table in [
+            "redemptions",
+            "rewards",
             "contests",
             "posts",
             "badges",

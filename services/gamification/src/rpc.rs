@@ -11,8 +11,8 @@ use chorus_api::gamification::{
 use chorus_kit::{Caller, Role, ServiceError, ServiceResult};
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
-    ColumnTrait, Condition, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect, Set, TransactionTrait,
+    ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    Set, TransactionTrait,
 };
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -267,54 +267,70 @@ impl Gamification {
         let mut me_ranked = None;
         let mut neighbours = Vec::new();
         if let Some(mine) = mine {
-            let ahead = Condition::any()
-                .add(score::Column::Points.gt(mine.points))
-                .add(
-                    Condition::all()
-                        .add(score::Column::Points.eq(mine.points))
-                        .add(score::Column::UserId.lt(mine.user_id.clone())),
-                );
-            let behind = Condition::any()
-                .add(score::Column::Points.lt(mine.points))
-                .add(
-                    Condition::all()
-                        .add(score::Column::Points.eq(mine.points))
-                        .add(score::Column::UserId.gt(mine.user_id.clone())),
-                );
-            let my_rank = score::Entity::find()
-                .filter(base.clone().add(ahead.clone()))
-                .count(&self.db)
-                .await?
-                + 1;
+            // Two index range counts: strictly more points, then equal points and a smaller id.
+            let more_points = count_scores(
+                &self.db,
+                base.clone().add(score::Column::Points.gt(mine.points)),
+            )
+            .await?;
+            let tied_before = count_scores(
+                &self.db,
+                base.clone()
+                    .add(score::Column::Points.eq(mine.points))
+                    .add(score::Column::UserId.lt(mine.user_id.clone())),
+            )
+            .await?;
+            let my_rank = more_points + tied_before + 1;
             if around > 0 {
-                let above = score::Entity::find()
-                    .filter(base.clone().add(ahead))
-                    .order_by_asc(score::Column::Points)
+                // Each side is two index seeks (ties by id, then the next points), merged.
+                let mut above = score::Entity::find()
+                    .filter(
+                        base.clone()
+                            .add(score::Column::Points.eq(mine.points))
+                            .add(score::Column::UserId.lt(mine.user_id.clone())),
+                    )
                     .order_by_desc(score::Column::UserId)
                     .limit(around)
                     .all(&self.db)
                     .await?;
-                for (index, row) in above
-                    .into_iter()
-                    .enumerate()
-                    .collect::<Vec<_>>()
-                    .into_iter()
-                    .rev()
-                {
-                    neighbours.push((my_rank - index as u64 - 1, row));
+                above.extend(
+                    score::Entity::find()
+                        .filter(base.clone().add(score::Column::Points.gt(mine.points)))
+                        .order_by_asc(score::Column::Points)
+                        .order_by_desc(score::Column::UserId)
+                        .limit(around)
+                        .all(&self.db)
+                        .await?,
+                );
+                above.truncate(around as usize);
+                for (distance, row) in above.into_iter().enumerate().rev() {
+                    neighbours.push((my_rank - distance as u64 - 1, row));
                 }
             }
             neighbours.push((my_rank, mine.clone()));
             if around > 0 {
-                let below = score::Entity::find()
-                    .filter(base.clone().add(behind))
-                    .order_by_desc(score::Column::Points)
+                let mut below = score::Entity::find()
+                    .filter(
+                        base.clone()
+                            .add(score::Column::Points.eq(mine.points))
+                            .add(score::Column::UserId.gt(mine.user_id.clone())),
+                    )
                     .order_by_asc(score::Column::UserId)
                     .limit(around)
                     .all(&self.db)
                     .await?;
-                for (index, row) in below.into_iter().enumerate() {
-                    neighbours.push((my_rank + index as u64 + 1, row));
+                below.extend(
+                    score::Entity::find()
+                        .filter(base.clone().add(score::Column::Points.lt(mine.points)))
+                        .order_by_desc(score::Column::Points)
+                        .order_by_asc(score::Column::UserId)
+                        .limit(around)
+                        .all(&self.db)
+                        .await?,
+                );
+                below.truncate(around as usize);
+                for (distance, row) in below.into_iter().enumerate() {
+                    neighbours.push((my_rank + distance as u64 + 1, row));
                 }
             }
             me_ranked = Some((my_rank, mine));
@@ -442,6 +458,22 @@ impl Gamification {
             granted_by: Some(caller.user_id),
         })
     }
+}
+
+/// `COUNT(*)` straight on the board index (a paginator's count would select every column
+/// in a subquery and read the rows).
+async fn count_scores(
+    db: &DatabaseConnection,
+    condition: Condition,
+) -> Result<u64, sea_orm::DbErr> {
+    let count: Option<i64> = score::Entity::find()
+        .select_only()
+        .column_as(sea_orm::sea_query::Expr::cust("COUNT(*)"), "count")
+        .filter(condition)
+        .into_tuple()
+        .one(db)
+        .await?;
+    Ok(count.unwrap_or(0).max(0) as u64)
 }
 
 fn ledger_entry(row: ledger::Model) -> LedgerEntry {

@@ -11,8 +11,9 @@ use axum::{Json, Router};
 use chorus_api::gamification::{
     ActionRule, Badge, Badges, Board, Contest, ContestInput, ContestMetric, ContestRef,
     ContestStanding, ContestStatus, GamificationPreferences, GrantBadge, Leaderboard,
-    LeaderboardQuery, LedgerEntry, Period, PointRules, PointsSummary, RulesHistory, RulesInput,
-    RulesVersion, Standing,
+    LeaderboardQuery, LedgerEntry, Period, PointRules, PointsSummary, Redemption, RedemptionRef,
+    RedemptionStatus, Reward, RewardInput, RewardRef, RulesHistory, RulesInput, RulesVersion,
+    Standing,
 };
 use chorus_api::{Empty, Page};
 use chorus_kit::ServiceResult;
@@ -33,7 +34,13 @@ type Problem = chorus_kit::error::Problem;
         grant_badge,
         create_contest,
         list_contests,
-        get_contest
+        get_contest,
+        create_reward,
+        list_rewards,
+        redeem,
+        list_redemptions,
+        approve_redemption,
+        reject_redemption
     ),
     components(schemas(
         LedgerEntry,
@@ -55,7 +62,11 @@ type Problem = chorus_kit::error::Problem;
         ContestInput,
         ContestStatus,
         ContestStanding,
-        Contest
+        Contest,
+        RewardInput,
+        Reward,
+        RedemptionStatus,
+        Redemption
     ))
 )]
 pub struct GamificationApi;
@@ -71,6 +82,17 @@ pub fn router() -> Router<AppState> {
         .route("/v1/badges", post(grant_badge))
         .route("/v1/contests", post(create_contest).get(list_contests))
         .route("/v1/contests/{contest_id}", get(get_contest))
+        .route("/v1/rewards", post(create_reward).get(list_rewards))
+        .route("/v1/rewards/{reward_id}/redeem", post(redeem))
+        .route("/v1/redemptions", get(list_redemptions))
+        .route(
+            "/v1/redemptions/{redemption_id}/approve",
+            post(approve_redemption),
+        )
+        .route(
+            "/v1/redemptions/{redemption_id}/reject",
+            post(reject_redemption),
+        )
 }
 
 /// The caller's points balance and latest ledger entries (each names its source event,
@@ -224,6 +246,108 @@ pub async fn get_contest(
             "contest_get",
             &caller,
             &ContestRef { contest_id },
+        )
+        .await?,
+    ))
+}
+
+/// Add a reward to the catalogue (admins); its cost is in points.
+#[utoipa::path(post, path = "/v1/rewards", tag = "gamification", request_body = RewardInput,
+    responses((status = 201, body = Reward), (status = 403, body = Problem), (status = 422, body = Problem)))]
+pub async fn create_reward(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    ApiJson(input): ApiJson<RewardInput>,
+) -> ServiceResult<(StatusCode, Json<Reward>)> {
+    let reward: Reward = call(&state, "gamification", "reward_create", &caller, &input).await?;
+    Ok((StatusCode::CREATED, Json(reward)))
+}
+
+/// The rewards catalogue, cheapest first.
+#[utoipa::path(get, path = "/v1/rewards", tag = "gamification", responses((status = 200, body = Page<Reward>)))]
+pub async fn list_rewards(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+) -> ServiceResult<Json<Page<Reward>>> {
+    Ok(Json(
+        call(&state, "gamification", "reward_list", &caller, &Empty {}).await?,
+    ))
+}
+
+/// Redeem points for a reward: the cost is held from the balance until an admin approves
+/// or rejects. Refused (409) when the balance is short; two concurrent requests never
+/// spend the same points.
+#[utoipa::path(post, path = "/v1/rewards/{reward_id}/redeem", tag = "gamification", params(("reward_id" = String, Path)),
+    responses((status = 201, body = Redemption), (status = 404, body = Problem), (status = 409, body = Problem)))]
+pub async fn redeem(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    Path(reward_id): Path<String>,
+) -> ServiceResult<(StatusCode, Json<Redemption>)> {
+    let redemption: Redemption = call(
+        &state,
+        "gamification",
+        "reward_redeem",
+        &caller,
+        &RewardRef { reward_id },
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(redemption)))
+}
+
+/// Redemptions, newest first: every one of the tenant for admins, one's own otherwise.
+#[utoipa::path(get, path = "/v1/redemptions", tag = "gamification", responses((status = 200, body = Page<Redemption>)))]
+pub async fn list_redemptions(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+) -> ServiceResult<Json<Page<Redemption>>> {
+    Ok(Json(
+        call(
+            &state,
+            "gamification",
+            "redemption_list",
+            &caller,
+            &Empty {},
+        )
+        .await?,
+    ))
+}
+
+/// Approve a pending redemption (admins): the held points stay spent.
+#[utoipa::path(post, path = "/v1/redemptions/{redemption_id}/approve", tag = "gamification", params(("redemption_id" = String, Path)),
+    responses((status = 200, body = Redemption), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)))]
+pub async fn approve_redemption(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    Path(redemption_id): Path<String>,
+) -> ServiceResult<Json<Redemption>> {
+    Ok(Json(
+        call(
+            &state,
+            "gamification",
+            "redemption_approve",
+            &caller,
+            &RedemptionRef { redemption_id },
+        )
+        .await?,
+    ))
+}
+
+/// Reject a pending redemption (admins): the held points come back.
+#[utoipa::path(post, path = "/v1/redemptions/{redemption_id}/reject", tag = "gamification", params(("redemption_id" = String, Path)),
+    responses((status = 200, body = Redemption), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)))]
+pub async fn reject_redemption(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    Path(redemption_id): Path<String>,
+) -> ServiceResult<Json<Redemption>> {
+    Ok(Json(
+        call(
+            &state,
+            "gamification",
+            "redemption_reject",
+            &caller,
+            &RedemptionRef { redemption_id },
         )
         .await?,
     ))
