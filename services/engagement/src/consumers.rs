@@ -300,6 +300,23 @@ pub async fn add_to_total<C: ConnectionTrait>(
     Ok(total)
 }
 
+/// The tracked link carried by a share event (`ShareScheduled` and `SharePublished` name it
+/// with the same fields).
+macro_rules! link_row {
+    ($delivery:expr, $event:expr) => {
+        link::Model {
+            code: $event.link_code.clone(),
+            tenant_id: $delivery.tenant_id.clone(),
+            share_id: $event.share_id.clone(),
+            user_id: $event.user_id.clone(),
+            post_id: $event.post_id.clone(),
+            network: $event.network.clone(),
+            target_url: $event.target_url.clone(),
+            created_at: chrono::Utc::now(),
+        }
+    };
+}
+
 impl Ingest {
     /// Registers a tracked link in the database and in the links bucket the gateway reads.
     async fn register_link(&self, link: link::Model) -> Result<(), HandlerError> {
@@ -332,17 +349,7 @@ impl Ingest {
         delivery: Delivery<ShareScheduled>,
     ) -> Result<(), HandlerError> {
         let event = &delivery.event;
-        self.register_link(link::Model {
-            code: event.link_code.clone(),
-            tenant_id: delivery.tenant_id.clone(),
-            share_id: event.share_id.clone(),
-            user_id: event.user_id.clone(),
-            post_id: event.post_id.clone(),
-            network: event.network.clone(),
-            target_url: event.target_url.clone(),
-            created_at: chrono::Utc::now(),
-        })
-        .await
+        self.register_link(link_row!(delivery, event)).await
     }
 
     async fn share_published(
@@ -350,17 +357,7 @@ impl Ingest {
         delivery: Delivery<SharePublished>,
     ) -> Result<(), HandlerError> {
         let event = &delivery.event;
-        self.register_link(link::Model {
-            code: event.link_code.clone(),
-            tenant_id: delivery.tenant_id.clone(),
-            share_id: event.share_id.clone(),
-            user_id: event.user_id.clone(),
-            post_id: event.post_id.clone(),
-            network: event.network.clone(),
-            target_url: event.target_url.clone(),
-            created_at: chrono::Utc::now(),
-        })
-        .await?;
+        self.register_link(link_row!(delivery, event)).await?;
         let published_at = chorus_events::from_timestamp(event.published_at.as_ref())
             .unwrap_or_else(chrono::Utc::now);
         let txn = self.db.begin().await?;
