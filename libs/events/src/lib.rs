@@ -337,6 +337,45 @@ event!(
     "chorus.identity.v1.UserErased"
 );
 
+/// The profile that `user.created` and `user.updated` both carry: services that keep a copy
+/// of people handle both events with one function.
+pub trait UserProfileEvent: Event {
+    fn user_id(&self) -> &str;
+    fn display_name(&self) -> &str;
+    fn department(&self) -> &str;
+    fn location(&self) -> &str;
+    fn language(&self) -> &str;
+    fn roles(&self) -> &[String];
+}
+
+macro_rules! user_profile {
+    ($ty:ty) => {
+        impl UserProfileEvent for $ty {
+            fn user_id(&self) -> &str {
+                &self.user_id
+            }
+            fn display_name(&self) -> &str {
+                &self.display_name
+            }
+            fn department(&self) -> &str {
+                &self.department
+            }
+            fn location(&self) -> &str {
+                &self.location
+            }
+            fn language(&self) -> &str {
+                &self.language
+            }
+            fn roles(&self) -> &[String] {
+                &self.roles
+            }
+        }
+    };
+}
+
+user_profile!(identity::v1::UserCreated);
+user_profile!(identity::v1::UserUpdated);
+
 /// Every event type as (subject pattern with `{tenant}`, full type name): the catalogue
 /// that `proto-schemas/asyncapi.yaml` must list (checked by a test).
 pub fn catalogue() -> Vec<(String, &'static str)> {

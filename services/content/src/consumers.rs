@@ -4,6 +4,7 @@ use crate::domain::encode_list;
 use crate::entities::{member, post_share};
 use chorus_bus::consumer::{self, ConsumerSpec, Delivery, HandlerError};
 use chorus_bus::{Bus, BusError, inbox};
+use chorus_events::UserProfileEvent;
 use chorus_events::identity::v1::{UserCreated, UserDeactivated, UserErased, UserUpdated};
 use chorus_events::share::v1::SharePublished;
 use chorus_kit::Shutdown;
@@ -68,57 +69,44 @@ fn empty_to_none(text: &str) -> Option<&str> {
     (!text.is_empty()).then_some(text)
 }
 
+/// Keeps the local copy of people current from `user.created` and `user.updated`.
+async fn spawn_profile<E: UserProfileEvent>(
+    bus: &Bus,
+    db: DatabaseConnection,
+    durable: &str,
+    shutdown: Shutdown,
+) -> Result<(), BusError> {
+    let handler_db = db.clone();
+    consumer::spawn::<E, _, _>(
+        bus,
+        db,
+        ConsumerSpec::new(crate::NAME, durable),
+        shutdown,
+        move |delivery: Delivery<E>| {
+            let db = handler_db.clone();
+            async move {
+                let event = &delivery.event;
+                let row = member_row(
+                    &delivery.tenant_id,
+                    event.user_id(),
+                    event.display_name(),
+                    empty_to_none(event.department()),
+                    empty_to_none(event.location()),
+                    event.language(),
+                    event.roles().iter().map(String::as_str),
+                    true,
+                );
+                upsert_member(&db, &delivery.event_id, row).await
+            }
+        },
+    )
+    .await?;
+    Ok(())
+}
+
 pub async fn spawn(bus: &Bus, db: DatabaseConnection, shutdown: Shutdown) -> Result<(), BusError> {
-    let created_db = db.clone();
-    consumer::spawn::<UserCreated, _, _>(
-        bus,
-        db.clone(),
-        ConsumerSpec::new(crate::NAME, "content-user-created"),
-        shutdown.clone(),
-        move |delivery: Delivery<UserCreated>| {
-            let db = created_db.clone();
-            async move {
-                let event = &delivery.event;
-                let row = member_row(
-                    &delivery.tenant_id,
-                    &event.user_id,
-                    &event.display_name,
-                    empty_to_none(&event.department),
-                    empty_to_none(&event.location),
-                    &event.language,
-                    event.roles.iter().map(String::as_str),
-                    true,
-                );
-                upsert_member(&db, &delivery.event_id, row).await
-            }
-        },
-    )
-    .await?;
-    let updated_db = db.clone();
-    consumer::spawn::<UserUpdated, _, _>(
-        bus,
-        db.clone(),
-        ConsumerSpec::new(crate::NAME, "content-user-updated"),
-        shutdown.clone(),
-        move |delivery: Delivery<UserUpdated>| {
-            let db = updated_db.clone();
-            async move {
-                let event = &delivery.event;
-                let row = member_row(
-                    &delivery.tenant_id,
-                    &event.user_id,
-                    &event.display_name,
-                    empty_to_none(&event.department),
-                    empty_to_none(&event.location),
-                    &event.language,
-                    event.roles.iter().map(String::as_str),
-                    true,
-                );
-                upsert_member(&db, &delivery.event_id, row).await
-            }
-        },
-    )
-    .await?;
+    spawn_profile::<UserCreated>(bus, db.clone(), "content-user-created", shutdown.clone()).await?;
+    spawn_profile::<UserUpdated>(bus, db.clone(), "content-user-updated", shutdown.clone()).await?;
     let deactivated_db = db.clone();
     consumer::spawn::<UserDeactivated, _, _>(
         bus,

@@ -8,11 +8,11 @@ use crate::entities::{
 };
 use chorus_bus::consumer::{self, ConsumerSpec, Delivery, HandlerError};
 use chorus_bus::{Bus, BusError, Outbox, inbox};
-use chorus_events::Event;
 use chorus_events::content::v1::{PostPublished, PostUpdated, SubmissionApproved};
 use chorus_events::engagement::v1::{EngagementRecorded, LinkClicked, Metric};
 use chorus_events::identity::v1::{UserCreated, UserDeactivated, UserUpdated};
 use chorus_events::share::v1::{SharePublished, ShareScheduled};
+use chorus_events::{Event, UserProfileEvent};
 use chorus_kit::Shutdown;
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
@@ -56,6 +56,36 @@ where
     Ok(())
 }
 
+/// Keeps departments and enabled advocates current from `user.created` and `user.updated`.
+async fn subscribe_profile<E: UserProfileEvent>(
+    bus: &Bus,
+    ingest: &Arc<Ingest>,
+    durable: &str,
+    shutdown: &Shutdown,
+) -> Result<(), BusError> {
+    subscribe::<E, _, _>(
+        bus,
+        ingest,
+        durable,
+        shutdown,
+        |ingest, d: Delivery<E>| async move {
+            let event = &d.event;
+            ingest
+                .member(
+                    &d.event_id,
+                    &d.tenant_id,
+                    event.user_id(),
+                    event.display_name(),
+                    event.department(),
+                    event.roles(),
+                    true,
+                )
+                .await
+        },
+    )
+    .await
+}
+
 pub async fn spawn(bus: &Bus, ingest: Arc<Ingest>, shutdown: Shutdown) -> Result<(), BusError> {
     subscribe::<ShareScheduled, _, _>(
         bus,
@@ -81,48 +111,8 @@ pub async fn spawn(bus: &Bus, ingest: Arc<Ingest>, shutdown: Shutdown) -> Result
         |ingest, d| async move { ingest.link_clicked(d).await },
     )
     .await?;
-    subscribe::<UserCreated, _, _>(
-        bus,
-        &ingest,
-        "engagement-user-created",
-        &shutdown,
-        |ingest, d| async move {
-            let event = &d.event;
-            ingest
-                .member(
-                    &d.event_id,
-                    &d.tenant_id,
-                    &event.user_id,
-                    &event.display_name,
-                    &event.department,
-                    &event.roles,
-                    true,
-                )
-                .await
-        },
-    )
-    .await?;
-    subscribe::<UserUpdated, _, _>(
-        bus,
-        &ingest,
-        "engagement-user-updated",
-        &shutdown,
-        |ingest, d| async move {
-            let event = &d.event;
-            ingest
-                .member(
-                    &d.event_id,
-                    &d.tenant_id,
-                    &event.user_id,
-                    &event.display_name,
-                    &event.department,
-                    &event.roles,
-                    true,
-                )
-                .await
-        },
-    )
-    .await?;
+    subscribe_profile::<UserCreated>(bus, &ingest, "engagement-user-created", &shutdown).await?;
+    subscribe_profile::<UserUpdated>(bus, &ingest, "engagement-user-updated", &shutdown).await?;
     subscribe::<UserDeactivated, _, _>(
         bus,
         &ingest,

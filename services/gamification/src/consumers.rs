@@ -199,44 +199,8 @@ pub async fn spawn(bus: &Bus, ledger: Arc<Ledger>, shutdown: Shutdown) -> Result
         },
     )
     .await?;
-    listen::<UserCreated, _, _>(
-        bus,
-        &ledger,
-        DURABLES[5].1,
-        &shutdown,
-        |ledger, delivery| async move {
-            let event = &delivery.event;
-            upsert_member(
-                &ledger,
-                &delivery.event_id,
-                &delivery.tenant_id,
-                &event.user_id,
-                &event.display_name,
-                &event.department,
-            )
-            .await
-        },
-    )
-    .await?;
-    listen::<UserUpdated, _, _>(
-        bus,
-        &ledger,
-        DURABLES[6].1,
-        &shutdown,
-        |ledger, delivery| async move {
-            let event = &delivery.event;
-            upsert_member(
-                &ledger,
-                &delivery.event_id,
-                &delivery.tenant_id,
-                &event.user_id,
-                &event.display_name,
-                &event.department,
-            )
-            .await
-        },
-    )
-    .await?;
+    listen_profile::<UserCreated>(bus, &ledger, DURABLES[5].1, &shutdown).await?;
+    listen_profile::<UserUpdated>(bus, &ledger, DURABLES[6].1, &shutdown).await?;
     listen::<UserDeactivated, _, _>(
         bus,
         &ledger,
@@ -283,6 +247,34 @@ fn normalise_department(department: &str) -> String {
 }
 
 /// Keeps names and departments; the member's board rows follow a change of department.
+/// Keeps names and departments for the boards current from `user.created` and `user.updated`.
+async fn listen_profile<E: chorus_events::UserProfileEvent>(
+    bus: &Bus,
+    ledger: &Arc<Ledger>,
+    durable: &str,
+    shutdown: &Shutdown,
+) -> Result<(), BusError> {
+    listen::<E, _, _>(
+        bus,
+        ledger,
+        durable,
+        shutdown,
+        |ledger, delivery: Delivery<E>| async move {
+            let event = &delivery.event;
+            upsert_member(
+                &ledger,
+                &delivery.event_id,
+                &delivery.tenant_id,
+                event.user_id(),
+                event.display_name(),
+                event.department(),
+            )
+            .await
+        },
+    )
+    .await
+}
+
 async fn upsert_member(
     ledger: &Ledger,
     event_id: &str,
