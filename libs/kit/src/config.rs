@@ -104,6 +104,58 @@ pub struct PublishingConfig {
     /// Where the OAuth flow sends the advocate back (the gateway's callback).
     pub oauth_redirect_url: Option<String>,
     pub linkedin: NetworkConfig,
+    pub x: NetworkConfig,
+    pub facebook: NetworkConfig,
+    pub instagram: NetworkConfig,
+    pub mastodon: NetworkConfig,
+    pub bluesky: NetworkConfig,
+    /// Partitions of every network's `share.due` stream: each account belongs to one
+    /// partition, each partition to one publisher replica.
+    pub partitions: u32,
+    /// Which partitions this replica owns: `index` of `replicas` (partition p belongs to
+    /// replica p mod replicas).
+    pub replica_index: u32,
+    pub replicas: u32,
+}
+
+impl PublishingConfig {
+    /// The configuration of a network by its name (`linkedin`, `x`, ...).
+    pub fn network(&self, name: &str) -> Option<&NetworkConfig> {
+        match name {
+            "linkedin" => Some(&self.linkedin),
+            "x" => Some(&self.x),
+            "facebook" => Some(&self.facebook),
+            "instagram" => Some(&self.instagram),
+            "mastodon" => Some(&self.mastodon),
+            "bluesky" => Some(&self.bluesky),
+            _ => None,
+        }
+    }
+}
+
+impl NetworkConfig {
+    /// An enabled network with the development credentials and these quotas.
+    pub fn with_limits(
+        posts_per_account_per_day: u32,
+        posts_per_app_per_day: u32,
+        window_posts: u32,
+        window_secs: u64,
+    ) -> NetworkConfig {
+        NetworkConfig {
+            enabled: true,
+            api_base_url: None,
+            auth_base_url: None,
+            client_id: "chorus-dev".to_string(),
+            client_secret: SecretString::from("chorus-dev-secret"),
+            api_version: String::new(),
+            posts_per_account_per_day,
+            posts_per_app_per_day,
+            request_timeout_ms: 10_000,
+            reads_per_minute: 600,
+            window_posts,
+            window_secs,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -128,6 +180,10 @@ pub struct NetworkConfig {
     pub request_timeout_ms: u64,
     /// Metrics reads allowed per minute for the whole application (polls wait, not fail).
     pub reads_per_minute: u32,
+    /// A shorter per-account window beside the daily quota (X: 100 per 15 min; Mastodon:
+    /// 300 per 3 h); 0 posts = none.
+    pub window_posts: u32,
+    pub window_secs: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -201,17 +257,29 @@ impl Default for Config {
                 database_url: None,
                 oauth_redirect_url: None,
                 linkedin: NetworkConfig {
-                    enabled: true,
-                    api_base_url: None,
-                    auth_base_url: None,
-                    client_id: "chorus-dev".to_string(),
-                    client_secret: SecretString::from("chorus-dev-secret"),
                     api_version: "202601".to_string(),
-                    posts_per_account_per_day: 150,
-                    posts_per_app_per_day: 100_000,
-                    request_timeout_ms: 10_000,
-                    reads_per_minute: 600,
+                    ..NetworkConfig::with_limits(150, 100_000, 0, 0)
                 },
+                // 100 per 15 min per user, 10,000 per 24 h per app; 100 per 24 h per user
+                // on the Basic tier.
+                x: NetworkConfig::with_limits(100, 10_000, 100, 900),
+                // Pages: 4,800 calls x engaged users per rolling day; posts stay far below.
+                facebook: NetworkConfig {
+                    api_version: "v21.0".to_string(),
+                    ..NetworkConfig::with_limits(200, 100_000, 0, 0)
+                },
+                // content_publishing_limit: 50 per rolling 24 h (read at run time).
+                instagram: NetworkConfig {
+                    api_version: "v21.0".to_string(),
+                    ..NetworkConfig::with_limits(50, 100_000, 0, 0)
+                },
+                // Statuses: 300 per 3 h per account.
+                mastodon: NetworkConfig::with_limits(2_400, 100_000, 300, 10_800),
+                // 5,000 points per hour and 35,000 per day, a post costs 3.
+                bluesky: NetworkConfig::with_limits(11_666, 1_000_000, 1_666, 3_600),
+                partitions: 16,
+                replica_index: 0,
+                replicas: 1,
             },
             engagement: EngagementConfig {
                 database_url: None,
@@ -312,6 +380,26 @@ pub const ENVIRONMENT: &[(&str, &str)] = &[
     (
         "CHORUS_PUBLISHING__OAUTH_REDIRECT_URL",
         "OAuth callback URL [<public_url>/v1/accounts/callback]",
+    ),
+    (
+        "CHORUS_PUBLISHING__PARTITIONS",
+        "account partitions of each network's share.due stream [16]",
+    ),
+    (
+        "CHORUS_PUBLISHING__REPLICAS",
+        "publisher replicas sharing the partitions [1]",
+    ),
+    (
+        "CHORUS_PUBLISHING__REPLICA_INDEX",
+        "which replica this one is, 0 to replicas-1 (a StatefulSet ordinal) [0]",
+    ),
+    (
+        "CHORUS_PUBLISHING__LINKEDIN__WINDOW_POSTS",
+        "per-account posts in the short window, 0 = none (each network: LINKEDIN, X, FACEBOOK, INSTAGRAM, MASTODON, BLUESKY) [0]",
+    ),
+    (
+        "CHORUS_PUBLISHING__LINKEDIN__WINDOW_SECS",
+        "length of the short window [0]",
     ),
     (
         "CHORUS_PUBLISHING__LINKEDIN__READS_PER_MINUTE",

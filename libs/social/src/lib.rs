@@ -3,9 +3,13 @@
 //!
 //! Every adapter is exercised against `netsim`, the local simulator of the networks.
 
+pub mod bluesky;
 pub mod captions;
 pub mod limits;
 pub mod linkedin;
+pub mod mastodon;
+pub mod meta;
+pub mod x;
 
 use std::time::Duration;
 
@@ -14,23 +18,58 @@ use std::time::Duration;
 #[serde(rename_all = "snake_case")]
 pub enum Network {
     Linkedin,
+    X,
+    Facebook,
+    Instagram,
+    Mastodon,
+    Bluesky,
 }
 
 impl Network {
-    pub const ALL: &'static [Network] = &[Network::Linkedin];
+    pub const ALL: &'static [Network] = &[
+        Network::Linkedin,
+        Network::X,
+        Network::Facebook,
+        Network::Instagram,
+        Network::Mastodon,
+        Network::Bluesky,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Network::Linkedin => "linkedin",
+            Network::X => "x",
+            Network::Facebook => "facebook",
+            Network::Instagram => "instagram",
+            Network::Mastodon => "mastodon",
+            Network::Bluesky => "bluesky",
         }
     }
 
     pub fn parse(text: &str) -> Option<Network> {
-        match text {
-            "linkedin" => Some(Network::Linkedin),
-            _ => None,
+        Network::ALL
+            .iter()
+            .copied()
+            .find(|network| network.as_str() == text)
+    }
+
+    /// How an advocate connects an account of this network.
+    pub fn connect_method(self) -> ConnectMethod {
+        match self {
+            Network::Bluesky => ConnectMethod::AppPassword,
+            _ => ConnectMethod::OAuth,
         }
     }
+}
+
+/// How an account is connected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConnectMethod {
+    /// OAuth 2.0 authorization code with PKCE (S256).
+    OAuth,
+    /// A session opened with the member's handle and an app password (Bluesky).
+    AppPassword,
 }
 
 impl std::fmt::Display for Network {
@@ -73,10 +112,19 @@ pub struct Profile {
 /// What to post.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PostRequest {
-    /// The member's id on the network (author).
+    /// The member's id on the network (author; Facebook: the Page id; Instagram: the
+    /// professional account id; Bluesky: the DID).
     pub author_id: String,
     /// The full text, tracked link included.
     pub text: String,
+    /// The share's tracked link, as it appears in `text` (Bluesky link facets).
+    pub link_url: Option<String>,
+    /// Public URL of the image to attach (required by Instagram).
+    pub image_url: Option<String>,
+    /// Alternative text of the image.
+    pub image_alt: Option<String>,
+    /// Stable per share across attempts (Mastodon's `Idempotency-Key`, Bluesky's rkey).
+    pub idempotency_key: String,
 }
 
 /// A post that exists on the network.
@@ -88,6 +136,17 @@ pub struct PostedRef {
     pub url: String,
     /// True when the network said the post already existed (found, not created now).
     pub already_existed: bool,
+    /// What is left of the tightest publishing window, when the network told it
+    /// (rate-limit headers); the publisher slows down before it would be refused.
+    pub budget: Option<RateBudget>,
+}
+
+/// The remaining allowance of a network's publishing window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateBudget {
+    pub limit: u32,
+    pub remaining: u32,
+    pub resets_at: chrono::DateTime<chrono::Utc>,
 }
 
 /// Engagement totals of a post as the network reports them.
@@ -148,7 +207,20 @@ pub trait NetworkAdapter: Send + Sync {
     fn network(&self) -> Network;
 
     /// URL of the network's consent page (OAuth 2.0 authorization code with PKCE S256).
+    /// Networks connected with an app password have none.
     fn authorize_url(&self, state: &str, code_challenge: &str) -> String;
+
+    /// Opens a session with the member's identifier and an app password (Bluesky).
+    async fn create_session(
+        &self,
+        _identifier: &str,
+        _app_password: &str,
+    ) -> Result<TokenSet, NetworkError> {
+        Err(NetworkError::Configuration(format!(
+            "{} accounts connect through OAuth, not an app password",
+            self.network()
+        )))
+    }
 
     async fn exchange_code(
         &self,
@@ -188,6 +260,17 @@ pub trait NetworkAdapter: Send + Sync {
     async fn audience_size(&self, _access_token: &str) -> Result<Option<i64>, NetworkError> {
         Ok(None)
     }
+
+    /// The publishing allowance the network reports through a quota endpoint
+    /// (Instagram's `content_publishing_limit`), read before posting; `None` when the
+    /// network has no such endpoint.
+    async fn publish_budget(
+        &self,
+        _access_token: &str,
+        _author_id: &str,
+    ) -> Result<Option<RateBudget>, NetworkError> {
+        Ok(None)
+    }
 }
 
 /// Builds the adapter of `network`.
@@ -197,5 +280,10 @@ pub fn adapter(
 ) -> std::sync::Arc<dyn NetworkAdapter> {
     match network {
         Network::Linkedin => std::sync::Arc::new(linkedin::LinkedIn::new(credentials)),
+        Network::X => std::sync::Arc::new(x::X::new(credentials)),
+        Network::Facebook => std::sync::Arc::new(meta::Facebook::new(credentials)),
+        Network::Instagram => std::sync::Arc::new(meta::Instagram::new(credentials)),
+        Network::Mastodon => std::sync::Arc::new(mastodon::Mastodon::new(credentials)),
+        Network::Bluesky => std::sync::Arc::new(bluesky::Bluesky::new(credentials)),
     }
 }

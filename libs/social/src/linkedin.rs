@@ -330,6 +330,7 @@ fn posted_ref(urn: String, already_existed: bool) -> PostedRef {
         url: format!("https://www.linkedin.com/feed/update/{urn}"),
         external_id: urn,
         already_existed,
+        budget: None,
     }
 }
 
@@ -728,6 +729,10 @@ mod tests {
         PostRequest {
             author_id: author_id.to_string(),
             text: text.to_string(),
+            link_url: None,
+            image_url: None,
+            image_alt: None,
+            idempotency_key: "share-1".to_string(),
         }
     }
 

@@ -2,7 +2,7 @@
 
 use crate::state::SimState;
 use crate::{Fault, SimPost};
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -24,9 +24,20 @@ async fn list_posts(State(state): State<Arc<SimState>>) -> Json<Vec<SimPost>> {
     Json(state.posts())
 }
 
-async fn inject_fault(State(state): State<Arc<SimState>>, Json(fault): Json<Fault>) -> StatusCode {
-    tracing::info!(fault = ?fault, "netsim fault injected");
-    state.push_fault(fault);
+#[derive(Debug, serde::Deserialize)]
+struct FaultTarget {
+    /// The network whose post endpoint takes the fault; LinkedIn when absent.
+    network: Option<String>,
+}
+
+async fn inject_fault(
+    State(state): State<Arc<SimState>>,
+    Query(target): Query<FaultTarget>,
+    Json(fault): Json<Fault>,
+) -> StatusCode {
+    let network = target.network.unwrap_or_else(|| "linkedin".to_string());
+    tracing::info!(fault = ?fault, network = %network, "netsim fault injected");
+    state.push_fault(&network, fault);
     StatusCode::NO_CONTENT
 }
 

@@ -3,15 +3,22 @@
 //! It speaks each network's real wire format (paths, bodies, status codes, odd headers)
 //! under an overridable base URL, with token lifetimes, quotas, duplicate detection and
 //! injectable faults, so the adapters and the publisher are tested against behaviour, not
-//! mocks. Only LinkedIn is simulated so far (see `NETWORKS.md`, "1. LinkedIn").
+//! mocks (see `NETWORKS.md`).
 //!
-//! Test-control routes live under `/_netsim`; everything else mirrors the network.
+//! LinkedIn answers at the root; the other networks under a prefix each, their real hosts
+//! being distinct: `/x` (api.x.com), `/graph` (graph.facebook.com, Facebook Pages and
+//! Instagram), `/mastodon` (an instance), `/bluesky` (a PDS). Test-control routes live under
+//! `/_netsim`; everything else mirrors a network.
 
+mod bluesky;
 mod control;
 mod linkedin;
+mod mastodon;
+mod meta;
 mod state;
 #[cfg(test)]
 mod tests;
+mod x;
 
 use state::SimState;
 use std::net::SocketAddr;
@@ -81,6 +88,9 @@ pub fn network_size(member_id: &str) -> i64 {
 /// A post as netsim holds it.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct SimPost {
+    /// `linkedin`, `x`, `facebook`, `instagram`, `mastodon` or `bluesky`.
+    pub network: String,
+    /// The network's id of the post (LinkedIn URN, tweet id, Graph id, status id, at-uri).
     pub urn: String,
     /// `urn:li:person:<member id>`.
     pub author: String,
@@ -122,6 +132,10 @@ impl Netsim {
     /// Every route: the networks' and the `/_netsim` test controls.
     pub fn router(&self) -> axum::Router {
         linkedin::routes()
+            .nest("/x", x::routes())
+            .nest("/graph", meta::routes())
+            .nest("/mastodon", mastodon::routes())
+            .nest("/bluesky", bluesky::routes())
             .merge(control::routes())
             .with_state(Arc::clone(&self.state))
     }
@@ -167,8 +181,20 @@ impl Netsim {
 
     /// Queues a fault for the next POST /rest/posts.
     pub fn inject(&self, fault: Fault) {
-        tracing::info!(fault = ?fault, "netsim fault injected");
-        self.state.push_fault(fault);
+        self.inject_on("linkedin", fault);
+    }
+
+    /// Queues a fault for the next post request of `network` (LinkedIn `/rest/posts`, X
+    /// `/2/tweets`, Graph `/feed` and `/media_publish`, Mastodon `/statuses`, Bluesky
+    /// `createRecord`).
+    pub fn inject_on(&self, network: &str, fault: Fault) {
+        tracing::info!(fault = ?fault, network, "netsim fault injected");
+        self.state.push_fault(network, fault);
+    }
+
+    /// Posts of one network, in creation order.
+    pub fn posts_of(&self, network: &str) -> Vec<SimPost> {
+        self.state.posts_of(network)
     }
 
     /// Adds engagement to a post; false when no post has that URN.

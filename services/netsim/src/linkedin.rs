@@ -211,7 +211,7 @@ async fn userinfo(State(state): AppState, headers: HeaderMap) -> Result<Response
 }
 
 async fn create_post(State(state): AppState, headers: HeaderMap, body: Bytes) -> Response {
-    let fault = state.take_fault();
+    let fault = state.take_fault("linkedin");
     match fault {
         Some(FaultAction::AnswerStatus(code)) => {
             let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);

@@ -41,7 +41,8 @@ struct Inner {
     consents: HashMap<(String, String), DateTime<Utc>>,
     posts: Vec<SimPost>,
     post_positions: HashMap<String, usize>,
-    faults: VecDeque<Fault>,
+    /// Queued faults per network (`linkedin`, `x`, `facebook`, ...).
+    faults: HashMap<String, VecDeque<Fault>>,
     shares_created: u64,
 }
 
@@ -316,14 +317,19 @@ impl SimState {
         expired
     }
 
-    pub(crate) fn push_fault(&self, fault: Fault) {
-        self.lock().faults.push_back(fault);
+    pub(crate) fn push_fault(&self, network: &str, fault: Fault) {
+        self.lock()
+            .faults
+            .entry(network.to_string())
+            .or_default()
+            .push_back(fault);
     }
 
-    /// Spends one use of the fault at the front of the queue.
-    pub(crate) fn take_fault(&self) -> Option<FaultAction> {
+    /// Spends one use of the fault at the front of `network`'s queue (its post endpoint).
+    pub(crate) fn take_fault(&self, network: &str) -> Option<FaultAction> {
         let mut inner = self.lock();
-        let front = inner.faults.front_mut()?;
+        let queue = inner.faults.get_mut(network)?;
+        let front = queue.front_mut()?;
         let (action, remaining) = match front {
             Fault::Status { status, count } => (FaultAction::AnswerStatus(*status), count),
             Fault::DelayMs { delay_ms, count } => (
@@ -338,7 +344,7 @@ impl SimState {
         // A fault injected with count 0 still fires once: injecting it says it is wanted.
         *remaining = remaining.saturating_sub(1);
         if *remaining == 0 {
-            inner.faults.pop_front();
+            queue.pop_front();
         }
         Some(action)
     }
@@ -378,6 +384,7 @@ impl SimState {
         let share_number = FIRST_SHARE_NUMBER + inner.shares_created;
         inner.shares_created += 1;
         let post = SimPost {
+            network: "linkedin".to_string(),
             urn: format!("urn:li:share:{share_number}"),
             author,
             commentary: commentary.to_string(),
@@ -391,6 +398,26 @@ impl SimState {
         inner.post_positions.insert(post.urn.clone(), position);
         inner.posts.push(post.clone());
         Ok(post)
+    }
+
+    /// Stores a post of any network (its `urn` is the network's id of the post), so that
+    /// listing, engagement and metrics work the same for every network.
+    #[allow(dead_code)]
+    pub(crate) fn insert_post(&self, post: SimPost) {
+        let mut inner = self.lock();
+        let position = inner.posts.len();
+        inner.post_positions.insert(post.urn.clone(), position);
+        inner.posts.push(post);
+    }
+
+    /// Posts of one network, in creation order.
+    pub(crate) fn posts_of(&self, network: &str) -> Vec<SimPost> {
+        self.lock()
+            .posts
+            .iter()
+            .filter(|post| post.network == network)
+            .cloned()
+            .collect()
     }
 
     pub(crate) fn post(&self, urn: &str) -> Option<SimPost> {
@@ -466,21 +493,34 @@ mod tests {
     #[test]
     fn fault_counts_are_spent_in_order() {
         let state = SimState::new(NetsimOptions::default());
-        state.push_fault(Fault::Status {
-            status: 503,
-            count: 2,
-        });
-        state.push_fault(Fault::DelayMs {
-            delay_ms: 5,
-            count: 0,
-        });
-        assert_eq!(state.take_fault(), Some(FaultAction::AnswerStatus(503)));
-        assert_eq!(state.take_fault(), Some(FaultAction::AnswerStatus(503)));
+        state.push_fault(
+            "linkedin",
+            Fault::Status {
+                status: 503,
+                count: 2,
+            },
+        );
+        state.push_fault(
+            "linkedin",
+            Fault::DelayMs {
+                delay_ms: 5,
+                count: 0,
+            },
+        );
+        assert_eq!(state.take_fault("x"), None);
         assert_eq!(
-            state.take_fault(),
+            state.take_fault("linkedin"),
+            Some(FaultAction::AnswerStatus(503))
+        );
+        assert_eq!(
+            state.take_fault("linkedin"),
+            Some(FaultAction::AnswerStatus(503))
+        );
+        assert_eq!(
+            state.take_fault("linkedin"),
             Some(FaultAction::DelayBefore(Duration::from_millis(5)))
         );
-        assert_eq!(state.take_fault(), None);
+        assert_eq!(state.take_fault("linkedin"), None);
     }
 
     #[test]

@@ -30,36 +30,58 @@ pub struct NetworkClient {
     pub reads: chorus_social::limits::ReadLimiter,
 }
 
+/// Where netsim serves a network (the real networks have a host each).
+pub fn netsim_prefix(network: Network) -> &'static str {
+    match network {
+        Network::Linkedin => "",
+        Network::X => "/x",
+        Network::Facebook | Network::Instagram => "/graph",
+        Network::Mastodon => "/mastodon",
+        Network::Bluesky => "/bluesky",
+    }
+}
+
 /// Builds the enabled networks' clients from configuration.
 pub fn network_clients(config: &chorus_kit::Config) -> HashMap<Network, NetworkClient> {
     let mut clients = HashMap::new();
-    let linkedin = &config.publishing.linkedin;
-    if linkedin.enabled {
+    for network in Network::ALL.iter().copied() {
+        let Some(settings) = config.publishing.network(network.as_str()) else {
+            continue;
+        };
+        if !settings.enabled {
+            continue;
+        }
+        let simulated = format!("{}{}", config.netsim_url(), netsim_prefix(network));
         let credentials = AppCredentials {
-            api_base_url: linkedin
+            api_base_url: settings
                 .api_base_url
                 .clone()
-                .unwrap_or_else(|| config.netsim_url()),
-            auth_base_url: linkedin
-                .auth_base_url
-                .clone()
-                .unwrap_or_else(|| config.netsim_url()),
-            client_id: linkedin.client_id.clone(),
-            client_secret: linkedin.client_secret.expose_secret().to_string(),
+                .unwrap_or_else(|| simulated.clone()),
+            auth_base_url: settings.auth_base_url.clone().unwrap_or(simulated),
+            client_id: settings.client_id.clone(),
+            client_secret: settings.client_secret.expose_secret().to_string(),
             redirect_url: config.oauth_redirect_url(),
-            api_version: linkedin.api_version.clone(),
-            request_timeout: Duration::from_millis(linkedin.request_timeout_ms),
+            api_version: settings.api_version.clone(),
+            request_timeout: Duration::from_millis(settings.request_timeout_ms),
         };
         let limiter = PublishLimiter::new(NetworkQuotas {
-            per_account_per_day: linkedin.posts_per_account_per_day,
-            per_app_per_day: linkedin.posts_per_app_per_day,
+            per_account_per_day: settings.posts_per_account_per_day,
+            per_app_per_day: settings.posts_per_app_per_day,
+            per_account_window: (settings.window_posts > 0 && settings.window_secs > 0).then(
+                || {
+                    (
+                        settings.window_posts,
+                        Duration::from_secs(settings.window_secs),
+                    )
+                },
+            ),
         });
         clients.insert(
-            Network::Linkedin,
+            network,
             NetworkClient {
-                adapter: chorus_social::adapter(Network::Linkedin, credentials),
+                adapter: chorus_social::adapter(network, credentials),
                 limiter,
-                reads: chorus_social::limits::ReadLimiter::per_minute(linkedin.reads_per_minute),
+                reads: chorus_social::limits::ReadLimiter::per_minute(settings.reads_per_minute),
             },
         );
     }

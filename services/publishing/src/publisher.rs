@@ -277,6 +277,10 @@ impl Publisher {
         let post = PostRequest {
             author_id: account.external_id.clone(),
             text: record.text.clone(),
+            link_url: tracked_link_in(&record.text, &record.link_code),
+            image_url: None,
+            image_alt: None,
+            idempotency_key: record.share_id.clone(),
         };
 
         let waited = client.limiter.until_ready(&account.id).await;
@@ -468,4 +472,12 @@ impl Publisher {
         OUTCOMES.with_label_values(&[&record.network, label]).inc();
         Ok(())
     }
+}
+
+/// The tracked link as it appears in the text (`…/l/<code>`).
+fn tracked_link_in(text: &str, link_code: &str) -> Option<String> {
+    let suffix = format!("/l/{link_code}");
+    text.split_whitespace()
+        .find(|word| word.starts_with("http") && word.ends_with(&suffix))
+        .map(str::to_string)
 }
