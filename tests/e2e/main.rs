@@ -8,3 +8,4 @@ mod crash;
 mod gamification;
 mod harness;
 mod pipeline;
+mod publishing;

@@ -212,7 +212,7 @@ async fn redelivered_events_change_nothing(
         ("CHORUS_ENGAGEMENT", "gamification-engagement-recorded"),
         ("CHORUS_SHARE", "notifications-share-published"),
         ("CHORUS_GAMIFICATION", "notifications-points-awarded"),
-        ("CHORUS_SHARE", "publishing-share-due"),
+        ("CHORUS_SHARE", "publishing-share-due-linkedin-0of1"),
         ("CHORUS_ENGAGEMENT", "engagement-link-clicked"),
     ] {
         let stream = harness.bus.jetstream.get_stream(stream).await.unwrap();
@@ -232,7 +232,7 @@ async fn redelivered_events_change_nothing(
         ("CHORUS_ENGAGEMENT", "gamification-engagement-recorded"),
         ("CHORUS_SHARE", "notifications-share-published"),
         ("CHORUS_GAMIFICATION", "notifications-points-awarded"),
-        ("CHORUS_SHARE", "publishing-share-due"),
+        ("CHORUS_SHARE", "publishing-share-due-linkedin-0of1"),
         ("CHORUS_ENGAGEMENT", "engagement-link-clicked"),
     ] {
         let jetstream = harness.bus.jetstream.clone();

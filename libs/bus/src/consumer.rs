@@ -101,6 +101,9 @@ pub struct ConsumerSpec {
     pub concurrency: usize,
     /// How long an unacknowledged message waits before redelivery.
     pub ack_wait: Duration,
+    /// Subjects to consume instead of the event type's filter (a subset of its subjects,
+    /// e.g. one network's partitions of `share.due`).
+    pub filter_subjects: Vec<String>,
 }
 
 impl ConsumerSpec {
@@ -118,7 +121,13 @@ impl ConsumerSpec {
             ],
             concurrency: 16,
             ack_wait: Duration::from_secs(10),
+            filter_subjects: Vec::new(),
         }
+    }
+
+    pub fn filter_subjects(mut self, subjects: Vec<String>) -> Self {
+        self.filter_subjects = subjects;
+        self
     }
 
     pub fn concurrency(mut self, concurrency: usize) -> Self {
@@ -162,7 +171,12 @@ where
             &spec.durable,
             pull::Config {
                 durable_name: Some(spec.durable.clone()),
-                filter_subject: E::filter(),
+                filter_subject: if spec.filter_subjects.is_empty() {
+                    E::filter()
+                } else {
+                    String::new()
+                },
+                filter_subjects: spec.filter_subjects.clone(),
                 ack_policy: AckPolicy::Explicit,
                 deliver_policy: DeliverPolicy::All,
                 ack_wait: spec.ack_wait,

@@ -231,13 +231,50 @@ event!(
     1,
     "chorus.share.v1.ShareScheduled"
 );
-event!(
-    share::v1::ShareDue,
-    SHARE,
-    "due",
-    1,
-    "chorus.share.v1.ShareDue"
-);
+/// Partitions of `share.due`: each account hashes to one, so that a network's publisher
+/// replicas split the accounts and each account has exactly one owner.
+pub const SHARE_DUE_PARTITIONS: u32 = 64;
+
+/// The partition of an account (FNV-1a of its id, stable across versions and machines).
+pub fn share_due_partition(account_id: &str) -> u32 {
+    let hash = account_id
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
+            (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
+        });
+    (hash % u64::from(SHARE_DUE_PARTITIONS)) as u32
+}
+
+/// The subjects of `share.due` for one network's partitions, across tenants.
+pub fn share_due_filters(network: &str, partitions: impl IntoIterator<Item = u32>) -> Vec<String> {
+    partitions
+        .into_iter()
+        .map(|partition| format!("{SUBJECT_ROOT}.*.share.due.v1.{network}.{partition}"))
+        .collect()
+}
+
+/// `share.due` is addressed `chorus.<tenant>.share.due.v1.<network>.<partition>`: one
+/// consumer per network, partitions split between a network's publisher replicas.
+impl Event for share::v1::ShareDue {
+    const DOMAIN: Domain = SHARE;
+    const NAME: &'static str = "due";
+    const VERSION: u32 = 1;
+    const TYPE: &'static str = "chorus.share.v1.ShareDue";
+    fn tenant_id(&self) -> &str {
+        &self.tenant_id
+    }
+    fn subject(&self) -> String {
+        format!(
+            "{}.{}.{}",
+            subject_for::<Self>(&self.tenant_id),
+            self.network,
+            share_due_partition(&self.account_id)
+        )
+    }
+    fn filter() -> String {
+        format!("{SUBJECT_ROOT}.*.share.due.v1.>")
+    }
+}
 event!(
     share::v1::SharePublished,
     SHARE,
@@ -446,6 +483,31 @@ mod tests {
         assert!(!is_valid_tenant_token("Acme"));
         assert!(!is_valid_tenant_token(""));
         assert!(!is_valid_tenant_token("a*"));
+    }
+
+    #[test]
+    fn share_due_is_addressed_by_network_and_account_partition() {
+        let due = share::v1::ShareDue {
+            tenant_id: "acme".into(),
+            account_id: "acc-1".into(),
+            network: "x".into(),
+            ..Default::default()
+        };
+        let partition = share_due_partition("acc-1");
+        assert!(partition < SHARE_DUE_PARTITIONS);
+        assert_eq!(
+            due.subject(),
+            format!("chorus.acme.share.due.v1.x.{partition}")
+        );
+        assert_eq!(
+            share_due_filters("x", [partition]),
+            vec![format!("chorus.*.share.due.v1.x.{partition}")]
+        );
+        // Accounts spread over the partitions.
+        let used: std::collections::HashSet<u32> = (0..1_000)
+            .map(|index| share_due_partition(&format!("account-{index}")))
+            .collect();
+        assert_eq!(used.len(), SHARE_DUE_PARTITIONS as usize);
     }
 
     #[test]

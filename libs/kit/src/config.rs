@@ -109,11 +109,8 @@ pub struct PublishingConfig {
     pub instagram: NetworkConfig,
     pub mastodon: NetworkConfig,
     pub bluesky: NetworkConfig,
-    /// Partitions of every network's `share.due` stream: each account belongs to one
-    /// partition, each partition to one publisher replica.
-    pub partitions: u32,
-    /// Which partitions this replica owns: `index` of `replicas` (partition p belongs to
-    /// replica p mod replicas).
+    /// Which of the 64 `share.due` partitions (an account hashes to one) this publisher
+    /// replica owns: partition p belongs to replica p mod replicas.
     pub replica_index: u32,
     pub replicas: u32,
 }
@@ -277,7 +274,6 @@ impl Default for Config {
                 mastodon: NetworkConfig::with_limits(2_400, 100_000, 300, 10_800),
                 // 5,000 points per hour and 35,000 per day, a post costs 3.
                 bluesky: NetworkConfig::with_limits(11_666, 1_000_000, 1_666, 3_600),
-                partitions: 16,
                 replica_index: 0,
                 replicas: 1,
             },
@@ -382,12 +378,8 @@ pub const ENVIRONMENT: &[(&str, &str)] = &[
         "OAuth callback URL [<public_url>/v1/accounts/callback]",
     ),
     (
-        "CHORUS_PUBLISHING__PARTITIONS",
-        "account partitions of each network's share.due stream [16]",
-    ),
-    (
         "CHORUS_PUBLISHING__REPLICAS",
-        "publisher replicas sharing the partitions [1]",
+        "publisher replicas sharing the 64 account partitions of each network [1]",
     ),
     (
         "CHORUS_PUBLISHING__REPLICA_INDEX",

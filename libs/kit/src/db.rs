@@ -50,7 +50,20 @@ fn sqlite_path(url: &str) -> Option<String> {
 /// Connects and applies the service's pending migrations.
 pub async fn connect_and_migrate<M: MigratorTrait>(url: &str) -> Result<DatabaseConnection, DbErr> {
     let db = connect(url).await?;
-    M::up(&db, None).await?;
+    if db.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
+        // Replicas starting together migrate one at a time: the first applies, the others
+        // wait for its commit and find nothing left to do.
+        let txn = sea_orm::TransactionTrait::begin(&db).await?;
+        sea_orm::ConnectionTrait::execute_unprepared(
+            &txn,
+            "SELECT pg_advisory_xact_lock(7263510001)",
+        )
+        .await?;
+        M::up(&txn, None).await?;
+        txn.commit().await?;
+    } else {
+        M::up(&db, None).await?;
+    }
     Ok(db)
 }
 

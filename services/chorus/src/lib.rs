@@ -117,6 +117,7 @@ pub async fn start(
     let mut tasks = Vec::new();
     for target in targets {
         let ctx = ctx.clone();
+        let watched_shutdown = shutdown.clone();
         let shutdown = shutdown.clone();
         let task: tokio::task::JoinHandle<anyhow::Result<()>> = match *target {
             "identity" => tokio::spawn(chorus_identity::run(ctx, shutdown)),
@@ -130,6 +131,20 @@ pub async fn start(
             "netsim" => continue,
             other => anyhow::bail!("unknown target {other}"),
         };
+        // A service that fails stops the process at once (the orchestrator restarts it)
+        // instead of leaving the others running without it.
+        let name = *target;
+        let task = tokio::spawn(async move {
+            let outcome = match task.await {
+                Ok(outcome) => outcome,
+                Err(join_error) => Err(anyhow::anyhow!("{name} panicked: {join_error}")),
+            };
+            if let Err(error) = &outcome {
+                tracing::error!(service = name, error = %format!("{error:#}"), "service failed, stopping");
+                watched_shutdown.cancel();
+            }
+            outcome
+        });
         tasks.push((*target, task));
     }
     Ok(Running {

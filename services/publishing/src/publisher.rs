@@ -39,21 +39,69 @@ pub struct Publisher {
     pub outbox: Outbox,
     pub accounts: Arc<Accounts>,
     pub networks: Arc<HashMap<Network, NetworkClient>>,
+    /// `<index>of<replicas>`: which replica this is (span attribute and log field).
+    pub replica: String,
 }
 
+/// Which partitions of `share.due` a replica owns.
+#[derive(Debug, Clone, Copy)]
+pub struct Ownership {
+    pub replica_index: u32,
+    pub replicas: u32,
+}
+
+impl Ownership {
+    pub fn partitions(self) -> Vec<u32> {
+        let replicas = self.replicas.max(1);
+        (0..chorus_events::SHARE_DUE_PARTITIONS)
+            .filter(|partition| partition % replicas == self.replica_index % replicas)
+            .collect()
+    }
+}
+
+/// One consumer per enabled network, each on the partitions this replica owns.
 pub async fn spawn(
     bus: &Bus,
     publisher: Arc<Publisher>,
+    ownership: Ownership,
     shutdown: Shutdown,
 ) -> Result<(), BusError> {
-    let db = publisher.db.clone();
-    let spec = ConsumerSpec::new(crate::NAME, "publishing-share-due").concurrency(8);
-    let max_deliver = spec.max_deliver;
-    consumer::spawn::<events::ShareDue, _, _>(bus, db, spec, shutdown, move |delivery| {
+    let mut networks: Vec<Network> = publisher.networks.keys().copied().collect();
+    networks.sort_by_key(|network| network.as_str());
+    for network in networks {
+        let db = publisher.db.clone();
+        // The durable name carries the split: a new replica count starts new consumers
+        // (deliveries already final are skipped by `begin_attempt`).
+        let durable = format!(
+            "publishing-share-due-{network}-{}of{}",
+            ownership.replica_index,
+            ownership.replicas.max(1)
+        );
+        let spec = ConsumerSpec::new(crate::NAME, durable)
+            .concurrency(8)
+            .filter_subjects(chorus_events::share_due_filters(
+                network.as_str(),
+                ownership.partitions(),
+            ));
+        let max_deliver = spec.max_deliver;
         let publisher = publisher.clone();
-        async move { publisher.handle(delivery, max_deliver).await }
-    })
-    .await?;
+        consumer::spawn::<events::ShareDue, _, _>(
+            bus,
+            db,
+            spec,
+            shutdown.clone(),
+            move |delivery| {
+                let publisher = publisher.clone();
+                async move { publisher.handle(delivery, max_deliver).await }
+            },
+        )
+        .await?;
+    }
+    tracing::info!(
+        replica_index = ownership.replica_index,
+        replicas = ownership.replicas,
+        "publishers started"
+    );
     Ok(())
 }
 
@@ -76,6 +124,7 @@ impl Publisher {
             tenant_id = %delivery.tenant_id,
             share_id = %delivery.event.share_id,
             network = %delivery.event.network,
+            replica = %self.replica,
             attempt = tracing::field::Empty,
             outcome = tracing::field::Empty,
         );

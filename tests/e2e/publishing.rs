@@ -1,0 +1,136 @@
+//! Publishing at scale: a network's publisher split over replicas, each account owned by
+//! exactly one of them.
+
+use crate::harness::{Backend, Harness, spans};
+use chorus_api::scheduling::{Share, ShareStatus};
+use chorus_kit::Role;
+use opentelemetry::Value;
+use serde_json::json;
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+fn attribute(span: &opentelemetry_sdk::trace::SpanData, key: &str) -> Option<String> {
+    span.attributes
+        .iter()
+        .find(|attribute| attribute.key.as_str() == key)
+        .map(|attribute| match &attribute.value {
+            Value::String(text) => text.to_string(),
+            other => other.to_string(),
+        })
+}
+
+/// Two publisher replicas on PostgreSQL: every share is posted exactly once, each account's
+/// shares are all published by the same replica, and both replicas work.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_publisher_replicas_split_the_accounts() {
+    let harness = Harness::start(Backend::Postgres, &["publishing"]).await;
+    let mut replicas = Vec::new();
+    for index in 0..2 {
+        let mut config = harness.config.clone();
+        config.publishing.replica_index = index;
+        config.publishing.replicas = 2;
+        let shutdown = harness.shutdown.clone();
+        replicas.push(
+            chorus::start(config, &["publishing"], shutdown)
+                .await
+                .expect("publishing replica starts"),
+        );
+    }
+    let api = &harness.api;
+    let advocates: Vec<String> = (0..12).map(|index| format!("adv{index:02}")).collect();
+    let names: Vec<&str> = advocates.iter().map(String::as_str).collect();
+    let curator = harness.tenant("acme", &names).await;
+    let first = harness
+        .published_post(&curator, "We are hiring in Lyon")
+        .await;
+    let second = harness
+        .published_post(&curator, "Our new plant opens")
+        .await;
+
+    // Connect accounts until both replicas own at least one (accounts hash to partitions).
+    let mut accounts = Vec::new();
+    let mut owners = BTreeSet::new();
+    for advocate in &advocates {
+        let token = harness.token("acme", advocate, &[Role::Advocate]);
+        let account = api
+            .connect_linkedin(&token, &format!("{advocate}-li"))
+            .await
+            .expect("account connects");
+        owners.insert(chorus_events::share_due_partition(&account.id) % 2);
+        accounts.push((token, account));
+        if owners.len() == 2 && accounts.len() >= 6 {
+            break;
+        }
+    }
+    assert_eq!(owners.len(), 2, "accounts landed on both replicas");
+
+    let mut shares = Vec::new();
+    for (token, account) in &accounts {
+        for post in [&first, &second] {
+            let share: Share = api
+                .post(
+                    "/v1/shares",
+                    token,
+                    json!({"post_id": post.id, "account_id": account.id,
+                    "caption": format!("My words on {}", post.title)}),
+                )
+                .await
+                .expect("share accepted");
+            shares.push((token.clone(), share));
+        }
+    }
+    for (token, share) in &shares {
+        let done = api
+            .wait_final(token, &share.id, Duration::from_secs(60))
+            .await
+            .unwrap();
+        assert_eq!(done.status, ShareStatus::Published, "{done:?}");
+    }
+    assert_eq!(
+        harness.netsim.posts().len(),
+        shares.len(),
+        "one post per share, none twice"
+    );
+
+    // Who published what, from the publishers' spans.
+    let share_account: BTreeMap<String, String> = shares
+        .iter()
+        .map(|(_, share)| (share.id.clone(), share.account_id.clone()))
+        .collect();
+    let mut replicas_of_account: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for span in spans().get_finished_spans().unwrap() {
+        if span.name != "publish" {
+            continue;
+        }
+        let (Some(share_id), Some(replica)) =
+            (attribute(&span, "share_id"), attribute(&span, "replica"))
+        else {
+            continue;
+        };
+        if let Some(account) = share_account.get(&share_id) {
+            replicas_of_account
+                .entry(account.clone())
+                .or_default()
+                .insert(replica);
+        }
+    }
+    assert_eq!(replicas_of_account.len(), accounts.len());
+    for (account, replicas) in &replicas_of_account {
+        assert_eq!(
+            replicas.len(),
+            1,
+            "account {account} had owners {replicas:?}"
+        );
+        let expected = format!("{}of2", chorus_events::share_due_partition(account) % 2);
+        assert!(replicas.contains(&expected), "{account}: {replicas:?}");
+    }
+    let used: BTreeSet<&String> = replicas_of_account.values().flatten().collect();
+    assert_eq!(used.len(), 2, "both replicas published");
+
+    harness.shutdown.cancel();
+    for replica in replicas {
+        let _ = tokio::time::timeout(Duration::from_secs(10), replica.join()).await;
+    }
+    harness.stop().await;
+}
