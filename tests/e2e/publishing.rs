@@ -134,3 +134,81 @@ async fn two_publisher_replicas_split_the_accounts() {
     }
     harness.stop().await;
 }
+
+/// Disconnecting an account deletes its tokens and cancels its pending shares with a
+/// visible reason; another user cannot disconnect it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn disconnecting_an_account_cancels_its_pending_shares() {
+    let harness = Harness::start(Backend::Sqlite, &[]).await;
+    let api = &harness.api;
+    let curator = harness.tenant("acme", &["alice", "bob"]).await;
+    let post = harness
+        .published_post(&curator, "We are hiring in Lyon")
+        .await;
+    let alice = harness.token("acme", "alice", &[Role::Advocate]);
+    let bob = harness.token("acme", "bob", &[Role::Advocate]);
+    let account = api.connect_linkedin(&alice, "alice-li").await.unwrap();
+    let later = chrono::Utc::now() + chrono::Duration::hours(2);
+    let share: Share = api
+        .post(
+            "/v1/shares",
+            &alice,
+            json!({"post_id": post.id, "account_id": account.id,
+            "caption": "Have a look", "scheduled_at": later}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(share.status, ShareStatus::Scheduled);
+
+    let path = format!("/v1/accounts/{}", account.id);
+    for someone_else in [bob.clone(), curator.clone()] {
+        let refused = api
+            .send(reqwest::Method::DELETE, &path, &someone_else, None)
+            .await
+            .map(|_: serde_json::Value| ())
+            .unwrap_err();
+        assert_eq!(refused.status, 404, "{refused:?}");
+    }
+    let disconnected: chorus_api::publishing::Account = api
+        .send(reqwest::Method::DELETE, &path, &alice, None)
+        .await
+        .unwrap();
+    assert_eq!(
+        disconnected.status,
+        chorus_api::publishing::AccountStatus::Disconnected
+    );
+    assert_eq!(disconnected.access_expires_at, None);
+
+    let cancelled = crate::harness::eventually(
+        Duration::from_secs(20),
+        "pending share cancelled",
+        || async {
+            let current: Share = api
+                .get(&format!("/v1/shares/{}", share.id), &alice)
+                .await
+                .ok()?;
+            (current.status == ShareStatus::Cancelled).then_some(current)
+        },
+    )
+    .await;
+    assert_eq!(
+        cancelled.failure_reason.as_deref(),
+        Some("the account was disconnected")
+    );
+    // New shares on it are refused.
+    let refused = api
+        .post::<Share>(
+            "/v1/shares",
+            &alice,
+            json!({"post_id": post.id, "account_id": account.id,
+            "caption": "Again"}),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        refused.status == 422 || refused.status == 409,
+        "{refused:?}"
+    );
+    assert!(harness.netsim.posts().is_empty());
+    harness.stop().await;
+}

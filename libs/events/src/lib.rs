@@ -276,6 +276,13 @@ impl Event for share::v1::ShareDue {
     }
 }
 event!(
+    share::v1::AccountDisconnected,
+    SHARE,
+    "account_disconnected",
+    1,
+    "chorus.share.v1.AccountDisconnected"
+);
+event!(
     share::v1::SharePublished,
     SHARE,
     "published",
@@ -441,6 +448,7 @@ pub fn catalogue() -> Vec<(String, &'static str)> {
         row::<share::v1::ShareFailed>(),
         row::<share::v1::ShareNeedsReconnect>(),
         row::<share::v1::ShareCancelled>(),
+        row::<share::v1::AccountDisconnected>(),
         row::<engagement::v1::LinkClicked>(),
         row::<engagement::v1::EngagementRecorded>(),
         row::<gamification::v1::PointsAwarded>(),

@@ -30,6 +30,10 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/accounts", get(list_accounts))
         .route("/v1/accounts/connect", post(start_connect))
         .route("/v1/accounts/callback", post(complete_connect))
+        .route(
+            "/v1/accounts/{account_id}",
+            axum::routing::delete(disconnect_account),
+        )
         .route("/v1/shares", post(create_share).get(list_shares))
         .route("/v1/shares/{share_id}", get(get_share))
         .route("/v1/shares/{share_id}/cancel", post(cancel_share))
@@ -163,6 +167,27 @@ pub async fn list_accounts(
 ) -> ServiceResult<Json<Vec<Account>>> {
     Ok(Json(
         call(&state, "publishing", "account_list", &caller, &Empty {}).await?,
+    ))
+}
+
+/// Disconnect one of your social accounts: its tokens are deleted at once and its scheduled
+/// shares are cancelled with the reason "the account was disconnected".
+#[utoipa::path(delete, path = "/v1/accounts/{account_id}", tag = "accounts", params(("account_id" = String, Path)),
+    responses((status = 200, body = Account), (status = 404, body = chorus_kit::error::Problem)))]
+pub async fn disconnect_account(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    Path(account_id): Path<String>,
+) -> ServiceResult<Json<Account>> {
+    Ok(Json(
+        call(
+            &state,
+            "publishing",
+            "account_disconnect",
+            &caller,
+            &chorus_api::publishing::AccountRef { account_id },
+        )
+        .await?,
     ))
 }
 

@@ -18,6 +18,7 @@ use std::sync::Arc;
 
 pub struct Accounts {
     pub db: DatabaseConnection,
+    pub outbox: chorus_bus::Outbox,
     pub keys: KeyRing,
     pub networks: Arc<HashMap<Network, NetworkClient>>,
 }
@@ -204,6 +205,41 @@ impl Accounts {
         Ok(to_account(
             &self.own_account(&caller, &request.account_id).await?,
         ))
+    }
+
+    /// Disconnects an account of the caller: its tokens are deleted at once, and its pending
+    /// shares are cancelled (scheduling consumes `account_disconnected`). Disconnecting twice
+    /// answers the disconnected account again.
+    #[tracing::instrument(skip_all, fields(tenant_id = %caller.tenant_id, account_id = %request.account_id))]
+    pub async fn disconnect(&self, caller: Caller, request: AccountRef) -> ServiceResult<Account> {
+        let model = self.own_account(&caller, &request.account_id).await?;
+        if model.status == "disconnected" {
+            return Ok(to_account(&model));
+        }
+        let txn = sea_orm::TransactionTrait::begin(&self.db).await?;
+        let row = account::ActiveModel {
+            id: Set(model.id.clone()),
+            status: Set("disconnected".to_string()),
+            access_token: Set(Vec::new()),
+            refresh_token: Set(None),
+            access_expires_at: Set(None),
+            refresh_expires_at: Set(None),
+            updated_at: Set(chrono::Utc::now()),
+            ..Default::default()
+        };
+        let updated = row.update(&txn).await?;
+        let event = chorus_events::share::v1::AccountDisconnected {
+            tenant_id: caller.tenant_id.clone(),
+            account_id: model.id.clone(),
+            user_id: model.user_id.clone(),
+            network: model.network.clone(),
+            reason: "the account was disconnected".to_string(),
+        };
+        self.outbox.enqueue(&txn, &event).await?;
+        txn.commit().await?;
+        self.outbox.wake();
+        tracing::info!(network = %model.network, "account disconnected, tokens deleted");
+        Ok(to_account(&updated))
     }
 
     pub async fn list_accounts(

@@ -102,6 +102,7 @@ pub async fn run(ctx: Context, shutdown: Shutdown) -> anyhow::Result<()> {
     let networks = Arc::new(network_clients(&ctx.config));
     let accounts = Arc::new(accounts::Accounts {
         db: db.clone(),
+        outbox: outbox.clone(),
         keys,
         networks: networks.clone(),
     });
@@ -134,6 +135,7 @@ pub async fn run(ctx: Context, shutdown: Shutdown) -> anyhow::Result<()> {
     )?;
     endpoint!(server, "account_get", accounts, get_account)?;
     endpoint!(server, "account_list", accounts, list_accounts)?;
+    endpoint!(server, "account_disconnect", accounts, disconnect)?;
     endpoint!(server, "share_metrics", accounts, share_metrics)?;
     ctx.readiness.started(NAME);
     tracing::info!(service = NAME, "started");

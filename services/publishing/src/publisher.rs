@@ -17,6 +17,7 @@ use chorus_telemetry::metrics;
 use sea_orm::{ActiveModelTrait, DatabaseConnection, EntityTrait, Set, TransactionTrait};
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock};
+use std::time::Duration;
 use tracing::Instrument;
 
 static OUTCOMES: LazyLock<metrics::IntCounterVec> = LazyLock::new(|| {
@@ -26,6 +27,18 @@ static OUTCOMES: LazyLock<metrics::IntCounterVec> = LazyLock::new(|| {
         &["network", "outcome"],
     )
 });
+static RATE_LIMITED: LazyLock<metrics::IntCounterVec> = LazyLock::new(|| {
+    metrics::counter_vec(
+        "chorus_publish_rate_limited_total",
+        "Refusals for a rate limit received from a network (the target is zero)",
+        &["network"],
+    )
+});
+
+/// Longest wait for a network's rate-limit window while holding the delivery; longer ones
+/// go back to the queue with a delay.
+const MAX_HELD_WAIT: Duration = Duration::from_secs(15 * 60);
+
 static LIMIT_WAIT: LazyLock<metrics::HistogramVec> = LazyLock::new(|| {
     metrics::histogram_vec(
         "chorus_publish_rate_limit_wait_seconds",
@@ -332,13 +345,26 @@ impl Publisher {
             idempotency_key: record.share_id.clone(),
         };
 
-        let waited = client.limiter.until_ready(&account.id).await;
-        LIMIT_WAIT
-            .with_label_values(&[&record.network])
-            .observe(waited.as_secs_f64());
+        // Networks with a quota endpoint (Instagram) say what is left before we post.
+        match client
+            .adapter
+            .publish_budget(&access_token, &post.author_id)
+            .await
+        {
+            Ok(Some(budget)) => client.limiter.observe_budget(&account.id, &budget),
+            Ok(None) => {}
+            Err(error) => {
+                tracing::warn!(share_id = %record.share_id, %error, "publishing quota could not be read")
+            }
+        }
 
         let mut refreshed = false;
+        let mut rate_limited = 0;
         loop {
+            let waited = client.limiter.until_ready(&account.id).await;
+            LIMIT_WAIT
+                .with_label_values(&[&record.network])
+                .observe(waited.as_secs_f64());
             let outcome = if record.in_flight {
                 tracing::info!(share_id = %record.share_id, attempts = record.attempts, "previous attempt outcome unknown, reconciling");
                 match client.adapter.find_post(&access_token, &post).await {
@@ -380,6 +406,25 @@ impl Publisher {
                         reason,
                     });
                 }
+                Err(NetworkError::RateLimited {
+                    retry_after,
+                    message,
+                }) => {
+                    // Wait for the window the network named (its headers, else a minute),
+                    // holding the delivery, instead of collecting more refusals.
+                    let wait = retry_after.unwrap_or(Duration::from_secs(60));
+                    client.limiter.pause(&account.id, wait);
+                    RATE_LIMITED.with_label_values(&[&record.network]).inc();
+                    tracing::warn!(share_id = %record.share_id, network = %record.network, wait_ms = wait.as_millis() as u64, %message, "rate limited by the network, waiting");
+                    rate_limited += 1;
+                    if wait > MAX_HELD_WAIT || rate_limited > 3 {
+                        return Err(NetworkError::RateLimited {
+                            retry_after,
+                            message,
+                        });
+                    }
+                    continue;
+                }
                 Err(NetworkError::Configuration(reason)) => {
                     tracing::error!(network = %record.network, %reason, "network configuration error");
                     return Ok(Attempt::Failed {
@@ -403,6 +448,9 @@ impl Publisher {
             .await
             .map_err(|error| NetworkError::Unavailable(format!("database: {error}")))?;
         let posted = client.adapter.publish(access_token, post).await?;
+        if let Some(budget) = &posted.budget {
+            client.limiter.observe_budget(&record.account_id, budget);
+        }
         let reconciled = posted.already_existed;
         Ok(Attempt::Published { posted, reconciled })
     }

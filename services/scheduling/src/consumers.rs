@@ -33,6 +33,18 @@ pub async fn spawn(bus: &Bus, db: DatabaseConnection, shutdown: Shutdown) -> Res
         },
     )
     .await?;
+    let on_disconnected = db.clone();
+    consumer::spawn::<events::AccountDisconnected, _, _>(
+        bus,
+        db.clone(),
+        ConsumerSpec::new(crate::NAME, "scheduling-account-disconnected"),
+        shutdown.clone(),
+        move |delivery| {
+            let db = on_disconnected.clone();
+            async move { account_disconnected(&db, delivery).await }
+        },
+    )
+    .await?;
     let on_reconnect = db.clone();
     consumer::spawn::<events::ShareNeedsReconnect, _, _>(
         bus,
@@ -115,6 +127,34 @@ async fn share_needs_reconnect(
         &event.reason,
     )
     .await
+}
+
+/// Cancels the account's shares that are not yet due, with the reason shown to the
+/// advocate. (A share already due fails in the publisher: the account has no tokens.)
+async fn account_disconnected(
+    db: &DatabaseConnection,
+    delivery: Delivery<events::AccountDisconnected>,
+) -> Result<(), HandlerError> {
+    let event = delivery.event;
+    let txn = db.begin().await?;
+    if !inbox::record(&txn, CONSUMER, &delivery.event_id).await? {
+        return Ok(());
+    }
+    let cancelled = share::Entity::update_many()
+        .col_expr(share::Column::Status, Expr::value("cancelled"))
+        .col_expr(
+            share::Column::FailureReason,
+            Expr::value(event.reason.clone()),
+        )
+        .col_expr(share::Column::UpdatedAt, Expr::value(chrono::Utc::now()))
+        .filter(share::Column::AccountId.eq(event.account_id.clone()))
+        .filter(share::Column::TenantId.eq(delivery.tenant_id.clone()))
+        .filter(share::Column::Status.eq("scheduled"))
+        .exec(&txn)
+        .await?;
+    txn.commit().await?;
+    tracing::info!(account_id = %event.account_id, cancelled = cancelled.rows_affected, "pending shares of a disconnected account cancelled");
+    Ok(())
 }
 
 async fn set_final_status(
