@@ -535,16 +535,18 @@ fn bearer_token(headers: &HeaderMap) -> Option<&str> {
 
 /// The account behind the token; revoked, expired (`expire_tokens_of` revokes) and unknown
 /// tokens all get Mastodon's 401.
-fn authenticate(state: &SimState, headers: &HeaderMap) -> Result<String, Response> {
-    let token = bearer_token(headers).ok_or_else(invalid_token)?;
+fn authenticate(state: &SimState, headers: &HeaderMap) -> Result<String, Box<Response>> {
+    let token = bearer_token(headers).ok_or_else(|| Box::new(invalid_token()))?;
     if state.mastodon.lock().revoked.contains(token) {
-        return Err(invalid_token());
+        return Err(Box::new(invalid_token()));
     }
-    state.member_of(token).map_err(|_| invalid_token())
+    state
+        .member_of(token)
+        .map_err(|_| Box::new(invalid_token()))
 }
 
 /// Counts the request in the account's 5-minute window (per IP when anonymous).
-fn spend_request(state: &SimState, account: &str) -> Result<Quota, Response> {
+fn spend_request(state: &SimState, account: &str) -> Result<Quota, Box<Response>> {
     let options = &state.options.mastodon;
     let (quota, allowed) = state.mastodon.lock().spend(
         "requests",
@@ -556,7 +558,7 @@ fn spend_request(state: &SimState, account: &str) -> Result<Quota, Response> {
     if allowed {
         Ok(quota)
     } else {
-        Err(with_limits(too_many_requests(), &[quota]))
+        Err(Box::new(with_limits(too_many_requests(), &[quota])))
     }
 }
 
@@ -600,11 +602,11 @@ async fn verify_credentials(
 ) -> Response {
     let account = match authenticate(&state, &headers) {
         Ok(account) => account,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let quota = match spend_request(&state, &account) {
         Ok(quota) => quota,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let base = instance_base(&headers, &original, &uri);
     let mut body = account_json(&state, &base, &account);
@@ -727,11 +729,11 @@ async fn create_status(
 fn accept_status(state: &SimState, headers: &HeaderMap, body: &[u8], base: &str) -> Response {
     let account = match authenticate(state, headers) {
         Ok(account) => account,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let request_quota = match spend_request(state, &account) {
         Ok(quota) => quota,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let Some(fields) = body_fields(headers, body) else {
         return with_limits(
@@ -884,7 +886,7 @@ fn accept_status(state: &SimState, headers: &HeaderMap, body: &[u8], base: &str)
 }
 
 /// The caller's account when a token is sent (a bad token is a 401), else anonymous.
-fn optional_account(state: &SimState, headers: &HeaderMap) -> Result<String, Response> {
+fn optional_account(state: &SimState, headers: &HeaderMap) -> Result<String, Box<Response>> {
     if headers.contains_key(header::AUTHORIZATION) {
         authenticate(state, headers)
     } else {
@@ -901,11 +903,11 @@ async fn read_status(
 ) -> Response {
     let caller = match optional_account(&state, &headers) {
         Ok(caller) => caller,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let quota = match spend_request(&state, &caller) {
         Ok(quota) => quota,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let base = instance_base(&headers, &original, &uri);
     let response = match mastodon_post(&state, &id) {
@@ -927,11 +929,11 @@ async fn account_statuses(
 ) -> Response {
     let caller = match optional_account(&state, &headers) {
         Ok(caller) => caller,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let quota = match spend_request(&state, &caller) {
         Ok(quota) => quota,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let limit = query
         .get("limit")
@@ -955,7 +957,7 @@ async fn account_statuses(
         statuses.truncate(limit);
         statuses.reverse();
     } else {
-        statuses.sort_by(|a, b| b.0.cmp(&a.0));
+        statuses.sort_by_key(|(id, _)| std::cmp::Reverse(*id));
         statuses.truncate(limit);
     }
     let base = instance_base(&headers, &original, &uri);

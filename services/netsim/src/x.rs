@@ -608,9 +608,9 @@ fn bearer_token(headers: &HeaderMap) -> Option<&str> {
 }
 
 /// The user behind the bearer token, or X's 401 (the same body for unknown and expired).
-fn authenticate(state: &SimState, headers: &HeaderMap) -> Result<String, Response> {
-    let token = bearer_token(headers).ok_or_else(unauthorized)?;
-    state.member_of(token).map_err(|_| unauthorized())
+fn authenticate(state: &SimState, headers: &HeaderMap) -> Result<String, Box<Response>> {
+    let token = bearer_token(headers).ok_or_else(|| Box::new(unauthorized()))?;
+    state.member_of(token).map_err(|_| Box::new(unauthorized()))
 }
 
 /// Counts a read in its per-user window; the 429 carries the window's headers.
@@ -619,7 +619,7 @@ fn spend_read(
     endpoint: &'static str,
     member_id: &str,
     limit: u32,
-) -> Result<Quota, Response> {
+) -> Result<Quota, Box<Response>> {
     let (quota, allowed) = state.x.lock().spend(
         (endpoint, member_id.to_string()),
         limit,
@@ -630,7 +630,7 @@ fn spend_read(
     if allowed {
         Ok(quota)
     } else {
-        Err(with_window(too_many_requests(), quota))
+        Err(Box::new(with_window(too_many_requests(), quota)))
     }
 }
 
@@ -653,11 +653,11 @@ async fn users_me(
 ) -> Response {
     let member_id = match authenticate(&state, &headers) {
         Ok(member_id) => member_id,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let quota = match spend_read(&state, "users_me", &member_id, USERS_ME_PER_WINDOW) {
         Ok(quota) => quota,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let mut user = json!({
         "id": member_id,
@@ -741,7 +741,7 @@ async fn create_tweet(
 fn accept_tweet(state: &SimState, headers: &HeaderMap, body: &[u8]) -> Response {
     let member_id = match authenticate(state, headers) {
         Ok(member_id) => member_id,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let options = &state.options.x;
     let now = Utc::now();
@@ -909,11 +909,11 @@ async fn lookup_tweet(
 ) -> Response {
     let member_id = match authenticate(&state, &headers) {
         Ok(member_id) => member_id,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let quota = match spend_read(&state, "tweet_lookup", &member_id, LOOKUP_PER_WINDOW) {
         Ok(quota) => quota,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let fields = fields_of(&query, "tweet.fields");
     let body = match x_post(&state, &id) {
@@ -931,11 +931,11 @@ async fn lookup_tweets(
 ) -> Response {
     let member_id = match authenticate(&state, &headers) {
         Ok(member_id) => member_id,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let quota = match spend_read(&state, "tweet_lookup", &member_id, LOOKUP_PER_WINDOW) {
         Ok(quota) => quota,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let ids = fields_of(&query, "ids");
     if ids.is_empty() || ids.len() > 100 || ids.iter().any(String::is_empty) {
@@ -969,16 +969,16 @@ async fn lookup_tweets(
 fn parse_time(
     query: &HashMap<String, String>,
     name: &str,
-) -> Result<Option<DateTime<Utc>>, Response> {
+) -> Result<Option<DateTime<Utc>>, Box<Response>> {
     match query.get(name) {
         None => Ok(None),
         Some(value) => DateTime::parse_from_rfc3339(value)
             .map(|time| Some(time.with_timezone(&Utc)))
             .map_err(|_| {
-                invalid_request(
+                Box::new(invalid_request(
                     &format!("Invalid '{name}':'{value}'. '{name}' must be a RFC 3339 date-time"),
                     json!({name: [value]}),
-                )
+                ))
             }),
     }
 }
@@ -995,11 +995,11 @@ async fn user_tweets(
 ) -> Response {
     let member_id = match authenticate(&state, &headers) {
         Ok(member_id) => member_id,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let quota = match spend_read(&state, "user_tweets", &member_id, TIMELINE_PER_WINDOW) {
         Ok(quota) => quota,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let answer = |response: Response| with_window(response, quota);
     let max_results = match query.get("max_results") {
@@ -1021,7 +1021,7 @@ async fn user_tweets(
         parse_time(&query, "end_time"),
     ) {
         (Ok(start), Ok(end)) => (start, end),
-        (Err(response), _) | (_, Err(response)) => return answer(response),
+        (Err(response), _) | (_, Err(response)) => return answer(*response),
     };
     let id_bound = |name: &str| query.get(name).and_then(|id| id.parse::<u64>().ok());
     let (since_id, until_id) = (id_bound("since_id"), id_bound("until_id"));
@@ -1051,7 +1051,7 @@ async fn user_tweets(
         .filter(|(id, _)| until_id.is_none_or(|until| *id < until))
         .filter(|(id, _)| page_start.is_none_or(|first| *id <= first))
         .collect();
-    tweets.sort_by(|a, b| b.0.cmp(&a.0));
+    tweets.sort_by_key(|(id, _)| std::cmp::Reverse(*id));
     let next_token = tweets
         .get(max_results)
         .map(|(id, _)| format!("{PAGINATION_PREFIX}{}", radix36(*id)));
