@@ -20,11 +20,13 @@ mod state;
 mod tests;
 mod x;
 
+pub use mastodon::MastodonOptions;
 use state::SimState;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
+pub use x::XOptions;
 
 /// LinkedIn-Version values answered by default; anything else is a retired version (426).
 pub const DEFAULT_ACTIVE_VERSIONS: &[&str] =
@@ -45,6 +47,10 @@ pub struct NetsimOptions {
     pub active_versions: Vec<String>,
     /// How long an identical commentary by the same author is refused as a duplicate.
     pub duplicate_window: Duration,
+    /// X: token lifetime and tweet quotas.
+    pub x: XOptions,
+    /// Mastodon: character limit, rate windows and idempotency memory.
+    pub mastodon: MastodonOptions,
 }
 
 impl Default for NetsimOptions {
@@ -60,6 +66,8 @@ impl Default for NetsimOptions {
                 .map(|version| version.to_string())
                 .collect(),
             duplicate_window: Duration::from_secs(48 * 3_600),
+            x: XOptions::default(),
+            mastodon: MastodonOptions::default(),
         }
     }
 }

@@ -30,6 +30,10 @@ pub(crate) const REFRESH_TOKEN_PREFIX: &str = "AQX";
 pub(crate) struct SimState {
     pub(crate) options: NetsimOptions,
     inner: Mutex<Inner>,
+    /// X's own memory (rotating refresh tokens, rendered tweets, rate windows).
+    pub(crate) x: crate::x::XState,
+    /// Mastodon's own memory (idempotency keys, rate windows, revoked tokens).
+    pub(crate) mastodon: crate::mastodon::MastodonState,
 }
 
 #[derive(Default)]
@@ -143,6 +147,8 @@ impl SimState {
         SimState {
             options,
             inner: Mutex::new(Inner::default()),
+            x: crate::x::XState::default(),
+            mastodon: crate::mastodon::MastodonState::default(),
         }
     }
 
@@ -179,12 +185,18 @@ impl SimState {
         code
     }
 
-    pub(crate) fn exchange_code(
-        &self,
-        exchange: CodeExchange<'_>,
-    ) -> Result<IssuedTokens, GrantRefused> {
-        let now = Utc::now();
+    /// Spends an authorisation code (client, redirect URI and PKCE checked) and returns
+    /// the member who consented; the caller issues its network's tokens.
+    pub(crate) fn redeem_code(&self, exchange: CodeExchange<'_>) -> Result<String, GrantRefused> {
         let mut inner = self.lock();
+        Self::redeem_code_in(&mut inner, &exchange, Utc::now()).map(|pending| pending.member_id)
+    }
+
+    fn redeem_code_in(
+        inner: &mut Inner,
+        exchange: &CodeExchange<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<AuthorizationCode, GrantRefused> {
         // Any attempt spends the code, as with real authorisation servers.
         let pending = inner
             .codes
@@ -213,6 +225,36 @@ impl SimState {
                 ));
             }
         }
+        Ok(pending)
+    }
+
+    /// Mints an access token of `lifetime` for the member (networks whose token lifetime
+    /// differs from LinkedIn's); `member_of` and `expire_tokens_of` apply to it.
+    pub(crate) fn issue_access_token(
+        &self,
+        member_id: &str,
+        prefix: &str,
+        lifetime: Duration,
+    ) -> (String, i64) {
+        let lifetime = to_time_delta(lifetime);
+        let access_token = random_token(prefix);
+        self.lock().access_tokens.insert(
+            access_token.clone(),
+            AccessGrant {
+                member_id: member_id.to_string(),
+                expires_at: Utc::now() + lifetime,
+            },
+        );
+        (access_token, lifetime.num_seconds())
+    }
+
+    pub(crate) fn exchange_code(
+        &self,
+        exchange: CodeExchange<'_>,
+    ) -> Result<IssuedTokens, GrantRefused> {
+        let now = Utc::now();
+        let mut inner = self.lock();
+        let pending = Self::redeem_code_in(&mut inner, &exchange, now)?;
 
         let consent_key = (pending.member_id.clone(), pending.client_id.clone());
         let first_consent = match inner.consents.get(&consent_key) {
