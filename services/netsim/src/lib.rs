@@ -45,6 +45,13 @@ pub struct NetsimOptions {
     pub active_versions: Vec<String>,
     /// How long an identical commentary by the same author is refused as a duplicate.
     pub duplicate_window: Duration,
+    /// Graph calls a Page token may make per rolling 24 h (Business Use Case limit:
+    /// 4,800 x engaged users; netsim counts one engaged user) before code 32.
+    pub graph_page_calls_per_day: u32,
+    /// Instagram publishes per account per rolling 24 h (`content_publishing_limit`).
+    pub instagram_publish_quota: u32,
+    /// How long an Instagram container stays IN_PROGRESS before FINISHED (or ERROR).
+    pub instagram_container_delay: Duration,
 }
 
 impl Default for NetsimOptions {
@@ -60,6 +67,9 @@ impl Default for NetsimOptions {
                 .map(|version| version.to_string())
                 .collect(),
             duplicate_window: Duration::from_secs(48 * 3_600),
+            graph_page_calls_per_day: 4_800,
+            instagram_publish_quota: 50,
+            instagram_container_delay: Duration::from_millis(1_500),
         }
     }
 }

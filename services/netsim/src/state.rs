@@ -30,6 +30,8 @@ pub(crate) const REFRESH_TOKEN_PREFIX: &str = "AQX";
 pub(crate) struct SimState {
     pub(crate) options: NetsimOptions,
     inner: Mutex<Inner>,
+    /// Graph API (Facebook Pages, Instagram) logins, containers and counters.
+    pub(crate) meta: crate::meta::MetaState,
 }
 
 #[derive(Default)]
@@ -143,6 +145,7 @@ impl SimState {
         SimState {
             options,
             inner: Mutex::new(Inner::default()),
+            meta: crate::meta::MetaState::default(),
         }
     }
 
@@ -314,7 +317,9 @@ impl SimState {
             grant.expires_at = grant.expires_at.min(expired_at);
             expired += 1;
         }
-        expired
+        drop(inner);
+        // Graph tokens die on a "password change" (code 190, subcode 460).
+        expired + self.meta.revoke_tokens_of(member_id)
     }
 
     pub(crate) fn push_fault(&self, network: &str, fault: Fault) {
