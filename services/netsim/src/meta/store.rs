@@ -127,10 +127,6 @@ impl UsageReading {
         (u64::from(self.calls) * 100 / u64::from(self.limit)).min(100) as u32
     }
 
-    pub(crate) fn exhausted(&self) -> bool {
-        self.calls >= self.limit
-    }
-
     /// Graph's `estimated_time_to_regain_access`, in whole minutes (rounded up).
     pub(crate) fn regain_minutes(&self) -> i64 {
         self.regain_in
@@ -472,7 +468,7 @@ mod tests {
         assert_eq!(reading.percent(), 100);
         let (allowed, reading) = meta.count_call("page:1", 2, window);
         assert!(!allowed);
-        assert!(reading.exhausted());
+        assert_eq!(reading.calls, reading.limit);
         assert_eq!(reading.regain_minutes(), 24 * 60);
     }
 }
