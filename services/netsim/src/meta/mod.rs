@@ -432,7 +432,7 @@ fn injected_error(network: &str, status: StatusCode) -> (GraphError, Option<Usag
             };
             return (throttle, Some(usage));
         }
-        503 | 502 | 504 => GraphError::new(
+        502..=504 => GraphError::new(
             status,
             2,
             "An unexpected error has occurred. Please retry your request later.",
