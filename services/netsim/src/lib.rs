@@ -51,6 +51,13 @@ pub struct NetsimOptions {
     pub x: XOptions,
     /// Mastodon: character limit, rate windows and idempotency memory.
     pub mastodon: MastodonOptions,
+    /// Graph calls a Page token may make per rolling 24 h (Business Use Case limit:
+    /// 4,800 x engaged users; netsim counts one engaged user) before code 32.
+    pub graph_page_calls_per_day: u32,
+    /// Instagram publishes per account per rolling 24 h (`content_publishing_limit`).
+    pub instagram_publish_quota: u32,
+    /// How long an Instagram container stays IN_PROGRESS before FINISHED (or ERROR).
+    pub instagram_container_delay: Duration,
 }
 
 impl Default for NetsimOptions {
@@ -68,6 +75,9 @@ impl Default for NetsimOptions {
             duplicate_window: Duration::from_secs(48 * 3_600),
             x: XOptions::default(),
             mastodon: MastodonOptions::default(),
+            graph_page_calls_per_day: 4_800,
+            instagram_publish_quota: 50,
+            instagram_container_delay: Duration::from_millis(1_500),
         }
     }
 }

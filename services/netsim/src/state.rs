@@ -34,6 +34,8 @@ pub(crate) struct SimState {
     pub(crate) x: crate::x::XState,
     /// Mastodon's own memory (idempotency keys, rate windows, revoked tokens).
     pub(crate) mastodon: crate::mastodon::MastodonState,
+    /// Graph API (Facebook Pages, Instagram) logins, containers and counters.
+    pub(crate) meta: crate::meta::MetaState,
 }
 
 #[derive(Default)]
@@ -149,6 +151,7 @@ impl SimState {
             inner: Mutex::new(Inner::default()),
             x: crate::x::XState::default(),
             mastodon: crate::mastodon::MastodonState::default(),
+            meta: crate::meta::MetaState::default(),
         }
     }
 
@@ -356,7 +359,9 @@ impl SimState {
             grant.expires_at = grant.expires_at.min(expired_at);
             expired += 1;
         }
-        expired
+        drop(inner);
+        // Graph tokens die on a "password change" (code 190, subcode 460).
+        expired + self.meta.revoke_tokens_of(member_id)
     }
 
     pub(crate) fn push_fault(&self, network: &str, fault: Fault) {
