@@ -212,3 +212,51 @@ async fn disconnecting_an_account_cancels_its_pending_shares() {
     assert!(harness.netsim.posts().is_empty());
     harness.stop().await;
 }
+
+/// One share on each OAuth network, through the gateway's connect flow and the network's
+/// own publisher: each is posted exactly once, on its network, with the tracked link.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_share_reaches_each_network_once() {
+    let harness = Harness::start(Backend::Sqlite, &[]).await;
+    let api = &harness.api;
+    let curator = harness.tenant("acme", &["alice"]).await;
+    let post = harness
+        .published_post(&curator, "We are hiring in Lyon")
+        .await;
+    let alice = harness.token("acme", "alice", &[Role::Advocate]);
+    let mut shares = Vec::new();
+    for network in ["linkedin", "x", "facebook", "mastodon"] {
+        let account = api
+            .connect(&alice, network, &format!("alice-{network}"))
+            .await
+            .unwrap_or_else(|error| panic!("{network} connects: {error:?}"));
+        assert_eq!(account.network, network);
+        let share: Share = api
+            .post(
+                "/v1/shares",
+                &alice,
+                json!({"post_id": post.id, "account_id": account.id,
+                "caption": format!("Proud of my team, from {network}")}),
+            )
+            .await
+            .unwrap_or_else(|error| panic!("{network} share: {error:?}"));
+        shares.push((network, share));
+    }
+    for (network, share) in &shares {
+        let done = api
+            .wait_final(&alice, &share.id, Duration::from_secs(60))
+            .await
+            .unwrap();
+        assert_eq!(done.status, ShareStatus::Published, "{network}: {done:?}");
+        let posts = harness.netsim.posts_of(network);
+        assert_eq!(posts.len(), 1, "{network}: {posts:?}");
+        assert_eq!(done.external_id.as_deref(), Some(posts[0].urn.as_str()));
+        assert!(
+            posts[0].commentary.contains(&share.tracked_url),
+            "{network}: {}",
+            posts[0].commentary
+        );
+    }
+    assert_eq!(harness.netsim.posts().len(), shares.len());
+    harness.stop().await;
+}

@@ -115,12 +115,19 @@ impl Api {
 
     /// Connects a LinkedIn account for the caller: the OAuth round trip through netsim.
     pub async fn connect_linkedin(&self, token: &str, member: &str) -> Result<Account, ApiError> {
+        self.connect(token, "linkedin", member).await
+    }
+
+    /// Connects an account of an OAuth network for the caller: the authorization code round
+    /// trip (with PKCE) through netsim's consent page, as `member`.
+    pub async fn connect(
+        &self,
+        token: &str,
+        network: &str,
+        member: &str,
+    ) -> Result<Account, ApiError> {
         let started: ConnectStarted = self
-            .post(
-                "/v1/accounts/connect",
-                token,
-                json!({"network": "linkedin"}),
-            )
+            .post("/v1/accounts/connect", token, json!({"network": network}))
             .await?;
         let consent = self
             .http
