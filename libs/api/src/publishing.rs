@@ -13,6 +13,29 @@ pub struct ConnectStarted {
     pub state: String,
 }
 
+/// Connects an account of a network that signs in with an app password (Bluesky).
+#[derive(Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(example = json!({"network": "bluesky", "identifier": "alice.bsky.social", "app_password": "abcd-efgh-ijkl-mnop"}))]
+pub struct AppPasswordConnect {
+    pub network: String,
+    /// The handle (or email) of the account.
+    pub identifier: String,
+    /// An app password created in the network's settings; used once, never stored.
+    pub app_password: String,
+}
+
+/// Never shows the password.
+impl std::fmt::Debug for AppPasswordConnect {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("AppPasswordConnect")
+            .field("network", &self.network)
+            .field("identifier", &self.identifier)
+            .field("app_password", &"***")
+            .finish()
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema, utoipa::IntoParams)]
 pub struct CompleteConnect {
     pub state: String,

@@ -16,7 +16,7 @@ use utoipa::OpenApi;
         content_routes::create_submission, content_routes::list_submissions, content_routes::approve_submission,
         content_routes::reject_submission, content_routes::create_survey, content_routes::list_surveys,
         content_routes::answer_survey, content_routes::survey_results,
-        routes::list_accounts, routes::start_connect, routes::complete_connect, routes::disconnect_account,
+        routes::list_accounts, routes::start_connect, routes::complete_connect, routes::disconnect_account, routes::connect_with_app_password,
         routes::create_share, routes::list_shares, routes::get_share, routes::cancel_share, routes::share_stats,
         routes::my_notifications, routes::mark_read,
     ),

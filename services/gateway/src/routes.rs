@@ -34,6 +34,7 @@ pub fn router(state: AppState) -> Router {
             "/v1/accounts/{account_id}",
             axum::routing::delete(disconnect_account),
         )
+        .route("/v1/accounts/app-password", post(connect_with_app_password))
         .route("/v1/shares", post(create_share).get(list_shares))
         .route("/v1/shares/{share_id}", get(get_share))
         .route("/v1/shares/{share_id}/cancel", post(cancel_share))
@@ -189,6 +190,26 @@ pub async fn disconnect_account(
         )
         .await?,
     ))
+}
+
+/// Connect an account of a network that signs in with an app password (Bluesky): the
+/// password opens a session once and is never stored.
+#[utoipa::path(post, path = "/v1/accounts/app-password", tag = "accounts", request_body = chorus_api::publishing::AppPasswordConnect,
+    responses((status = 201, body = Account), (status = 422, body = chorus_kit::error::Problem)))]
+pub async fn connect_with_app_password(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    ApiJson(request): ApiJson<chorus_api::publishing::AppPasswordConnect>,
+) -> ServiceResult<(axum::http::StatusCode, Json<Account>)> {
+    let account: Account = call(
+        &state,
+        "publishing",
+        "account_connect_app_password",
+        &caller,
+        &request,
+    )
+    .await?;
+    Ok((axum::http::StatusCode::CREATED, Json(account)))
 }
 
 /// Start connecting a social account: open `authorize_url` in the advocate's browser.

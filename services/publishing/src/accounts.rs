@@ -6,7 +6,8 @@ use crate::entities::{account, oauth_state, publication};
 use base64::Engine;
 use chorus_api::Empty;
 use chorus_api::publishing::{
-    Account, AccountRef, AccountStatus, CompleteConnect, ConnectStarted, ShareMetrics, StartConnect,
+    Account, AccountRef, AccountStatus, AppPasswordConnect, CompleteConnect, ConnectStarted,
+    ShareMetrics, StartConnect,
 };
 use chorus_api::scheduling::ShareRef;
 use chorus_kit::{Caller, Role, ServiceError, ServiceResult};
@@ -129,6 +130,54 @@ impl Accounts {
             .exchange_code(&request.code, &pending.code_verifier)
             .await
             .map_err(network_error)?;
+        self.store_connection(&caller, network, client, tokens)
+            .await
+    }
+
+    /// Connects an account of a network that signs in with an app password (Bluesky). The
+    /// password is used once to open a session and never stored; only the session tokens
+    /// are kept, encrypted.
+    #[tracing::instrument(skip_all, fields(tenant_id = %caller.tenant_id, network = %request.network))]
+    pub async fn connect_with_app_password(
+        &self,
+        caller: Caller,
+        request: AppPasswordConnect,
+    ) -> ServiceResult<Account> {
+        caller.require_any(&[Role::Advocate])?;
+        let (network, client) = self.client(&request.network)?;
+        if network.connect_method() != chorus_social::ConnectMethod::AppPassword {
+            return Err(ServiceError::invalid(format!(
+                "{network} accounts connect through /v1/accounts/connect (OAuth)"
+            )));
+        }
+        let identifier = request.identifier.trim();
+        if identifier.is_empty() || identifier.len() > 253 {
+            return Err(ServiceError::invalid(
+                "identifier must be the account's handle or email (1 to 253 characters)",
+            ));
+        }
+        if request.app_password.is_empty() || request.app_password.len() > 128 {
+            return Err(ServiceError::invalid(
+                "app_password must be an app password created in the network's settings",
+            ));
+        }
+        let tokens = client
+            .adapter
+            .create_session(identifier, &request.app_password)
+            .await
+            .map_err(network_error)?;
+        self.store_connection(&caller, network, client, tokens)
+            .await
+    }
+
+    /// Stores (or renews) the caller's account after the network gave tokens.
+    async fn store_connection(
+        &self,
+        caller: &Caller,
+        network: Network,
+        client: &NetworkClient,
+        tokens: TokenSet,
+    ) -> ServiceResult<Account> {
         let profile = client
             .adapter
             .profile(&tokens.access_token)

@@ -136,6 +136,12 @@ pub async fn run(ctx: Context, shutdown: Shutdown) -> anyhow::Result<()> {
     endpoint!(server, "account_get", accounts, get_account)?;
     endpoint!(server, "account_list", accounts, list_accounts)?;
     endpoint!(server, "account_disconnect", accounts, disconnect)?;
+    endpoint!(
+        server,
+        "account_connect_app_password",
+        accounts,
+        connect_with_app_password
+    )?;
     endpoint!(server, "share_metrics", accounts, share_metrics)?;
     ctx.readiness.started(NAME);
     tracing::info!(service = NAME, "started");
