@@ -20,6 +20,7 @@ mod state;
 mod tests;
 mod x;
 
+pub use bluesky::BlueskyOptions;
 use state::SimState;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -45,6 +46,8 @@ pub struct NetsimOptions {
     pub active_versions: Vec<String>,
     /// How long an identical commentary by the same author is refused as a duplicate.
     pub duplicate_window: Duration,
+    /// Bluesky's token lifetimes and rate limits.
+    pub bluesky: BlueskyOptions,
 }
 
 impl Default for NetsimOptions {
@@ -60,6 +63,7 @@ impl Default for NetsimOptions {
                 .map(|version| version.to_string())
                 .collect(),
             duplicate_window: Duration::from_secs(48 * 3_600),
+            bluesky: BlueskyOptions::default(),
         }
     }
 }

@@ -29,6 +29,7 @@ pub(crate) const REFRESH_TOKEN_PREFIX: &str = "AQX";
 
 pub(crate) struct SimState {
     pub(crate) options: NetsimOptions,
+    pub(crate) bluesky: crate::bluesky::BlueskyState,
     inner: Mutex<Inner>,
 }
 
@@ -142,6 +143,7 @@ impl SimState {
     pub(crate) fn new(options: NetsimOptions) -> SimState {
         SimState {
             options,
+            bluesky: crate::bluesky::BlueskyState::default(),
             inner: Mutex::new(Inner::default()),
         }
     }
@@ -314,7 +316,8 @@ impl SimState {
             grant.expires_at = grant.expires_at.min(expired_at);
             expired += 1;
         }
-        expired
+        drop(inner);
+        expired + self.bluesky.expire_tokens_of(member_id)
     }
 
     pub(crate) fn push_fault(&self, network: &str, fault: Fault) {
