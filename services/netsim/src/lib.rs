@@ -20,6 +20,7 @@ mod state;
 mod tests;
 mod x;
 
+pub use bluesky::BlueskyOptions;
 pub use mastodon::MastodonOptions;
 use state::SimState;
 use std::net::SocketAddr;
@@ -58,6 +59,8 @@ pub struct NetsimOptions {
     pub instagram_publish_quota: u32,
     /// How long an Instagram container stays IN_PROGRESS before FINISHED (or ERROR).
     pub instagram_container_delay: Duration,
+    /// Bluesky's token lifetimes and rate limits.
+    pub bluesky: BlueskyOptions,
 }
 
 impl Default for NetsimOptions {
@@ -78,6 +81,7 @@ impl Default for NetsimOptions {
             graph_page_calls_per_day: 4_800,
             instagram_publish_quota: 50,
             instagram_container_delay: Duration::from_millis(1_500),
+            bluesky: BlueskyOptions::default(),
         }
     }
 }

@@ -29,6 +29,7 @@ pub(crate) const REFRESH_TOKEN_PREFIX: &str = "AQX";
 
 pub(crate) struct SimState {
     pub(crate) options: NetsimOptions,
+    pub(crate) bluesky: crate::bluesky::BlueskyState,
     inner: Mutex<Inner>,
     /// X's own memory (rotating refresh tokens, rendered tweets, rate windows).
     pub(crate) x: crate::x::XState,
@@ -148,6 +149,7 @@ impl SimState {
     pub(crate) fn new(options: NetsimOptions) -> SimState {
         SimState {
             options,
+            bluesky: crate::bluesky::BlueskyState::default(),
             inner: Mutex::new(Inner::default()),
             x: crate::x::XState::default(),
             mastodon: crate::mastodon::MastodonState::default(),
@@ -361,7 +363,7 @@ impl SimState {
         }
         drop(inner);
         // Graph tokens die on a "password change" (code 190, subcode 460).
-        expired + self.meta.revoke_tokens_of(member_id)
+        expired + self.meta.revoke_tokens_of(member_id) + self.bluesky.expire_tokens_of(member_id)
     }
 
     pub(crate) fn push_fault(&self, network: &str, fault: Fault) {
