@@ -242,6 +242,34 @@ async fn a_share_reaches_each_network_once() {
             .unwrap_or_else(|error| panic!("{network} share: {error:?}"));
         shares.push((network, share));
     }
+    // Bluesky signs in with an app password, never stored.
+    let bluesky: chorus_api::publishing::Account = api
+        .post(
+            "/v1/accounts/app-password",
+            &alice,
+            json!({"network": "bluesky",
+            "identifier": "alice.bsky.social", "app_password": "abcd-efgh-ijkl-mnop"}),
+        )
+        .await
+        .expect("bluesky connects");
+    assert_eq!(bluesky.network, "bluesky");
+    assert!(bluesky.external_id.starts_with("did:plc:"), "{bluesky:?}");
+    let refused = api
+        .post::<chorus_api::publishing::Account>("/v1/accounts/app-password", &alice,
+            json!({"network": "linkedin", "identifier": "alice", "app_password": "abcd-efgh-ijkl-mnop"}))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.status, 422, "{refused:?}");
+    let share: Share = api
+        .post(
+            "/v1/shares",
+            &alice,
+            json!({"post_id": post.id, "account_id": bluesky.id,
+            "caption": "Proud of my team, from bluesky"}),
+        )
+        .await
+        .expect("bluesky share");
+    shares.push(("bluesky", share));
     for (network, share) in &shares {
         let done = api
             .wait_final(&alice, &share.id, Duration::from_secs(60))
