@@ -19,5 +19,8 @@ pub use tokio_util::sync::CancellationToken as Shutdown;
 pub struct Context {
     pub config: std::sync::Arc<Config>,
     pub nats: async_nats::Client,
+    /// The address `nats` is connected to, for a service that needs a connection of its
+    /// own (a hot path that must not queue behind the other services of the process).
+    pub nats_url: String,
     pub readiness: admin::Readiness,
 }

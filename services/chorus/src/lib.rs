@@ -99,6 +99,7 @@ pub async fn start(
     let ctx = Context {
         config: config.clone(),
         nats: bus.client.clone(),
+        nats_url: nats_url.clone(),
         readiness,
     };
 

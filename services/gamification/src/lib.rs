@@ -8,6 +8,7 @@
 pub mod bench;
 mod consumers;
 mod contests;
+mod counts;
 mod domain;
 mod entities;
 mod ledger;

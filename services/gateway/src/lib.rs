@@ -25,6 +25,7 @@ pub const NAME: &str = "gateway";
 /// Shared by every handler.
 pub struct Gateway {
     pub nats: async_nats::Client,
+    /// The gateway's own connection, on which redirects publish clicks.
     pub bus: Bus,
     pub rpc_timeout: Duration,
     pub dev_signing_key: Vec<u8>,
@@ -55,7 +56,10 @@ pub async fn serve(
     let secrets = chorus_kit::auth::Secrets::resolve(&ctx.config)?;
     let state = Arc::new(Gateway {
         nats: ctx.nats.clone(),
-        bus: Bus::new(ctx.nats.clone()),
+        // Clicks are published on a connection of the gateway's own: in a process that
+        // hosts every service, the shared connection also carries the consumers' pulls,
+        // acks and outbox relays, and a redirect must not wait behind them.
+        bus: Bus::connect(&ctx.nats_url).await?,
         rpc_timeout: Duration::from_millis(ctx.config.gateway.rpc_timeout_ms),
         dev_signing_key: secrets.dev_signing_key_bytes(),
         visitor_salt: secrets.visitor_salt.expose_secret().to_string(),

@@ -9,6 +9,7 @@ use chorus_api::engagement::LinkTarget;
 use chorus_events::engagement::v1::LinkClicked;
 use sha2::Digest;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 /// User-agent fragments of link-preview bots and crawlers (lower case).
 const BOTS: &[&str] = &[
@@ -60,44 +61,60 @@ fn not_found() -> Response {
 }
 
 /// Hash of the visitor for today: counts unique visitors without storing their address.
-fn visitor_hash(salt: &str, address: &str, user_agent: &str) -> String {
-    let day = chrono::Utc::now().format("%Y-%m-%d").to_string();
-    let digest = sha2::Sha256::digest(format!("{salt}|{day}|{address}|{user_agent}").as_bytes());
-    digest
-        .iter()
-        .take(16)
-        .map(|byte| format!("{byte:02x}"))
-        .collect()
+/// The digest of `salt|day|address|user_agent`, fed in pieces (no formatted copy).
+fn visitor_hash(
+    salt: &str,
+    now: chrono::DateTime<chrono::Utc>,
+    address: &str,
+    user_agent: &str,
+) -> String {
+    use std::fmt::Write;
+    let mut day = String::with_capacity(10);
+    let _ = write!(day, "{}", now.format("%Y-%m-%d"));
+    let mut hasher = sha2::Sha256::new();
+    for piece in [salt, "|", &day, "|", address, "|", user_agent] {
+        hasher.update(piece.as_bytes());
+    }
+    let digest = hasher.finalize();
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut hex = String::with_capacity(32);
+    for byte in digest.iter().take(16) {
+        hex.push(char::from(HEX[usize::from(byte >> 4)]));
+        hex.push(char::from(HEX[usize::from(byte & 0x0f)]));
+    }
+    hex
 }
 
-/// Recently resolved links, so that a popular link costs no lookup at all.
+/// Resolved links. A link's target never changes once written and links are never
+/// deleted, so an entry stays right for as long as it is kept; the cache is bounded (it
+/// starts over when full) and a hit is a shared pointer, not a copy.
 #[derive(Default)]
 pub struct LinkCache {
-    entries: std::sync::Mutex<std::collections::HashMap<String, LinkTarget>>,
+    entries: std::sync::RwLock<std::collections::HashMap<Box<str>, Arc<LinkTarget>>>,
 }
 
 const LINK_CACHE_SIZE: usize = 50_000;
 
 impl LinkCache {
-    fn get(&self, code: &str) -> Option<LinkTarget> {
+    fn get(&self, code: &str) -> Option<Arc<LinkTarget>> {
         self.entries
-            .lock()
+            .read()
             .expect("link cache lock")
             .get(code)
             .cloned()
     }
 
-    fn put(&self, code: &str, target: LinkTarget) {
-        let mut entries = self.entries.lock().expect("link cache lock");
+    fn put(&self, code: &str, target: Arc<LinkTarget>) {
+        let mut entries = self.entries.write().expect("link cache lock");
         if entries.len() >= LINK_CACHE_SIZE {
             entries.clear();
         }
-        entries.insert(code.to_string(), target);
+        entries.insert(code.into(), target);
     }
 }
 
 /// The link's target: from the cache, else from the links bucket (written by engagement).
-async fn resolve(state: &AppState, code: &str) -> Result<Option<LinkTarget>, Response> {
+async fn resolve(state: &AppState, code: &str) -> Result<Option<Arc<LinkTarget>>, Response> {
     if let Some(found) = state.link_cache.get(code) {
         return Ok(Some(found));
     }
@@ -108,6 +125,7 @@ async fn resolve(state: &AppState, code: &str) -> Result<Option<LinkTarget>, Res
     let Some(bytes) = stored else { return Ok(None) };
     let target: LinkTarget = serde_json::from_slice(&bytes)
         .map_err(|error| chorus_kit::ServiceError::internal(&error).into_response())?;
+    let target = Arc::new(target);
     state.link_cache.put(code, target.clone());
     Ok(Some(target))
 }
@@ -130,18 +148,25 @@ pub async fn redirect(
         .get(header::USER_AGENT)
         .and_then(|value| value.to_str().ok())
         .unwrap_or_default();
-    let address = headers
+    let peer_address;
+    let address = match headers
         .get("x-forwarded-for")
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.split(',').next())
-        .map(|value| value.trim().to_string())
-        .unwrap_or_else(|| peer.ip().to_string());
+    {
+        Some(forwarded) => forwarded.trim(),
+        None => {
+            peer_address = peer.ip().to_string();
+            &peer_address
+        }
+    };
     let bot = is_bot(user_agent);
+    let now = chrono::Utc::now();
     let click = LinkClicked {
         tenant_id: target.tenant_id.clone(),
         link_code: code,
-        clicked_at: Some(chorus_events::to_timestamp(chrono::Utc::now())),
-        visitor_hash: visitor_hash(&state.visitor_salt, &address, user_agent),
+        clicked_at: Some(chorus_events::to_timestamp(now)),
+        visitor_hash: visitor_hash(&state.visitor_salt, now, address, user_agent),
         is_bot: bot,
         user_agent_family: if bot { "bot".into() } else { "browser".into() },
     };
@@ -155,7 +180,11 @@ pub async fn redirect(
     {
         tracing::error!(%error, share_id = %target.share_id, "click could not be recorded");
     }
-    (StatusCode::FOUND, [(header::LOCATION, target.target_url)]).into_response()
+    (
+        StatusCode::FOUND,
+        [(header::LOCATION, target.target_url.as_str())],
+    )
+        .into_response()
 }
 
 #[cfg(test)]
@@ -174,5 +203,24 @@ mod tests {
         ));
         assert!(valid_code("AbC123xyz789"));
         assert!(!valid_code("../etc"));
+    }
+
+    #[test]
+    fn a_visitor_is_the_same_digest_of_salt_day_address_and_agent() {
+        let now = chrono::Utc::now();
+        let text = format!("salt|{}|198.51.100.1|Mozilla/5.0", now.format("%Y-%m-%d"));
+        let expected: String = sha2::Sha256::digest(text.as_bytes())
+            .iter()
+            .take(16)
+            .map(|byte| format!("{byte:02x}"))
+            .collect();
+        assert_eq!(
+            visitor_hash("salt", now, "198.51.100.1", "Mozilla/5.0"),
+            expected
+        );
+        assert_ne!(
+            visitor_hash("salt", now, "198.51.100.2", "Mozilla/5.0"),
+            expected
+        );
     }
 }
