@@ -775,12 +775,6 @@ async fn gamification(backend: Backend) {
         .collect();
     assert_eq!(replayed.ledger, earned);
     assert_eq!(replayed.scores, before.scores);
-    assert!(!before.counts.is_empty());
-    assert_eq!(
-        before.counts, before.counts_from_scores,
-        "the boards' counts drifted from the visible scores"
-    );
-    assert_eq!(replayed.counts, before.counts);
     assert_eq!(replayed.badges, before.badges);
     stop_gamification(shutdown, running).await;
     harness.stop().await;
@@ -816,10 +810,6 @@ async fn wait_drained(harness: &Harness) {
 struct Snapshot {
     ledger: Vec<String>,
     scores: Vec<String>,
-    /// Advocates per points value on each board, as kept by the service...
-    counts: Vec<String>,
-    /// ...and as the visible scores imply.
-    counts_from_scores: Vec<String>,
     badges: Vec<String>,
     balances: Vec<String>,
 }
@@ -885,21 +875,6 @@ async fn snapshot(url: &str) -> Snapshot {
             &db,
             "SELECT tenant_id, period, user_id, department, visible, points FROM scores WHERE period NOT LIKE 'contest:%'",
             &["tenant_id:s", "period:s", "user_id:s", "department:s", "visible:b", "points:i"],
-        )
-        .await,
-        counts: lines(
-            &db,
-            "SELECT tenant_id, period, scope, points, advocates FROM score_counts WHERE period NOT LIKE 'contest:%' AND advocates <> 0",
-            &["tenant_id:s", "period:s", "scope:s", "points:i", "advocates:i"],
-        )
-        .await,
-        counts_from_scores: lines(
-            &db,
-            "SELECT tenant_id, period, 'company' AS scope, points, COUNT(*) AS advocates FROM scores \
-             WHERE visible AND period NOT LIKE 'contest:%' GROUP BY tenant_id, period, points \
-             UNION ALL SELECT tenant_id, period, 'department:' || department AS scope, points, COUNT(*) AS advocates FROM scores \
-             WHERE visible AND period NOT LIKE 'contest:%' GROUP BY tenant_id, period, department, points",
-            &["tenant_id:s", "period:s", "scope:s", "points:i", "advocates:i"],
         )
         .await,
         badges: lines(

@@ -81,10 +81,8 @@ pub async fn seed_leaderboard(
              SELECT tenant_id, user_id, 'Advocate ' || user_id, department, TRUE, CAST(substr(user_id, 2) AS INTEGER) % 50 = 7 \
              FROM scores WHERE tenant_id = '{tenant_id}' AND period = 'all'"
         ),
-    ]
-    .into_iter()
-    .chain(crate::counts::rebuild_statements(Some(tenant_id)))
-    .chain(["ANALYZE".to_string()]);
+        "ANALYZE".to_string(),
+    ];
     for statement in statements {
         db.execute_unprepared(&statement).await?;
     }

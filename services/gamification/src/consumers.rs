@@ -5,7 +5,6 @@
 //! depend on what came before, so processing in stream order makes a replay of the same
 //! history give the same ledger.
 
-use crate::counts::{CountChanges, Counted};
 use crate::domain;
 use crate::entities::{member, post, score};
 use crate::ledger::{Credit, Ledger};
@@ -17,7 +16,7 @@ use chorus_events::identity::v1::{UserCreated, UserDeactivated, UserErased, User
 use chorus_events::share::v1::SharePublished;
 use chorus_kit::Shutdown;
 use sea_orm::sea_query::OnConflict;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect, Set, TransactionTrait};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, Set, TransactionTrait};
 use std::future::Future;
 use std::sync::Arc;
 
@@ -305,34 +304,15 @@ async fn upsert_member(
         )
         .exec_without_returning(&txn)
         .await?;
-    // Visible scores in another department move between department boards.
-    let moving = visible_scores(&txn, tenant_id, user_id).await?;
-    let mut counts = CountChanges::default();
-    for row in moving.iter().filter(|row| row.department != department) {
-        let before = Counted {
-            period: &row.period,
-            department: &row.department,
-            points: row.points,
-        };
-        counts.leave(tenant_id, &before);
-        counts.enter(
-            tenant_id,
-            &Counted {
-                department: &department,
-                ..before
-            },
-        );
-    }
     score::Entity::update_many()
         .col_expr(
             score::Column::Department,
-            sea_orm::sea_query::Expr::value(department.clone()),
+            sea_orm::sea_query::Expr::value(department),
         )
         .filter(score::Column::TenantId.eq(tenant_id))
         .filter(score::Column::UserId.eq(user_id))
         .exec(&txn)
         .await?;
-    counts.apply(&txn).await?;
     txn.commit().await?;
     Ok(())
 }
@@ -369,18 +349,6 @@ async fn hide_member(
         )
         .exec_without_returning(&txn)
         .await?;
-    let leaving = visible_scores(&txn, tenant_id, user_id).await?;
-    let mut counts = CountChanges::default();
-    for row in &leaving {
-        counts.leave(
-            tenant_id,
-            &Counted {
-                period: &row.period,
-                department: &row.department,
-                points: row.points,
-            },
-        );
-    }
     score::Entity::update_many()
         .col_expr(
             score::Column::Visible,
@@ -390,23 +358,6 @@ async fn hide_member(
         .filter(score::Column::UserId.eq(user_id))
         .exec(&txn)
         .await?;
-    counts.apply(&txn).await?;
     txn.commit().await?;
     Ok(())
-}
-
-/// The member's visible scores, locked (on PostgreSQL) until the transaction ends so that
-/// their points cannot move before the boards' counts follow them.
-async fn visible_scores<C: sea_orm::ConnectionTrait>(
-    conn: &C,
-    tenant_id: &str,
-    user_id: &str,
-) -> Result<Vec<score::Model>, sea_orm::DbErr> {
-    score::Entity::find()
-        .filter(score::Column::TenantId.eq(tenant_id))
-        .filter(score::Column::UserId.eq(user_id))
-        .filter(score::Column::Visible.eq(true))
-        .lock_exclusive()
-        .all(conn)
-        .await
 }

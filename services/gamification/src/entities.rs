@@ -86,20 +86,6 @@ entity!(score, "scores", {
     pub points: i64,
 });
 
-// Visible advocates per points value on each board: kept with every score change.
-entity!(score_count, "score_counts", {
-    #[sea_orm(primary_key, auto_increment = false)]
-    pub tenant_id: String,
-    #[sea_orm(primary_key, auto_increment = false)]
-    pub period: String,
-    /// `company` or `department:<name>`.
-    #[sea_orm(primary_key, auto_increment = false)]
-    pub scope: String,
-    #[sea_orm(primary_key, auto_increment = false)]
-    pub points: i64,
-    pub advocates: i64,
-});
-
 entity!(badge, "badges", {
     #[sea_orm(primary_key, auto_increment = false)]
     pub tenant_id: String,

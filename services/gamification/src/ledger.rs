@@ -2,17 +2,16 @@
 //! the caps, append to the ledger (once per source and action), and in the same
 //! transaction move the balance, the board scores, contest scores and badges.
 
-use crate::counts::{CountChanges, Counted};
 use crate::domain::{self, RulesVersion};
 use crate::entities::{badge, balance, contest, ledger, member, post, rule_version, score};
 use chorus_api::gamification::{ContestMetric, PointRules};
 use chorus_bus::Outbox;
 use chorus_events::gamification::v1::{BadgeEarned, PointsAwarded};
 use chrono::{DateTime, SubsecRound, Utc};
-use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Query};
+use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QuerySelect,
-    QueryTrait, Set, TransactionTrait, TryInsertResult,
+    Set, TransactionTrait, TryInsertResult,
 };
 
 /// One fact that may earn points.
@@ -147,7 +146,6 @@ impl Ledger {
             .map(|row| row.department.clone())
             .unwrap_or_default();
         let visible = member.as_ref().is_none_or(|row| row.active);
-        let mut counts = CountChanges::default();
         if points != 0 {
             let balance = add_to_balance(&txn, credit.tenant_id, credit.user_id, points).await?;
             for period in domain::period_keys(credit.occurred_at) {
@@ -159,7 +157,6 @@ impl Ledger {
                     &department,
                     visible,
                     points,
-                    &mut counts,
                 )
                 .await?;
             }
@@ -181,9 +178,8 @@ impl Ledger {
                 )
                 .await?;
         }
-        self.score_contests(&txn, &credit, points, &department, visible, &mut counts)
+        self.score_contests(&txn, &credit, points, &department, visible)
             .await?;
-        counts.apply(&txn).await?;
         self.award_threshold_badges(&txn, &credit, &week).await?;
         txn.commit().await?;
         self.outbox.wake();
@@ -198,7 +194,6 @@ impl Ledger {
         points: i64,
         department: &str,
         visible: bool,
-        counts: &mut CountChanges,
     ) -> Result<(), DbErr> {
         let running = contest::Entity::find()
             .filter(contest::Column::TenantId.eq(credit.tenant_id))
@@ -238,7 +233,6 @@ impl Ledger {
                 department,
                 visible,
                 increment,
-                counts,
             )
             .await?;
         }
@@ -429,9 +423,7 @@ pub async fn add_to_balance<C: ConnectionTrait>(
     Ok(current.map(|row| row.balance).unwrap_or(points))
 }
 
-/// Adds to a materialised board score (creating the row), and records in `counts` how the
-/// boards' per-points counts move when the score is visible.
-#[allow(clippy::too_many_arguments)]
+/// Adds to a materialised board score (creating the row).
 pub async fn add_to_score<C: ConnectionTrait>(
     conn: &C,
     tenant_id: &str,
@@ -440,79 +432,29 @@ pub async fn add_to_score<C: ConnectionTrait>(
     department: &str,
     visible: bool,
     points: i64,
-    counts: &mut CountChanges,
 ) -> Result<(), DbErr> {
-    let backend = conn.get_database_backend();
-    // An insert that conflicts means another transaction created the row meanwhile: the
-    // update then finds it.
-    for _ in 0..3 {
-        let mut update = score::Entity::update_many()
-            .col_expr(
-                score::Column::Points,
-                Expr::col((score::Entity, score::Column::Points)).add(points),
-            )
-            .filter(score::Column::TenantId.eq(tenant_id))
-            .filter(score::Column::Period.eq(period))
-            .filter(score::Column::UserId.eq(user_id))
-            .into_query();
-        update.returning(Query::returning().columns([
-            score::Column::Points,
-            score::Column::Department,
-            score::Column::Visible,
-        ]));
-        if let Some(row) = conn.query_one_raw(backend.build(&update)).await? {
-            let new_points: i64 = row.try_get("", "points")?;
-            let row_department: String = row.try_get("", "department")?;
-            let row_visible: bool = row.try_get("", "visible")?;
-            if row_visible {
-                let before = Counted {
-                    period,
-                    department: &row_department,
-                    points: new_points - points,
-                };
-                counts.leave(tenant_id, &before);
-                counts.enter(
-                    tenant_id,
-                    &Counted {
-                        points: new_points,
-                        ..before
-                    },
-                );
-            }
-            return Ok(());
-        }
-        let row = score::ActiveModel {
-            tenant_id: Set(tenant_id.to_string()),
-            period: Set(period.to_string()),
-            user_id: Set(user_id.to_string()),
-            department: Set(department.to_string()),
-            visible: Set(visible),
-            points: Set(points),
-        };
-        let inserted = score::Entity::insert(row)
-            .on_conflict_do_nothing_on([
+    let row = score::ActiveModel {
+        tenant_id: Set(tenant_id.to_string()),
+        period: Set(period.to_string()),
+        user_id: Set(user_id.to_string()),
+        department: Set(department.to_string()),
+        visible: Set(visible),
+        points: Set(points),
+    };
+    score::Entity::insert(row)
+        .on_conflict(
+            OnConflict::columns([
                 score::Column::TenantId,
                 score::Column::Period,
                 score::Column::UserId,
             ])
-            .exec(conn)
-            .await?;
-        if matches!(inserted, TryInsertResult::Conflicted) {
-            continue;
-        }
-        if visible {
-            counts.enter(
-                tenant_id,
-                &Counted {
-                    period,
-                    department,
-                    points,
-                },
-            );
-        }
-        return Ok(());
-    }
-    Err(DbErr::Custom(format!(
-        "score {period} of {user_id} neither updated nor inserted"
-    )))
+            .value(
+                score::Column::Points,
+                Expr::col((score::Entity, score::Column::Points)).add(points),
+            )
+            .to_owned(),
+        )
+        .exec_without_returning(conn)
+        .await?;
+    Ok(())
 }

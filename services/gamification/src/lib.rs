@@ -8,7 +8,6 @@
 pub mod bench;
 mod consumers;
 mod contests;
-mod counts;
 mod domain;
 mod entities;
 mod ledger;

@@ -9,7 +9,6 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(chorus_bus::migration::Migration),
             Box::new(Initial),
-            Box::new(ScoreCounts),
         ]
     }
 }
@@ -327,52 +326,5 @@ impl MigrationTrait for Initial {
                 .await?;
         }
         Ok(())
-    }
-}
-
-/// Advocates per points value on each board, so that a rank is a sum over distinct points
-/// values instead of a count over advocates. Filled from the scores already there.
-struct ScoreCounts;
-
-impl MigrationName for ScoreCounts {
-    fn name(&self) -> &str {
-        "m20261123_000200_gamification_score_counts"
-    }
-}
-
-#[async_trait::async_trait]
-impl MigrationTrait for ScoreCounts {
-    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .create_table(
-                Table::create()
-                    .table(name("score_counts"))
-                    .if_not_exists()
-                    .col(string(name("tenant_id")))
-                    .col(string(name("period")))
-                    .col(string(name("scope")))
-                    .col(big_integer(name("points")))
-                    .col(big_integer(name("advocates")))
-                    .primary_key(
-                        Index::create()
-                            .col(name("tenant_id"))
-                            .col(name("period"))
-                            .col(name("scope"))
-                            .col(name("points")),
-                    )
-                    .to_owned(),
-            )
-            .await?;
-        let connection = manager.get_connection();
-        for statement in crate::counts::rebuild_statements(None) {
-            connection.execute_unprepared(&statement).await?;
-        }
-        Ok(())
-    }
-
-    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .drop_table(Table::drop().table(name("score_counts")).to_owned())
-            .await
     }
 }

@@ -267,18 +267,10 @@ impl Gamification {
         let mut me_ranked = None;
         let mut neighbours = Vec::new();
         if let Some(mine) = mine {
-            // Advocates with more points: a sum over the board's distinct points values above
-            // mine; then those tied with me and a smaller id (an index range of one value).
-            let scope = match &department {
-                Some(department) => crate::counts::department_scope(department),
-                None => crate::counts::COMPANY_SCOPE.to_string(),
-            };
-            let more_points = crate::counts::advocates_above(
+            // Two index range counts: strictly more points, then equal points and a smaller id.
+            let more_points = count_scores(
                 &self.db,
-                &caller.tenant_id,
-                &period,
-                &scope,
-                mine.points,
+                base.clone().add(score::Column::Points.gt(mine.points)),
             )
             .await?;
             let tied_before = count_scores(
