@@ -174,7 +174,9 @@ def everything_on(defaults: dict, facts: dict) -> dict:
     enabled_networks = [n for n, s in values["publishing"]["networks"].items() if s.get("enabled")]
     # The chart refuses per-network publishers while several networks are on (values.yaml).
     if len(enabled_networks) <= 1:
-        for publisher in values["publishers"].values():
+        for network, publisher in values["publishers"].items():
+            if network not in enabled_networks:
+                continue
             publisher["enabled"] = True
             publisher["podDisruptionBudget"]["enabled"] = True
     values["serviceAccount"] = {"create": False, "name": "chorus-existing", "annotations": {}}
