@@ -6,6 +6,7 @@
 //! `listRecords`), engagement from `app.bsky.feed.getPosts` and the audience from
 //! `app.bsky.actor.getProfile`.
 
+use crate::transport::{self, CallEffect};
 use crate::{
     AppCredentials, Network, NetworkAdapter, NetworkError, PostMetrics, PostRequest, PostedRef,
     Profile, RateBudget, TokenSet,
@@ -18,6 +19,7 @@ use std::time::Duration;
 use tracing::Instrument;
 use unicode_segmentation::UnicodeSegmentation;
 
+const NETWORK: Network = Network::Bluesky;
 const POST_COLLECTION: &str = "app.bsky.feed.post";
 const LINK_FEATURE: &str = "app.bsky.richtext.facet#link";
 /// The lexicon's limits of a post's text.
@@ -33,16 +35,6 @@ const LIST_PAGES: usize = 2;
 const TID_ALPHABET: &[u8; 32] = b"234567abcdefghijklmnopqrstuvwxyz";
 /// Longest piece of an unparsable error body quoted in an error message.
 const QUOTED_BODY_CHARS: usize = 300;
-
-/// Whether a call changes something on the network, which decides what a transport
-/// failure after sending means.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum CallEffect {
-    /// Safe to repeat: a lost reply is only `Unavailable`.
-    Repeatable,
-    /// May have taken effect (creating a record): a lost reply is `OutcomeUnknown`.
-    SideEffect,
-}
 
 pub struct Bluesky {
     credentials: AppCredentials,
@@ -72,12 +64,13 @@ impl Bluesky {
         request: RequestBuilder,
         effect: CallEffect,
     ) -> Result<TokenSet, NetworkError> {
-        let response = send(request, effect).await?;
+        let response = transport::send(NETWORK, request, effect).await?;
         let status = response.status();
         if !status.is_success() {
             return Err(failure_of(response).await);
         }
-        let session: SessionReply = read_json(response, effect, "session reply").await?;
+        let session: SessionReply =
+            transport::read_json(NETWORK, response, effect, "session reply").await?;
         tracing::info!(did = %session.did, "bluesky session opened");
         Ok(session.into_token_set(chrono::Utc::now()))
     }
@@ -88,11 +81,17 @@ impl Bluesky {
             .http
             .get(self.xrpc_url("com.atproto.server.getSession"))
             .bearer_auth(access_token);
-        let response = send(request, CallEffect::Repeatable).await?;
+        let response = transport::send(NETWORK, request, CallEffect::Repeatable).await?;
         if !response.status().is_success() {
             return Err(failure_of(response).await);
         }
-        read_json(response, CallEffect::Repeatable, "getSession reply").await
+        transport::read_json(
+            NETWORK,
+            response,
+            CallEffect::Repeatable,
+            "getSession reply",
+        )
+        .await
     }
 
     /// Creates the record at `rkey`. A server error may hide a record that was written
@@ -116,12 +115,17 @@ impl Bluesky {
             .post(self.xrpc_url("com.atproto.repo.createRecord"))
             .bearer_auth(access_token)
             .json(&body);
-        let response = send(request, CallEffect::SideEffect).await?;
+        let response = transport::send(NETWORK, request, CallEffect::SideEffect).await?;
         let status = response.status();
         let budget = budget_of(response.headers());
         if status.is_success() {
-            let created: CreatedRecord =
-                read_json(response, CallEffect::SideEffect, "createRecord reply").await?;
+            let created: CreatedRecord = transport::read_json(
+                NETWORK,
+                response,
+                CallEffect::SideEffect,
+                "createRecord reply",
+            )
+            .await?;
             tracing::info!(external_id = %created.uri, cid = %created.cid, "bluesky post created");
             return Ok(posted_ref(created.uri, false, budget));
         }
@@ -158,11 +162,12 @@ impl Bluesky {
                 ("collection", POST_COLLECTION),
                 ("rkey", rkey),
             ]);
-        let response = send(request, CallEffect::Repeatable).await?;
+        let response = transport::send(NETWORK, request, CallEffect::Repeatable).await?;
         let status = response.status();
         if status.is_success() {
             let record: RecordView =
-                read_json(response, CallEffect::Repeatable, "getRecord reply").await?;
+                transport::read_json(NETWORK, response, CallEffect::Repeatable, "getRecord reply")
+                    .await?;
             return Ok(Some(posted_ref(record.uri, true, None)));
         }
         let body = response.text().await.unwrap_or_default();
@@ -200,12 +205,17 @@ impl Bluesky {
                 .get(self.xrpc_url("com.atproto.repo.listRecords"))
                 .bearer_auth(access_token)
                 .query(&query);
-            let response = send(request, CallEffect::Repeatable).await?;
+            let response = transport::send(NETWORK, request, CallEffect::Repeatable).await?;
             if !response.status().is_success() {
                 return Err(failure_of(response).await);
             }
-            let page: RecordPage =
-                read_json(response, CallEffect::Repeatable, "listRecords reply").await?;
+            let page: RecordPage = transport::read_json(
+                NETWORK,
+                response,
+                CallEffect::Repeatable,
+                "listRecords reply",
+            )
+            .await?;
             if let Some(found) = page
                 .records
                 .iter()
@@ -219,84 +229,6 @@ impl Bluesky {
             }
         }
         Ok(None)
-    }
-}
-
-fn call_span(operation: &'static str) -> tracing::Span {
-    tracing::info_span!(
-        "network.call",
-        otel.kind = "client",
-        network = "bluesky",
-        operation,
-        http.status_code = tracing::field::Empty,
-    )
-}
-
-/// Sends the request and records the status on the current `network.call` span.
-async fn send(request: RequestBuilder, effect: CallEffect) -> Result<Response, NetworkError> {
-    match request.send().await {
-        Ok(response) => {
-            tracing::Span::current().record("http.status_code", response.status().as_u16());
-            Ok(response)
-        }
-        Err(error) => {
-            let classified = classify_transport_error(&error, effect);
-            tracing::warn!(error.code = classified.code(), error = %error_chain(&error), "bluesky call failed in transport");
-            Err(classified)
-        }
-    }
-}
-
-async fn read_json<T: serde::de::DeserializeOwned>(
-    response: Response,
-    effect: CallEffect,
-    what: &str,
-) -> Result<T, NetworkError> {
-    let bytes = response
-        .bytes()
-        .await
-        .map_err(|error| classify_transport_error(&error, effect))?;
-    serde_json::from_slice(&bytes).map_err(|error| match effect {
-        // The record was accepted; only its identity is unreadable.
-        CallEffect::SideEffect => {
-            NetworkError::OutcomeUnknown(format!("bluesky sent an unreadable {what}: {error}"))
-        }
-        CallEffect::Repeatable => {
-            NetworkError::Unavailable(format!("bluesky sent an unreadable {what}: {error}"))
-        }
-    })
-}
-
-fn error_chain(error: &reqwest::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
-
-/// A failure without an HTTP status. Connecting failed: nothing was sent. Anything later
-/// (timeout, reset, unreadable body) may have happened after the PDS acted.
-fn classify_transport_error(error: &reqwest::Error, effect: CallEffect) -> NetworkError {
-    let detail = error_chain(error);
-    if error.is_builder() {
-        return NetworkError::Configuration(format!(
-            "bluesky request could not be built: {detail}"
-        ));
-    }
-    if error.is_connect() {
-        return NetworkError::Unavailable(format!("bluesky unreachable: {detail}"));
-    }
-    match effect {
-        CallEffect::Repeatable => {
-            NetworkError::Unavailable(format!("bluesky reply lost: {detail}"))
-        }
-        CallEffect::SideEffect => {
-            NetworkError::OutcomeUnknown(format!("bluesky reply lost: {detail}"))
-        }
     }
 }
 
@@ -645,7 +577,7 @@ impl NetworkAdapter for Bluesky {
             .json(&json!({"identifier": identifier.trim(), "password": app_password}));
         // Opening a session again only costs one of the 30 per 5 minutes.
         self.session_call(request, CallEffect::Repeatable)
-            .instrument(call_span("create_session"))
+            .instrument(transport::call_span(NETWORK, "create_session"))
             .await
     }
 
@@ -668,7 +600,7 @@ impl NetworkAdapter for Bluesky {
             .post(self.xrpc_url("com.atproto.server.refreshSession"))
             .bearer_auth(refresh_token);
         self.session_call(request, CallEffect::Repeatable)
-            .instrument(call_span("refresh"))
+            .instrument(transport::call_span(NETWORK, "refresh"))
             .await
     }
 
@@ -680,7 +612,7 @@ impl NetworkAdapter for Bluesky {
                 display_name: session.handle,
             })
         }
-        .instrument(call_span("profile"))
+        .instrument(transport::call_span(NETWORK, "profile"))
         .await
     }
 
@@ -697,7 +629,7 @@ impl NetworkAdapter for Bluesky {
             let rkey = record_key(&post.idempotency_key);
             self.create_record(access_token, post, &rkey, record).await
         }
-        .instrument(call_span("publish"))
+        .instrument(transport::call_span(NETWORK, "publish"))
         .await
     }
 
@@ -727,7 +659,7 @@ impl NetworkAdapter for Bluesky {
             }
             Ok(found)
         }
-        .instrument(call_span("find_post"))
+        .instrument(transport::call_span(NETWORK, "find_post"))
         .await
     }
 
@@ -744,12 +676,13 @@ impl NetworkAdapter for Bluesky {
                 .get(self.xrpc_url("app.bsky.feed.getPosts"))
                 .bearer_auth(access_token)
                 .query(&[("uris", external_id)]);
-            let response = send(request, CallEffect::Repeatable).await?;
+            let response = transport::send(NETWORK, request, CallEffect::Repeatable).await?;
             if !response.status().is_success() {
                 return Err(failure_of(response).await);
             }
             let reply: PostsReply =
-                read_json(response, CallEffect::Repeatable, "getPosts reply").await?;
+                transport::read_json(NETWORK, response, CallEffect::Repeatable, "getPosts reply")
+                    .await?;
             let post = reply
                 .posts
                 .into_iter()
@@ -764,7 +697,7 @@ impl NetworkAdapter for Bluesky {
                 impressions: 0,
             })
         }
-        .instrument(call_span("metrics"))
+        .instrument(transport::call_span(NETWORK, "metrics"))
         .await
     }
 
@@ -777,15 +710,20 @@ impl NetworkAdapter for Bluesky {
                 .get(self.xrpc_url("app.bsky.actor.getProfile"))
                 .bearer_auth(access_token)
                 .query(&[("actor", session.did.as_str())]);
-            let response = send(request, CallEffect::Repeatable).await?;
+            let response = transport::send(NETWORK, request, CallEffect::Repeatable).await?;
             if !response.status().is_success() {
                 return Err(failure_of(response).await);
             }
-            let profile: ProfileView =
-                read_json(response, CallEffect::Repeatable, "getProfile reply").await?;
+            let profile: ProfileView = transport::read_json(
+                NETWORK,
+                response,
+                CallEffect::Repeatable,
+                "getProfile reply",
+            )
+            .await?;
             Ok(profile.followers_count)
         }
-        .instrument(call_span("audience_size"))
+        .instrument(transport::call_span(NETWORK, "audience_size"))
         .await
     }
 }

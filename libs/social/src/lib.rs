@@ -9,6 +9,7 @@ pub mod limits;
 pub mod linkedin;
 pub mod mastodon;
 pub mod meta;
+mod transport;
 pub mod x;
 
 use std::time::Duration;

@@ -58,12 +58,17 @@ impl PublishLimiter {
     /// Waits until both the account and the application may post; returns the time waited.
     pub async fn until_ready(&self, account_id: &str) -> Duration {
         let started = std::time::Instant::now();
-        let paused_until = self
-            .paused
-            .lock()
-            .expect("pause table")
-            .get(account_id)
-            .copied();
+        let paused_until = {
+            let mut paused = self.paused.lock().expect("pause table");
+            match paused.get(account_id).copied() {
+                // A pause that is over is dropped, so the table holds only waiting accounts.
+                Some(until) if until <= tokio::time::Instant::now() => {
+                    paused.remove(account_id);
+                    None
+                }
+                other => other,
+            }
+        };
         if let Some(until) = paused_until {
             tokio::time::sleep_until(until).await;
         }

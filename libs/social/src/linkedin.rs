@@ -1,15 +1,17 @@
 //! LinkedIn adapter: 3-legged OAuth (code + PKCE S256), `/v2/userinfo`, the Posts API
 //! (`/rest/posts`) and `/rest/socialActions`, in the wire format of NETWORKS.md, "1. LinkedIn".
 
+use crate::transport::{self, CallEffect};
 use crate::{
     AppCredentials, Network, NetworkAdapter, NetworkError, PostMetrics, PostRequest, PostedRef,
     Profile, TokenSet,
 };
 use reqwest::header::HeaderMap;
-use reqwest::{RequestBuilder, Response, StatusCode};
+use reqwest::{RequestBuilder, StatusCode};
 use serde::Deserialize;
 use tracing::Instrument;
 
+const NETWORK: Network = Network::Linkedin;
 const SCOPES: &str = "openid profile w_member_social";
 const RESTLI_PROTOCOL_VERSION: &str = "2.0.0";
 const DUPLICATE_POST_CODE: &str = "DUPLICATE_POST";
@@ -17,18 +19,6 @@ const DUPLICATE_POST_CODE: &str = "DUPLICATE_POST";
 const ACTIVITY_TROUBLE: &str = "Unable to obtain activity";
 /// Longest piece of an unparsable error body quoted in an error message.
 const QUOTED_BODY_CHARS: usize = 300;
-
-/// Whether a call changes something on the network, which decides what a transport
-/// failure after sending means.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum CallEffect {
-    /// Safe to repeat (reads, refreshing a non-rotating refresh token): a lost reply is
-    /// only `Unavailable`.
-    Repeatable,
-    /// May have taken effect (creating a post, spending a code): a lost reply is
-    /// `OutcomeUnknown`.
-    SideEffect,
-}
 
 pub struct LinkedIn {
     credentials: AppCredentials,
@@ -75,13 +65,14 @@ impl LinkedIn {
             .http
             .post(self.auth_url("/oauth/v2/accessToken"))
             .form(form);
-        let response = send(request, effect).await?;
+        let response = transport::send(NETWORK, request, effect).await?;
         let status = response.status();
         if !status.is_success() {
             let body = response.text().await.unwrap_or_default();
             return Err(classify_token_failure(status, &body));
         }
-        let reply: TokenReply = read_json(response, effect, "token reply").await?;
+        let reply: TokenReply =
+            transport::read_json(NETWORK, response, effect, "token reply").await?;
         Ok(reply.into_token_set(chrono::Utc::now()))
     }
 
@@ -94,7 +85,7 @@ impl LinkedIn {
         let request = self
             .rest_request(self.http.post(self.api_url("/rest/posts")), access_token)
             .json(&post_body(post));
-        let response = send(request, CallEffect::SideEffect).await?;
+        let response = transport::send(NETWORK, request, CallEffect::SideEffect).await?;
         let status = response.status();
         if status.is_success() {
             return match created_urn(response.headers()) {
@@ -126,78 +117,6 @@ impl LinkedIn {
             };
         }
         Err(classify_failure(status, &error_body, &body))
-    }
-}
-
-fn call_span(operation: &'static str) -> tracing::Span {
-    tracing::info_span!(
-        "network.call",
-        otel.kind = "client",
-        network = "linkedin",
-        operation,
-        http.status_code = tracing::field::Empty,
-    )
-}
-
-/// Sends the request and records the status on the current `network.call` span.
-async fn send(request: RequestBuilder, effect: CallEffect) -> Result<Response, NetworkError> {
-    match request.send().await {
-        Ok(response) => {
-            tracing::Span::current().record("http.status_code", response.status().as_u16());
-            Ok(response)
-        }
-        Err(error) => {
-            let classified = classify_transport_error(&error, effect);
-            tracing::warn!(error.code = classified.code(), error = %error_chain(&error), "linkedin call failed in transport");
-            Err(classified)
-        }
-    }
-}
-
-async fn read_json<T: serde::de::DeserializeOwned>(
-    response: Response,
-    effect: CallEffect,
-    what: &str,
-) -> Result<T, NetworkError> {
-    let bytes = response
-        .bytes()
-        .await
-        .map_err(|error| classify_transport_error(&error, effect))?;
-    serde_json::from_slice(&bytes).map_err(|error| {
-        NetworkError::Unavailable(format!("linkedin sent an unreadable {what}: {error}"))
-    })
-}
-
-fn error_chain(error: &reqwest::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
-
-/// A failure without an HTTP status. Connecting failed: nothing was sent. Anything later
-/// (timeout, reset, unreadable body) may have happened after LinkedIn acted.
-fn classify_transport_error(error: &reqwest::Error, effect: CallEffect) -> NetworkError {
-    let detail = error_chain(error);
-    if error.is_builder() {
-        return NetworkError::Configuration(format!(
-            "linkedin request could not be built: {detail}"
-        ));
-    }
-    if error.is_connect() {
-        return NetworkError::Unavailable(format!("linkedin unreachable: {detail}"));
-    }
-    match effect {
-        CallEffect::Repeatable => {
-            NetworkError::Unavailable(format!("linkedin reply lost: {detail}"))
-        }
-        CallEffect::SideEffect => {
-            NetworkError::OutcomeUnknown(format!("linkedin reply lost: {detail}"))
-        }
     }
 }
 
@@ -473,7 +392,7 @@ impl NetworkAdapter for LinkedIn {
         ];
         // The code is spent by the first request LinkedIn sees, so a lost reply is unknown.
         self.token_call(&form, CallEffect::SideEffect)
-            .instrument(call_span("exchange_code"))
+            .instrument(transport::call_span(NETWORK, "exchange_code"))
             .await
     }
 
@@ -486,7 +405,7 @@ impl NetworkAdapter for LinkedIn {
         ];
         // LinkedIn refresh tokens do not rotate: refreshing again is harmless.
         self.token_call(&form, CallEffect::Repeatable)
-            .instrument(call_span("refresh"))
+            .instrument(transport::call_span(NETWORK, "refresh"))
             .await
     }
 
@@ -496,17 +415,17 @@ impl NetworkAdapter for LinkedIn {
                 .http
                 .get(self.api_url("/v2/userinfo"))
                 .bearer_auth(access_token);
-            let response = send(request, CallEffect::Repeatable).await?;
+            let response = transport::send(NETWORK, request, CallEffect::Repeatable).await?;
             let status = response.status();
             if !status.is_success() {
                 let body = response.text().await.unwrap_or_default();
                 return Err(classify_failure(status, &parse_error_body(&body), &body));
             }
             let userinfo: UserInfo =
-                read_json(response, CallEffect::Repeatable, "userinfo").await?;
+                transport::read_json(NETWORK, response, CallEffect::Repeatable, "userinfo").await?;
             Ok(userinfo.into_profile())
         }
-        .instrument(call_span("profile"))
+        .instrument(transport::call_span(NETWORK, "profile"))
         .await
     }
 
@@ -516,7 +435,7 @@ impl NetworkAdapter for LinkedIn {
         post: &PostRequest,
     ) -> Result<PostedRef, NetworkError> {
         self.send_post(access_token, post)
-            .instrument(call_span("publish"))
+            .instrument(transport::call_span(NETWORK, "publish"))
             .await
     }
 
@@ -531,7 +450,7 @@ impl NetworkAdapter for LinkedIn {
         post: &PostRequest,
     ) -> Result<Option<PostedRef>, NetworkError> {
         self.send_post(access_token, post)
-            .instrument(call_span("find_post"))
+            .instrument(transport::call_span(NETWORK, "find_post"))
             .await
             .map(Some)
     }
@@ -546,14 +465,19 @@ impl NetworkAdapter for LinkedIn {
         async {
             let path = format!("/rest/socialActions/{}", encode_path_segment(external_id));
             let request = self.rest_request(self.http.get(self.api_url(&path)), access_token);
-            let response = send(request, CallEffect::Repeatable).await?;
+            let response = transport::send(NETWORK, request, CallEffect::Repeatable).await?;
             let status = response.status();
             if !status.is_success() {
                 let body = response.text().await.unwrap_or_default();
                 return Err(classify_failure(status, &parse_error_body(&body), &body));
             }
-            let actions: SocialActions =
-                read_json(response, CallEffect::Repeatable, "socialActions reply").await?;
+            let actions: SocialActions = transport::read_json(
+                NETWORK,
+                response,
+                CallEffect::Repeatable,
+                "socialActions reply",
+            )
+            .await?;
             let impressions = self
                 .post_statistic(access_token, external_id, "IMPRESSION")
                 .await?;
@@ -567,7 +491,7 @@ impl NetworkAdapter for LinkedIn {
                 impressions,
             })
         }
-        .instrument(call_span("metrics"))
+        .instrument(transport::call_span(NETWORK, "metrics"))
         .await
     }
 
@@ -576,17 +500,18 @@ impl NetworkAdapter for LinkedIn {
             let request = self
                 .rest_request(self.http.get(self.api_url("/v2/connections")), access_token)
                 .query(&[("q", "viewer"), ("start", "0"), ("count", "0")]);
-            let response = send(request, CallEffect::Repeatable).await?;
+            let response = transport::send(NETWORK, request, CallEffect::Repeatable).await?;
             let status = response.status();
             if !status.is_success() {
                 let body = response.text().await.unwrap_or_default();
                 return Err(classify_failure(status, &parse_error_body(&body), &body));
             }
             let page: serde_json::Value =
-                read_json(response, CallEffect::Repeatable, "connections").await?;
+                transport::read_json(NETWORK, response, CallEffect::Repeatable, "connections")
+                    .await?;
             Ok(page["paging"]["total"].as_i64())
         }
-        .instrument(call_span("audience_size"))
+        .instrument(transport::call_span(NETWORK, "audience_size"))
         .await
     }
 }
@@ -617,13 +542,14 @@ impl LinkedIn {
                 ("queryType", query_type),
                 ("aggregation", "TOTAL"),
             ]);
-        let response = send(request, CallEffect::Repeatable).await?;
+        let response = transport::send(NETWORK, request, CallEffect::Repeatable).await?;
         let status = response.status();
         if !status.is_success() {
             let body = response.text().await.unwrap_or_default();
             return Err(classify_failure(status, &parse_error_body(&body), &body));
         }
-        let page: serde_json::Value = read_json(
+        let page: serde_json::Value = transport::read_json(
+            NETWORK,
             response,
             CallEffect::Repeatable,
             "memberCreatorPostAnalytics",

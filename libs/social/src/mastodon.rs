@@ -13,16 +13,18 @@
 //!   post is absent, the publisher's resend still carries the key, so a post that landed
 //!   between the listing and the resend is returned, not duplicated.
 
+use crate::transport::{self, CallEffect};
 use crate::{
     AppCredentials, Network, NetworkAdapter, NetworkError, PostMetrics, PostRequest, PostedRef,
     Profile, RateBudget, TokenSet,
 };
 use reqwest::header::HeaderMap;
-use reqwest::{RequestBuilder, Response, StatusCode};
+use reqwest::{Response, StatusCode};
 use serde::Deserialize;
 use std::time::Duration;
 use tracing::Instrument;
 
+const NETWORK: Network = Network::Mastodon;
 const SCOPES: &str = "write:statuses write:media read:statuses profile";
 /// How far back the account's statuses are searched for a post whose outcome is unknown.
 const RECONCILE_HORIZON: chrono::TimeDelta = chrono::TimeDelta::hours(72);
@@ -33,16 +35,6 @@ const RECONCILE_MAX_PAGES: usize = 10;
 /// idempotency memory: it already existed.
 const CLOCK_TOLERANCE: chrono::TimeDelta = chrono::TimeDelta::seconds(1);
 const QUOTED_BODY_CHARS: usize = 300;
-
-/// Whether a call changes something on the network, which decides what a transport
-/// failure after sending means.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum CallEffect {
-    /// Reads: a lost reply is only `Unavailable`.
-    Repeatable,
-    /// Creating a status or spending a code: `OutcomeUnknown`.
-    SideEffect,
-}
 
 pub struct Mastodon {
     credentials: AppCredentials,
@@ -77,7 +69,7 @@ impl Mastodon {
             .http
             .get(self.api_url("/api/v1/accounts/verify_credentials"))
             .bearer_auth(access_token);
-        let response = send(request, CallEffect::Repeatable).await?;
+        let response = transport::send(NETWORK, request, CallEffect::Repeatable).await?;
         read_success(response, "account").await
     }
 
@@ -94,7 +86,7 @@ impl Mastodon {
             .bearer_auth(access_token)
             .header("Idempotency-Key", &post.idempotency_key)
             .json(&serde_json::json!({"status": post.text, "visibility": "public"}));
-        let response = send(request, CallEffect::SideEffect).await?;
+        let response = transport::send(NETWORK, request, CallEffect::SideEffect).await?;
         let status = response.status();
         let budget = reported_budget(response.headers());
         if !status.is_success() {
@@ -105,7 +97,7 @@ impl Mastodon {
         let bytes = response.bytes().await.map_err(|error| {
             NetworkError::OutcomeUnknown(format!(
                 "mastodon accepted the status but its reply was lost: {}",
-                error_chain(&error)
+                transport::error_chain(&error)
             ))
         })?;
         let created: Status = serde_json::from_slice(&bytes).map_err(|error| {
@@ -164,7 +156,7 @@ impl Mastodon {
                 return Ok(None);
             };
             let request = self.http.get(url.clone()).bearer_auth(access_token);
-            let response = send(request, CallEffect::Repeatable).await?;
+            let response = transport::send(NETWORK, request, CallEffect::Repeatable).await?;
             let next = next_link(response.headers());
             let statuses: Vec<Status> = read_success(response, "account statuses").await?;
             if let Some(found) = statuses.iter().find(|status| status.is_post(post)) {
@@ -196,45 +188,6 @@ impl Mastodon {
     }
 }
 
-fn call_span(operation: &'static str) -> tracing::Span {
-    tracing::info_span!(
-        "network.call",
-        otel.kind = "client",
-        network = "mastodon",
-        operation,
-        http.status_code = tracing::field::Empty,
-    )
-}
-
-/// Sends the request and records the status on the current `network.call` span.
-async fn send(request: RequestBuilder, effect: CallEffect) -> Result<Response, NetworkError> {
-    match request.send().await {
-        Ok(response) => {
-            tracing::Span::current().record("http.status_code", response.status().as_u16());
-            Ok(response)
-        }
-        Err(error) => {
-            let classified = classify_transport_error(&error, effect);
-            tracing::warn!(error.code = classified.code(), error = %error_chain(&error), "mastodon call failed in transport");
-            Err(classified)
-        }
-    }
-}
-
-async fn read_json<T: serde::de::DeserializeOwned>(
-    response: Response,
-    effect: CallEffect,
-    what: &str,
-) -> Result<T, NetworkError> {
-    let bytes = response
-        .bytes()
-        .await
-        .map_err(|error| classify_transport_error(&error, effect))?;
-    serde_json::from_slice(&bytes).map_err(|error| {
-        NetworkError::Unavailable(format!("mastodon sent an unreadable {what}: {error}"))
-    })
-}
-
 /// A read's body when the status is a success, else its classified failure.
 async fn read_success<T: serde::de::DeserializeOwned>(
     response: Response,
@@ -246,40 +199,7 @@ async fn read_success<T: serde::de::DeserializeOwned>(
         let body = response.text().await.unwrap_or_default();
         return Err(classify_failure(status, &headers, &body));
     }
-    read_json(response, CallEffect::Repeatable, what).await
-}
-
-fn error_chain(error: &reqwest::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
-
-/// A failure without an HTTP status. Connecting failed: nothing was sent. Anything later
-/// (timeout, reset) may have happened after the instance acted.
-fn classify_transport_error(error: &reqwest::Error, effect: CallEffect) -> NetworkError {
-    let detail = error_chain(error);
-    if error.is_builder() {
-        return NetworkError::Configuration(format!(
-            "mastodon request could not be built: {detail}"
-        ));
-    }
-    if error.is_connect() {
-        return NetworkError::Unavailable(format!("mastodon unreachable: {detail}"));
-    }
-    match effect {
-        CallEffect::Repeatable => {
-            NetworkError::Unavailable(format!("mastodon reply lost: {detail}"))
-        }
-        CallEffect::SideEffect => {
-            NetworkError::OutcomeUnknown(format!("mastodon reply lost: {detail}"))
-        }
-    }
+    transport::read_json(NETWORK, response, CallEffect::Repeatable, what).await
 }
 
 /// `{"error": …}` (API) or `{"error", "error_description"}` (OAuth).
@@ -524,7 +444,7 @@ impl NetworkAdapter for Mastodon {
             ];
             let request = self.http.post(self.auth_url("/oauth/token")).form(&form);
             // The code is spent by the first request the instance sees.
-            let response = send(request, CallEffect::SideEffect).await?;
+            let response = transport::send(NETWORK, request, CallEffect::SideEffect).await?;
             let status = response.status();
             if !status.is_success() {
                 let headers = response.headers().clone();
@@ -532,7 +452,8 @@ impl NetworkAdapter for Mastodon {
                 return Err(classify_token_failure(status, &headers, &body));
             }
             let reply: TokenReply =
-                read_json(response, CallEffect::SideEffect, "token reply").await?;
+                transport::read_json(NETWORK, response, CallEffect::SideEffect, "token reply")
+                    .await?;
             // No expires_in and no refresh token: the token lives until revoked.
             Ok(TokenSet {
                 access_token: reply.access_token,
@@ -542,7 +463,7 @@ impl NetworkAdapter for Mastodon {
                 scope: reply.scope,
             })
         }
-        .instrument(call_span("exchange_code"))
+        .instrument(transport::call_span(NETWORK, "exchange_code"))
         .await
     }
 
@@ -566,7 +487,7 @@ impl NetworkAdapter for Mastodon {
                 display_name,
             })
         }
-        .instrument(call_span("profile"))
+        .instrument(transport::call_span(NETWORK, "profile"))
         .await
     }
 
@@ -576,7 +497,7 @@ impl NetworkAdapter for Mastodon {
         post: &PostRequest,
     ) -> Result<PostedRef, NetworkError> {
         self.send_status(access_token, post)
-            .instrument(call_span("publish"))
+            .instrument(transport::call_span(NETWORK, "publish"))
             .await
     }
 
@@ -587,7 +508,7 @@ impl NetworkAdapter for Mastodon {
         post: &PostRequest,
     ) -> Result<Option<PostedRef>, NetworkError> {
         self.search_statuses(access_token, post)
-            .instrument(call_span("find_post"))
+            .instrument(transport::call_span(NETWORK, "find_post"))
             .await
     }
 
@@ -600,7 +521,7 @@ impl NetworkAdapter for Mastodon {
         async {
             let path = format!("/api/v1/statuses/{}", encode_path_segment(external_id));
             let request = self.http.get(self.api_url(&path)).bearer_auth(access_token);
-            let response = send(request, CallEffect::Repeatable).await?;
+            let response = transport::send(NETWORK, request, CallEffect::Repeatable).await?;
             let status: Status = read_success(response, "status").await?;
             Ok(PostMetrics {
                 reactions: status.favourites_count,
@@ -609,13 +530,13 @@ impl NetworkAdapter for Mastodon {
                 impressions: 0,
             })
         }
-        .instrument(call_span("metrics"))
+        .instrument(transport::call_span(NETWORK, "metrics"))
         .await
     }
 
     async fn audience_size(&self, access_token: &str) -> Result<Option<i64>, NetworkError> {
         async { Ok(self.verify_credentials(access_token).await?.followers_count) }
-            .instrument(call_span("audience_size"))
+            .instrument(transport::call_span(NETWORK, "audience_size"))
             .await
     }
 }

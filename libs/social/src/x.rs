@@ -8,16 +8,18 @@
 //! masked). A resend that X refuses as duplicate content is the earlier attempt: it is
 //! looked up the same way and returned with `already_existed`.
 
+use crate::transport::{self, CallEffect};
 use crate::{
     AppCredentials, Network, NetworkAdapter, NetworkError, PostMetrics, PostRequest, PostedRef,
     Profile, RateBudget, TokenSet,
 };
 use reqwest::header::HeaderMap;
-use reqwest::{RequestBuilder, Response, StatusCode};
+use reqwest::{Response, StatusCode};
 use serde::Deserialize;
 use std::time::Duration;
 use tracing::Instrument;
 
+const NETWORK: Network = Network::X;
 const SCOPES: &str = "tweet.read tweet.write users.read offline.access";
 /// How far back the timeline is searched for a post whose outcome is unknown.
 const RECONCILE_HORIZON: chrono::TimeDelta = chrono::TimeDelta::hours(72);
@@ -27,16 +29,6 @@ const RECONCILE_MAX_PAGES: usize = 5;
 /// The rate windows X reports, tightest first when equal.
 const WINDOW_PREFIXES: &[&str] = &["x-rate-limit", "x-user-limit-24hour", "x-app-limit-24hour"];
 const QUOTED_BODY_CHARS: usize = 300;
-
-/// Whether a call changes something on the network, which decides what a transport
-/// failure after sending means.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum CallEffect {
-    /// Reads: a lost reply is only `Unavailable`.
-    Repeatable,
-    /// Creating a post, spending a code or a rotating refresh token: `OutcomeUnknown`.
-    SideEffect,
-}
 
 pub struct X {
     credentials: AppCredentials,
@@ -76,14 +68,15 @@ impl X {
             );
         }
         // Codes and (rotating) refresh tokens are spent by the first request X sees.
-        let response = send(request, CallEffect::SideEffect).await?;
+        let response = transport::send(NETWORK, request, CallEffect::SideEffect).await?;
         let status = response.status();
         if !status.is_success() {
             let headers = response.headers().clone();
             let body = response.text().await.unwrap_or_default();
             return Err(classify_token_failure(status, &headers, &body));
         }
-        let reply: TokenReply = read_json(response, CallEffect::SideEffect, "token reply").await?;
+        let reply: TokenReply =
+            transport::read_json(NETWORK, response, CallEffect::SideEffect, "token reply").await?;
         Ok(reply.into_token_set(chrono::Utc::now()))
     }
 
@@ -95,7 +88,7 @@ impl X {
         if let Some(fields) = fields {
             request = request.query(&[("user.fields", fields)]);
         }
-        let response = send(request, CallEffect::Repeatable).await?;
+        let response = transport::send(NETWORK, request, CallEffect::Repeatable).await?;
         let reply: DataReply<User> = read_success(response, "users/me").await?;
         let problems = reply.describe_errors();
         reply.data.ok_or_else(|| {
@@ -114,14 +107,14 @@ impl X {
             .post(self.api_url("/2/tweets"))
             .bearer_auth(access_token)
             .json(&serde_json::json!({"text": post.text}));
-        let response = send(request, CallEffect::SideEffect).await?;
+        let response = transport::send(NETWORK, request, CallEffect::SideEffect).await?;
         let status = response.status();
         let budget = tightest_window(response.headers());
         if status.is_success() {
             let bytes = response.bytes().await.map_err(|error| {
                 NetworkError::OutcomeUnknown(format!(
                     "x accepted the post but its reply was lost: {}",
-                    error_chain(&error)
+                    transport::error_chain(&error)
                 ))
             })?;
             let created: DataReply<CreatedTweet> =
@@ -188,7 +181,7 @@ impl X {
                 .get(self.api_url(&path))
                 .bearer_auth(access_token)
                 .query(&query);
-            let response = send(request, CallEffect::Repeatable).await?;
+            let response = transport::send(NETWORK, request, CallEffect::Repeatable).await?;
             let page: TimelinePage = read_success(response, "user timeline").await?;
             if let Some(tweet) = page.data.iter().find(|tweet| tweet.is_post(post)) {
                 return Ok(Some(PostedRef {
@@ -215,44 +208,6 @@ fn status_url(id: &str) -> String {
     format!("https://x.com/i/web/status/{id}")
 }
 
-fn call_span(operation: &'static str) -> tracing::Span {
-    tracing::info_span!(
-        "network.call",
-        otel.kind = "client",
-        network = "x",
-        operation,
-        http.status_code = tracing::field::Empty,
-    )
-}
-
-/// Sends the request and records the status on the current `network.call` span.
-async fn send(request: RequestBuilder, effect: CallEffect) -> Result<Response, NetworkError> {
-    match request.send().await {
-        Ok(response) => {
-            tracing::Span::current().record("http.status_code", response.status().as_u16());
-            Ok(response)
-        }
-        Err(error) => {
-            let classified = classify_transport_error(&error, effect);
-            tracing::warn!(error.code = classified.code(), error = %error_chain(&error), "x call failed in transport");
-            Err(classified)
-        }
-    }
-}
-
-async fn read_json<T: serde::de::DeserializeOwned>(
-    response: Response,
-    effect: CallEffect,
-    what: &str,
-) -> Result<T, NetworkError> {
-    let bytes = response
-        .bytes()
-        .await
-        .map_err(|error| classify_transport_error(&error, effect))?;
-    serde_json::from_slice(&bytes)
-        .map_err(|error| NetworkError::Unavailable(format!("x sent an unreadable {what}: {error}")))
-}
-
 /// A read's body when the status is a success, else its classified failure.
 async fn read_success<T: serde::de::DeserializeOwned>(
     response: Response,
@@ -269,34 +224,7 @@ async fn read_success<T: serde::de::DeserializeOwned>(
             &body,
         ));
     }
-    read_json(response, CallEffect::Repeatable, what).await
-}
-
-fn error_chain(error: &reqwest::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
-
-/// A failure without an HTTP status. Connecting failed: nothing was sent. Anything later
-/// (timeout, reset) may have happened after X acted.
-fn classify_transport_error(error: &reqwest::Error, effect: CallEffect) -> NetworkError {
-    let detail = error_chain(error);
-    if error.is_builder() {
-        return NetworkError::Configuration(format!("x request could not be built: {detail}"));
-    }
-    if error.is_connect() {
-        return NetworkError::Unavailable(format!("x unreachable: {detail}"));
-    }
-    match effect {
-        CallEffect::Repeatable => NetworkError::Unavailable(format!("x reply lost: {detail}")),
-        CallEffect::SideEffect => NetworkError::OutcomeUnknown(format!("x reply lost: {detail}")),
-    }
+    transport::read_json(NETWORK, response, CallEffect::Repeatable, what).await
 }
 
 /// X's error bodies: the API's problem (`title`, `detail`, `type`, `status`), the
@@ -685,7 +613,7 @@ impl NetworkAdapter for X {
             ("client_id", self.credentials.client_id.as_str()),
         ];
         self.token_call(&form)
-            .instrument(call_span("exchange_code"))
+            .instrument(transport::call_span(NETWORK, "exchange_code"))
             .await
     }
 
@@ -698,7 +626,7 @@ impl NetworkAdapter for X {
             ("client_id", self.credentials.client_id.as_str()),
         ];
         self.token_call(&form)
-            .instrument(call_span("refresh"))
+            .instrument(transport::call_span(NETWORK, "refresh"))
             .await
     }
 
@@ -715,7 +643,7 @@ impl NetworkAdapter for X {
                 display_name,
             })
         }
-        .instrument(call_span("profile"))
+        .instrument(transport::call_span(NETWORK, "profile"))
         .await
     }
 
@@ -725,7 +653,7 @@ impl NetworkAdapter for X {
         post: &PostRequest,
     ) -> Result<PostedRef, NetworkError> {
         self.send_tweet(access_token, post)
-            .instrument(call_span("publish"))
+            .instrument(transport::call_span(NETWORK, "publish"))
             .await
     }
 
@@ -737,7 +665,7 @@ impl NetworkAdapter for X {
         post: &PostRequest,
     ) -> Result<Option<PostedRef>, NetworkError> {
         self.search_timeline(access_token, post)
-            .instrument(call_span("find_post"))
+            .instrument(transport::call_span(NETWORK, "find_post"))
             .await
     }
 
@@ -754,7 +682,7 @@ impl NetworkAdapter for X {
                 .get(self.api_url(&path))
                 .bearer_auth(access_token)
                 .query(&[("tweet.fields", "public_metrics")]);
-            let response = send(request, CallEffect::Repeatable).await?;
+            let response = transport::send(NETWORK, request, CallEffect::Repeatable).await?;
             let reply: DataReply<Tweet> = read_success(response, "tweet lookup").await?;
             let Some(tweet) = reply.data else {
                 // Deleted, or never existed: X answers 200 with a "Not Found Error".
@@ -768,7 +696,7 @@ impl NetworkAdapter for X {
                 impressions: counters.impression_count,
             })
         }
-        .instrument(call_span("metrics"))
+        .instrument(transport::call_span(NETWORK, "metrics"))
         .await
     }
 
@@ -780,7 +708,7 @@ impl NetworkAdapter for X {
                 .public_metrics
                 .and_then(|metrics| metrics.followers_count))
         }
-        .instrument(call_span("audience_size"))
+        .instrument(transport::call_span(NETWORK, "audience_size"))
         .await
     }
 }

@@ -106,25 +106,17 @@ pub async fn run(ctx: Context, shutdown: Shutdown) -> anyhow::Result<()> {
         keys,
         networks: networks.clone(),
     });
-    let ownership = publisher::Ownership {
-        replica_index: ctx.config.publishing.replica_index,
-        replicas: ctx.config.publishing.replicas,
-    };
     let publisher = Arc::new(publisher::Publisher {
         db: db.clone(),
         outbox,
         accounts: accounts.clone(),
         networks,
-        replica: format!("{}of{}", ownership.replica_index, ownership.replicas.max(1)),
+        ownership: publisher::Ownership::new(
+            ctx.config.publishing.replica_index,
+            ctx.config.publishing.replicas,
+        )?,
     });
-    if ownership.replica_index >= ownership.replicas.max(1) {
-        anyhow::bail!(
-            "CHORUS_PUBLISHING__REPLICA_INDEX {} must be below CHORUS_PUBLISHING__REPLICAS {}",
-            ownership.replica_index,
-            ownership.replicas
-        );
-    }
-    publisher::spawn(&bus, publisher, ownership, shutdown.clone()).await?;
+    publisher::spawn(&bus, publisher, shutdown.clone()).await?;
     let server = RpcServer::start(&ctx.nats, NAME, shutdown.clone()).await?;
     endpoint!(server, "account_connect_start", accounts, start_connect)?;
     endpoint!(

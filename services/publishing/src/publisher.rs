@@ -52,23 +52,42 @@ pub struct Publisher {
     pub outbox: Outbox,
     pub accounts: Arc<Accounts>,
     pub networks: Arc<HashMap<Network, NetworkClient>>,
-    /// `<index>of<replicas>`: which replica this is (span attribute and log field).
-    pub replica: String,
+    /// Which replica this is, and so which accounts it publishes for.
+    pub ownership: Ownership,
 }
 
-/// Which partitions of `share.due` a replica owns.
+/// Which partitions of `share.due` a replica owns: partition p belongs to replica
+/// p mod `replicas`. Shown as `<index>of<replicas>` (span attribute, durable names).
 #[derive(Debug, Clone, Copy)]
 pub struct Ownership {
-    pub replica_index: u32,
-    pub replicas: u32,
+    replica_index: u32,
+    replicas: u32,
 }
 
 impl Ownership {
+    /// Replica `replica_index` of `replicas` (0 counts as 1).
+    pub fn new(replica_index: u32, replicas: u32) -> anyhow::Result<Ownership> {
+        let replicas = replicas.max(1);
+        anyhow::ensure!(
+            replica_index < replicas,
+            "CHORUS_PUBLISHING__REPLICA_INDEX {replica_index} must be below CHORUS_PUBLISHING__REPLICAS {replicas}"
+        );
+        Ok(Ownership {
+            replica_index,
+            replicas,
+        })
+    }
+
     pub fn partitions(self) -> Vec<u32> {
-        let replicas = self.replicas.max(1);
         (0..chorus_events::SHARE_DUE_PARTITIONS)
-            .filter(|partition| partition % replicas == self.replica_index % replicas)
+            .filter(|partition| partition % self.replicas == self.replica_index)
             .collect()
+    }
+}
+
+impl std::fmt::Display for Ownership {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(formatter, "{}of{}", self.replica_index, self.replicas)
     }
 }
 
@@ -76,20 +95,16 @@ impl Ownership {
 pub async fn spawn(
     bus: &Bus,
     publisher: Arc<Publisher>,
-    ownership: Ownership,
     shutdown: Shutdown,
 ) -> Result<(), BusError> {
+    let ownership = publisher.ownership;
     let mut networks: Vec<Network> = publisher.networks.keys().copied().collect();
     networks.sort_by_key(|network| network.as_str());
     for network in networks {
         let db = publisher.db.clone();
         // The durable name carries the split: a new replica count starts new consumers
         // (deliveries already final are skipped by `begin_attempt`).
-        let durable = format!(
-            "publishing-share-due-{network}-{}of{}",
-            ownership.replica_index,
-            ownership.replicas.max(1)
-        );
+        let durable = format!("publishing-share-due-{network}-{ownership}");
         let spec = ConsumerSpec::new(crate::NAME, durable)
             .concurrency(8)
             .filter_subjects(chorus_events::share_due_filters(
@@ -137,7 +152,7 @@ impl Publisher {
             tenant_id = %delivery.tenant_id,
             share_id = %delivery.event.share_id,
             network = %delivery.event.network,
-            replica = %self.replica,
+            replica = %self.ownership,
             attempt = tracing::field::Empty,
             outcome = tracing::field::Empty,
         );

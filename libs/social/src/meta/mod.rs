@@ -29,17 +29,7 @@ const QUOTED_BODY_CHARS: usize = 300;
 /// when Graph gives no `estimated_time_to_regain_access`.
 const USAGE_FALLBACK_RESET: chrono::TimeDelta = chrono::TimeDelta::hours(1);
 
-/// Whether a call changes something on the network, which decides what a transport
-/// failure after sending means.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum CallEffect {
-    /// Reads, and writes that create nothing visible (an Instagram container): a lost
-    /// reply is only `Unavailable`.
-    Repeatable,
-    /// May have taken effect (creating a post, spending a code): a lost reply is
-    /// `OutcomeUnknown`.
-    SideEffect,
-}
+pub(crate) use crate::transport::CallEffect;
 
 /// The Graph API as both adapters use it.
 pub(crate) struct Graph {
@@ -296,17 +286,6 @@ pub(crate) fn call_span(network: Network, operation: &'static str) -> tracing::S
     )
 }
 
-fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
-
 impl Graph {
     pub(crate) fn new(network: Network, credentials: AppCredentials) -> Graph {
         let http = reqwest::Client::builder()
@@ -360,42 +339,13 @@ impl Graph {
         request: RequestBuilder,
         effect: CallEffect,
     ) -> Result<Response, NetworkError> {
-        match request.send().await {
-            Ok(response) => {
-                tracing::Span::current().record("http.status_code", response.status().as_u16());
-                Ok(response)
-            }
-            Err(error) => {
-                let classified = self.transport_error(error, effect);
-                tracing::warn!(error.code = classified.code(), error = %classified, "graph call failed in transport");
-                Err(classified)
-            }
-        }
+        crate::transport::send(self.network, request, effect).await
     }
 
-    /// A failure without an HTTP status. Connecting failed: nothing was sent. Anything
-    /// later (timeout, reset, unreadable body) may have happened after Graph acted. The
-    /// URL is dropped from the error: Graph's token calls carry secrets in the query.
+    /// A failure without an HTTP status (see `transport`; the URL, which carries Graph's
+    /// token calls' secrets, is dropped).
     fn transport_error(&self, error: reqwest::Error, effect: CallEffect) -> NetworkError {
-        let network = self.network;
-        let (is_builder, is_connect) = (error.is_builder(), error.is_connect());
-        let detail = error_chain(&error.without_url());
-        if is_builder {
-            return NetworkError::Configuration(format!(
-                "{network} request could not be built: {detail}"
-            ));
-        }
-        if is_connect {
-            return NetworkError::Unavailable(format!("{network} unreachable: {detail}"));
-        }
-        match effect {
-            CallEffect::Repeatable => {
-                NetworkError::Unavailable(format!("{network} reply lost: {detail}"))
-            }
-            CallEffect::SideEffect => {
-                NetworkError::OutcomeUnknown(format!("{network} reply lost: {detail}"))
-            }
-        }
+        crate::transport::classify_transport_error(self.network, error, effect)
     }
 
     /// Reads a reply: its JSON and usage on success, else the Graph refusal.
@@ -415,16 +365,12 @@ impl Graph {
             return match serde_json::from_slice(&bytes) {
                 Ok(value) => Ok(Ok((value, usage))),
                 // The call was answered: for a side effect, it happened, unreadably.
-                Err(error) => Err(match effect {
-                    CallEffect::Repeatable => NetworkError::Unavailable(format!(
-                        "{} sent an unreadable {what}: {error}",
-                        self.network
-                    )),
-                    CallEffect::SideEffect => NetworkError::OutcomeUnknown(format!(
-                        "{} sent an unreadable {what}: {error}",
-                        self.network
-                    )),
-                }),
+                Err(error) => Err(crate::transport::unreadable(
+                    self.network,
+                    effect,
+                    what,
+                    &error,
+                )),
             };
         }
         let raw = String::from_utf8_lossy(&bytes).into_owned();
