@@ -3,6 +3,7 @@
 
 mod analytics;
 mod bad_input;
+mod bus;
 mod content;
 mod crash;
 mod gamification;

@@ -29,6 +29,13 @@ static HANDLE_SECONDS: LazyLock<metrics::HistogramVec> = LazyLock::new(|| {
         &["consumer"],
     )
 });
+static BATCH_SIZE: LazyLock<metrics::HistogramVec> = LazyLock::new(|| {
+    metrics::size_histogram_vec(
+        "chorus_consumer_batch_size",
+        "Messages applied together by batch consumers",
+        &["consumer"],
+    )
+});
 static LAG: LazyLock<metrics::IntGaugeVec> = LazyLock::new(|| {
     metrics::gauge_vec(
         "chorus_consumer_pending",
@@ -148,19 +155,11 @@ impl ConsumerSpec {
     }
 }
 
-/// Starts a durable consumer of event type `E` and handles its messages until `shutdown`.
-pub async fn spawn<E, F, Fut>(
+/// Creates (or finds) the durable pull consumer described by `spec`.
+async fn durable_consumer<E: Event>(
     bus: &Bus,
-    db: DatabaseConnection,
-    spec: ConsumerSpec,
-    shutdown: Shutdown,
-    handler: F,
-) -> Result<tokio::task::JoinHandle<()>, BusError>
-where
-    E: Event,
-    F: Fn(Delivery<E>) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = Result<(), HandlerError>> + Send + 'static,
-{
+    spec: &ConsumerSpec,
+) -> Result<async_nats::jetstream::consumer::Consumer<pull::Config>, BusError> {
     let stream = bus
         .jetstream
         .get_stream(E::DOMAIN.stream)
@@ -186,28 +185,47 @@ where
         )
         .await
         .map_err(BusError::nats)?;
+    Ok(consumer)
+}
+
+/// Keeps the lag gauge of a consumer current until `shutdown`.
+async fn report_lag(
+    mut consumer: async_nats::jetstream::consumer::Consumer<pull::Config>,
+    spec: Arc<ConsumerSpec>,
+    shutdown: Shutdown,
+) {
+    while !shutdown.is_cancelled() {
+        if let Ok(info) = consumer.info().await {
+            LAG.with_label_values(&[&spec.durable])
+                .set(info.num_pending as i64);
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+        }
+    }
+}
+
+/// Starts a durable consumer of event type `E` and handles its messages until `shutdown`.
+pub async fn spawn<E, F, Fut>(
+    bus: &Bus,
+    db: DatabaseConnection,
+    spec: ConsumerSpec,
+    shutdown: Shutdown,
+    handler: F,
+) -> Result<tokio::task::JoinHandle<()>, BusError>
+where
+    E: Event,
+    F: Fn(Delivery<E>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<(), HandlerError>> + Send + 'static,
+{
+    let consumer = durable_consumer::<E>(bus, &spec).await?;
     let messages = consumer.messages().await.map_err(BusError::nats)?;
     let handler = Arc::new(handler);
     let spec = Arc::new(spec);
     let task = tokio::spawn(async move {
         let concurrency = spec.concurrency;
-        let lag_spec = spec.clone();
-        let lag_task = tokio::spawn({
-            let mut consumer = consumer.clone();
-            let shutdown = shutdown.clone();
-            async move {
-                while !shutdown.is_cancelled() {
-                    if let Ok(info) = consumer.info().await {
-                        LAG.with_label_values(&[&lag_spec.durable])
-                            .set(info.num_pending as i64);
-                    }
-                    tokio::select! {
-                        _ = shutdown.cancelled() => break,
-                        _ = tokio::time::sleep(Duration::from_secs(5)) => {}
-                    }
-                }
-            }
-        });
+        let lag_task = tokio::spawn(report_lag(consumer, spec.clone(), shutdown.clone()));
         messages
             .take_until(shutdown.cancelled_owned())
             .for_each_concurrent(concurrency, |message| {
@@ -230,6 +248,199 @@ where
     Ok(task)
 }
 
+/// Starts a durable consumer of event type `E` whose handler takes the messages that are
+/// ready together (up to `max_batch`), so that one transaction (one commit, one fsync)
+/// applies many. When a batch fails, its messages are handled one by one, each with its
+/// own retries and dead letter, so one bad message never holds back the others.
+pub async fn spawn_batch<E, F, Fut>(
+    bus: &Bus,
+    db: DatabaseConnection,
+    spec: ConsumerSpec,
+    max_batch: usize,
+    shutdown: Shutdown,
+    handler: F,
+) -> Result<tokio::task::JoinHandle<()>, BusError>
+where
+    E: Event + Clone,
+    F: Fn(Vec<Delivery<E>>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<(), HandlerError>> + Send + 'static,
+{
+    let consumer = durable_consumer::<E>(bus, &spec).await?;
+    let messages = consumer.messages().await.map_err(BusError::nats)?;
+    let spec = Arc::new(spec);
+    let max_batch = max_batch.max(1);
+    let task = tokio::spawn(async move {
+        let lag_task = tokio::spawn(report_lag(consumer, spec.clone(), shutdown.clone()));
+        let chunks = messages
+            .take_until(shutdown.clone().cancelled_owned())
+            .ready_chunks(max_batch);
+        let mut chunks = std::pin::pin!(chunks);
+        while let Some(chunk) = chunks.next().await {
+            let mut batch = Vec::with_capacity(chunk.len());
+            for message in chunk {
+                match message {
+                    Ok(message) => batch.push(message),
+                    Err(error) => {
+                        tracing::warn!(consumer = %spec.durable, %error, "consumer stream error");
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                    }
+                }
+            }
+            handle_batch::<E, F, Fut>(batch, &spec, &db, &handler).await;
+        }
+        lag_task.abort();
+    });
+    Ok(task)
+}
+
+async fn handle_batch<E, F, Fut>(
+    messages: Vec<async_nats::jetstream::Message>,
+    spec: &ConsumerSpec,
+    db: &DatabaseConnection,
+    handler: &F,
+) where
+    E: Event + Clone,
+    F: Fn(Vec<Delivery<E>>) -> Fut,
+    Fut: Future<Output = Result<(), HandlerError>>,
+{
+    if messages.is_empty() {
+        return;
+    }
+    let started = std::time::Instant::now();
+    let batch_span = tracing::info_span!(
+        "consume_batch",
+        otel.name = %format!("consume {} batch", E::TYPE),
+        otel.kind = "consumer",
+        service = spec.service,
+        consumer = %spec.durable,
+        batch_size = messages.len(),
+        outcome = tracing::field::Empty,
+    );
+    // Each message keeps its own span, a child of its producer's trace.
+    let mut decoded = Vec::with_capacity(messages.len());
+    for message in messages {
+        let delivered = message.info().map(|info| info.delivered).unwrap_or(1);
+        let subject = message.subject.to_string();
+        let event_id = event_id_of::<E>(&message);
+        let span = message_span::<E>(spec, &subject, &event_id, delivered);
+        trace::set_parent_from_headers(&span, message.headers.as_ref());
+        match E::decode(message.payload.clone()) {
+            Ok(event) => {
+                let tenant_id = chorus_events::tenant_of_subject(&subject)
+                    .unwrap_or_default()
+                    .to_string();
+                let delivery = Delivery {
+                    event,
+                    event_id,
+                    subject,
+                    tenant_id,
+                    delivered,
+                };
+                decoded.push((message, delivery, span));
+            }
+            Err(error) => {
+                poison::<E>(
+                    message,
+                    error,
+                    &SettleCtx {
+                        spec,
+                        db,
+                        subject: &subject,
+                        event_id: &event_id,
+                        delivered,
+                        span: &span,
+                    },
+                )
+                .instrument(span.clone())
+                .await;
+            }
+        }
+    }
+    if decoded.is_empty() {
+        return;
+    }
+    BATCH_SIZE
+        .with_label_values(&[&spec.durable])
+        .observe(decoded.len() as f64);
+    let deliveries: Vec<Delivery<E>> = decoded.iter().map(|(_, d, _)| d.clone()).collect();
+    let outcome = handler(deliveries).instrument(batch_span.clone()).await;
+    HANDLE_SECONDS
+        .with_label_values(&[&spec.durable])
+        .observe(started.elapsed().as_secs_f64());
+    match outcome {
+        Ok(()) => {
+            batch_span.record("outcome", "ok");
+            let acks = decoded
+                .into_iter()
+                .map(|(message, delivery, span)| async move {
+                    let context = SettleCtx {
+                        spec,
+                        db,
+                        subject: &delivery.subject,
+                        event_id: &delivery.event_id,
+                        delivered: delivery.delivered,
+                        span: &span,
+                    };
+                    settle(message, Ok(()), &context)
+                        .instrument(span.clone())
+                        .await;
+                });
+            futures::future::join_all(acks).await;
+        }
+        Err(error) => {
+            batch_span.record("outcome", "split");
+            tracing::warn!(parent: &batch_span, %error, "batch failed; handling its messages one by one");
+            for (message, delivery, span) in decoded {
+                let single = handler(vec![delivery.clone()])
+                    .instrument(span.clone())
+                    .await;
+                let context = SettleCtx {
+                    spec,
+                    db,
+                    subject: &delivery.subject,
+                    event_id: &delivery.event_id,
+                    delivered: delivery.delivered,
+                    span: &span,
+                };
+                settle(message, single, &context)
+                    .instrument(span.clone())
+                    .await;
+            }
+        }
+    }
+}
+
+fn event_id_of<E: Event>(message: &async_nats::jetstream::Message) -> String {
+    message
+        .headers
+        .as_ref()
+        .and_then(|headers| headers.get("Nats-Msg-Id"))
+        .map(|value| value.as_str().to_string())
+        .unwrap_or_else(|| {
+            let sequence = message.info().map(|info| info.stream_sequence).unwrap_or(0);
+            format!("{}-seq-{sequence}", E::DOMAIN.stream)
+        })
+}
+
+fn message_span<E: Event>(
+    spec: &ConsumerSpec,
+    subject: &str,
+    event_id: &str,
+    delivered: i64,
+) -> tracing::Span {
+    tracing::info_span!(
+        "consume",
+        otel.name = %format!("consume {}", E::TYPE),
+        otel.kind = "consumer",
+        service = spec.service,
+        consumer = %spec.durable,
+        subject = %subject,
+        event_id = %event_id,
+        delivered,
+        outcome = tracing::field::Empty,
+    )
+}
+
 async fn handle_one<E, F, Fut>(
     message: async_nats::jetstream::Message,
     spec: &ConsumerSpec,
@@ -243,45 +454,24 @@ async fn handle_one<E, F, Fut>(
     let started = std::time::Instant::now();
     let delivered = message.info().map(|info| info.delivered).unwrap_or(1);
     let subject = message.subject.to_string();
-    let event_id = message
-        .headers
-        .as_ref()
-        .and_then(|headers| headers.get("Nats-Msg-Id"))
-        .map(|value| value.as_str().to_string())
-        .unwrap_or_else(|| {
-            let sequence = message.info().map(|info| info.stream_sequence).unwrap_or(0);
-            format!("{}-seq-{sequence}", E::DOMAIN.stream)
-        });
-    let span = tracing::info_span!(
-        "consume",
-        otel.name = %format!("consume {}", E::TYPE),
-        otel.kind = "consumer",
-        service = spec.service,
-        consumer = %spec.durable,
-        subject = %subject,
-        event_id = %event_id,
-        delivered,
-        outcome = tracing::field::Empty,
-    );
+    let event_id = event_id_of::<E>(&message);
+    let span = message_span::<E>(spec, &subject, &event_id, delivered);
     trace::set_parent_from_headers(&span, message.headers.as_ref());
+    let context = SettleCtx {
+        spec,
+        db,
+        subject: &subject,
+        event_id: &event_id,
+        delivered,
+        span: &span,
+    };
 
     let event = match E::decode(message.payload.clone()) {
         Ok(event) => event,
         Err(error) => {
-            span.record("outcome", "poison");
-            let reason = format!("payload does not decode as {}: {error}", E::TYPE);
-            dead_letter(
-                db,
-                spec,
-                &subject,
-                &event_id,
-                &reason,
-                delivered,
-                &message.payload,
-            )
-            .await;
-            let _ = message.ack_with(AckKind::Term).await;
-            HANDLED.with_label_values(&[&spec.durable, "poison"]).inc();
+            poison::<E>(message, error, &context)
+                .instrument(span.clone())
+                .await;
             return;
         }
     };
@@ -314,24 +504,58 @@ async fn handle_one<E, F, Fut>(
     HANDLE_SECONDS
         .with_label_values(&[&spec.durable])
         .observe(started.elapsed().as_secs_f64());
-    settle(
-        message, outcome, spec, db, &subject, &event_id, delivered, &span,
-    )
-    .instrument(span.clone())
-    .await;
+    settle(message, outcome, &context)
+        .instrument(span.clone())
+        .await;
 }
 
-#[allow(clippy::too_many_arguments)]
+/// A message whose payload does not decode: terminated and kept as a dead letter.
+async fn poison<E: Event>(
+    message: async_nats::jetstream::Message,
+    error: impl std::fmt::Display,
+    context: &SettleCtx<'_>,
+) {
+    let reason = format!("payload does not decode as {}: {error}", E::TYPE);
+    context.span.record("outcome", "poison");
+    dead_letter(
+        context.db,
+        context.spec,
+        context.subject,
+        context.event_id,
+        &reason,
+        context.delivered,
+        &message.payload,
+    )
+    .await;
+    let _ = message.ack_with(AckKind::Term).await;
+    HANDLED
+        .with_label_values(&[&context.spec.durable, "poison"])
+        .inc();
+}
+
+/// Where a handled message goes: acked, retried later, or kept as a dead letter.
+struct SettleCtx<'a> {
+    spec: &'a ConsumerSpec,
+    db: &'a DatabaseConnection,
+    subject: &'a str,
+    event_id: &'a str,
+    delivered: i64,
+    span: &'a tracing::Span,
+}
+
 async fn settle(
     message: async_nats::jetstream::Message,
     outcome: Result<(), HandlerError>,
-    spec: &ConsumerSpec,
-    db: &DatabaseConnection,
-    subject: &str,
-    event_id: &str,
-    delivered: i64,
-    span: &tracing::Span,
+    context: &SettleCtx<'_>,
 ) {
+    let SettleCtx {
+        spec,
+        db,
+        subject,
+        event_id,
+        delivered,
+        span,
+    } = *context;
     match outcome {
         Ok(()) => {
             span.record("outcome", "ok");

@@ -36,6 +36,18 @@ pub fn histogram_vec(name: &str, help: &str, labels: &[&str]) -> HistogramVec {
     histogram
 }
 
+/// A histogram of counts (batch sizes and the like) rather than seconds.
+pub fn size_histogram_vec(name: &str, help: &str, labels: &[&str]) -> HistogramVec {
+    let histogram = HistogramVec::new(
+        HistogramOpts::new(name, help)
+            .buckets(vec![1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0]),
+        labels,
+    )
+    .expect("valid histogram definition");
+    let _ = prometheus::default_registry().register(Box::new(histogram.clone()));
+    histogram
+}
+
 /// Every registered metric in the Prometheus text format.
 pub fn render() -> String {
     let mut buffer = Vec::new();

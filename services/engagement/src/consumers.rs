@@ -19,6 +19,7 @@ use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, Set,
     TransactionTrait, TryInsertResult,
 };
+use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -31,6 +32,9 @@ pub struct Ingest {
 }
 
 const CONSUMER: &str = "engagement";
+
+/// Clicks applied together at most (one transaction).
+const CLICK_BATCH: usize = 256;
 
 async fn subscribe<E, F, Fut>(
     bus: &Bus,
@@ -103,14 +107,21 @@ pub async fn spawn(bus: &Bus, ingest: Arc<Ingest>, shutdown: Shutdown) -> Result
         |ingest, d| async move { ingest.share_published(d).await },
     )
     .await?;
-    subscribe::<LinkClicked, _, _>(
-        bus,
-        &ingest,
-        "engagement-link-clicked",
-        &shutdown,
-        |ingest, d| async move { ingest.link_clicked(d).await },
-    )
-    .await?;
+    {
+        let ingest = ingest.clone();
+        consumer::spawn_batch::<LinkClicked, _, _>(
+            bus,
+            ingest.db.clone(),
+            ConsumerSpec::new(crate::NAME, "engagement-link-clicked"),
+            CLICK_BATCH,
+            shutdown.clone(),
+            move |deliveries| {
+                let ingest = ingest.clone();
+                async move { ingest.link_clicks(deliveries).await }
+            },
+        )
+        .await?;
+    }
     subscribe_profile::<UserCreated>(bus, &ingest, "engagement-user-created", &shutdown).await?;
     subscribe_profile::<UserUpdated>(bus, &ingest, "engagement-user-updated", &shutdown).await?;
     subscribe::<UserDeactivated, _, _>(
@@ -236,29 +247,143 @@ pub async fn observe<C: ConnectionTrait>(
     audience: i64,
     at: chrono::DateTime<chrono::Utc>,
 ) -> Result<(), DbErr> {
-    let department = member::Entity::find_by_id((tenant_id.to_string(), seen.user_id.to_string()))
-        .one(conn)
-        .await?
-        .map(|row| row.department)
-        .unwrap_or_default();
-    let row = observation::ActiveModel {
-        tenant_id: Set(tenant_id.to_string()),
-        day: Set(domain::day_of(at, &time_zone(conn, tenant_id).await?)),
-        at: Set(at),
-        share_id: Set(seen.share_id.to_string()),
-        user_id: Set(seen.user_id.to_string()),
-        post_id: Set(seen.post_id.to_string()),
-        network: Set(seen.network.to_string()),
-        department: Set(department),
-        metric: Set(metric.to_string()),
-        delta: Set(delta),
-        audience: Set(audience),
-        ..Default::default()
-    };
-    observation::Entity::insert(row)
-        .exec_without_returning(conn)
+    let mut observations = Observations::default();
+    observations
+        .add(conn, tenant_id, seen, metric, delta, audience, at)
         .await?;
-    Ok(())
+    observations.flush(conn).await
+}
+
+/// Observations gathered in one transaction and written together, with the tenants' time
+/// zones and the people's departments looked up once.
+#[derive(Default)]
+pub struct Observations {
+    rows: Vec<observation::ActiveModel>,
+    zones: HashMap<String, String>,
+    departments: HashMap<(String, String), String>,
+}
+
+impl Observations {
+    #[allow(clippy::too_many_arguments)]
+    pub async fn add<C: ConnectionTrait>(
+        &mut self,
+        conn: &C,
+        tenant_id: &str,
+        seen: &Seen<'_>,
+        metric: &str,
+        delta: i64,
+        audience: i64,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), DbErr> {
+        let person = (tenant_id.to_string(), seen.user_id.to_string());
+        let department = match self.departments.get(&person) {
+            Some(department) => department.clone(),
+            None => {
+                let department = member::Entity::find_by_id(person.clone())
+                    .one(conn)
+                    .await?
+                    .map(|row| row.department)
+                    .unwrap_or_default();
+                self.departments.insert(person, department.clone());
+                department
+            }
+        };
+        let zone = match self.zones.get(tenant_id) {
+            Some(zone) => zone.clone(),
+            None => {
+                let zone = time_zone(conn, tenant_id).await?;
+                self.zones.insert(tenant_id.to_string(), zone.clone());
+                zone
+            }
+        };
+        self.rows.push(observation::ActiveModel {
+            tenant_id: Set(tenant_id.to_string()),
+            day: Set(domain::day_of(at, &zone)),
+            at: Set(at),
+            share_id: Set(seen.share_id.to_string()),
+            user_id: Set(seen.user_id.to_string()),
+            post_id: Set(seen.post_id.to_string()),
+            network: Set(seen.network.to_string()),
+            department: Set(department),
+            metric: Set(metric.to_string()),
+            delta: Set(delta),
+            audience: Set(audience),
+            ..Default::default()
+        });
+        Ok(())
+    }
+
+    pub async fn flush<C: ConnectionTrait>(&mut self, conn: &C) -> Result<(), DbErr> {
+        let rows = std::mem::take(&mut self.rows);
+        // Well under SQLite's limit of bound parameters per statement.
+        let mut rows = rows.into_iter().peekable();
+        while rows.peek().is_some() {
+            let chunk: Vec<_> = rows.by_ref().take(500).collect();
+            observation::Entity::insert_many(chunk)
+                .exec_without_returning(conn)
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+/// Running totals per (share, metric) gathered in one transaction: each read once, each
+/// written once.
+#[derive(Default)]
+pub struct Totals {
+    totals: HashMap<(String, String), (String, i64)>,
+}
+
+impl Totals {
+    /// Adds `delta` to a share's running total of `metric`; returns the new total.
+    pub async fn add<C: ConnectionTrait>(
+        &mut self,
+        conn: &C,
+        tenant_id: &str,
+        share_id: &str,
+        metric: &str,
+        delta: i64,
+    ) -> Result<i64, DbErr> {
+        let key = (share_id.to_string(), metric.to_string());
+        let entry = match self.totals.get_mut(&key) {
+            Some(entry) => entry,
+            None => {
+                let current = metric_total::Entity::find_by_id(key.clone())
+                    .one(conn)
+                    .await?
+                    .map(|row| row.total)
+                    .unwrap_or(0);
+                self.totals
+                    .entry(key)
+                    .or_insert((tenant_id.to_string(), current))
+            }
+        };
+        entry.1 += delta;
+        Ok(entry.1)
+    }
+
+    pub async fn flush<C: ConnectionTrait>(&mut self, conn: &C) -> Result<(), DbErr> {
+        for ((share_id, metric), (tenant_id, total)) in std::mem::take(&mut self.totals) {
+            let row = metric_total::ActiveModel {
+                share_id: Set(share_id),
+                metric: Set(metric),
+                tenant_id: Set(tenant_id),
+                total: Set(total),
+            };
+            metric_total::Entity::insert(row)
+                .on_conflict(
+                    OnConflict::columns([
+                        metric_total::Column::ShareId,
+                        metric_total::Column::Metric,
+                    ])
+                    .update_column(metric_total::Column::Total)
+                    .to_owned(),
+                )
+                .exec_without_returning(conn)
+                .await?;
+        }
+        Ok(())
+    }
 }
 
 /// Adds `delta` to a share's running total of `metric`; returns the new total.
@@ -269,24 +394,9 @@ pub async fn add_to_total<C: ConnectionTrait>(
     metric: &str,
     delta: i64,
 ) -> Result<i64, DbErr> {
-    let current = metric_total::Entity::find_by_id((share_id.to_string(), metric.to_string()))
-        .one(conn)
-        .await?;
-    let total = current.map(|row| row.total).unwrap_or(0) + delta;
-    let row = metric_total::ActiveModel {
-        share_id: Set(share_id.to_string()),
-        metric: Set(metric.to_string()),
-        tenant_id: Set(tenant_id.to_string()),
-        total: Set(total),
-    };
-    metric_total::Entity::insert(row)
-        .on_conflict(
-            OnConflict::columns([metric_total::Column::ShareId, metric_total::Column::Metric])
-                .update_column(metric_total::Column::Total)
-                .to_owned(),
-        )
-        .exec_without_returning(conn)
-        .await?;
+    let mut totals = Totals::default();
+    let total = totals.add(conn, tenant_id, share_id, metric, delta).await?;
+    totals.flush(conn).await?;
     Ok(total)
 }
 
@@ -393,101 +503,128 @@ impl Ingest {
         Ok(())
     }
 
-    /// A raw click becomes a recorded delta: a person's click (with its unique-visitor flag)
-    /// or a bot's, counted apart.
-    async fn link_clicked(&self, delivery: Delivery<LinkClicked>) -> Result<(), HandlerError> {
-        let event = &delivery.event;
+    /// Raw clicks become recorded deltas: a person's click (with its unique-visitor flag) or
+    /// a bot's, counted apart. The clicks that are ready are applied in one transaction.
+    async fn link_clicks(
+        &self,
+        deliveries: Vec<Delivery<LinkClicked>>,
+    ) -> Result<(), HandlerError> {
         let txn = self.db.begin().await?;
-        if !inbox::record(&txn, CONSUMER, &delivery.event_id).await? {
-            return Ok(());
-        }
-        let Some(link) = link::Entity::find_by_id(event.link_code.clone())
-            .one(&txn)
-            .await?
-        else {
-            return Err(HandlerError::Retry(format!(
-                "link {} not registered yet",
-                event.link_code
-            )));
-        };
-        let clicked_at = chorus_events::from_timestamp(event.clicked_at.as_ref())
-            .unwrap_or_else(chrono::Utc::now);
-        let metric = if event.is_bot {
-            Metric::BotClick
-        } else {
-            Metric::Click
-        };
-        let seen = Seen {
-            share_id: &link.share_id,
-            user_id: &link.user_id,
-            post_id: &link.post_id,
-            network: &link.network,
-        };
-        let mut unique_visitor = false;
-        if !event.is_bot && !event.visitor_hash.is_empty() {
-            let row = visitor::ActiveModel {
-                share_id: Set(link.share_id.clone()),
-                day: Set(clicked_at.format("%Y-%m-%d").to_string()),
-                visitor_hash: Set(event.visitor_hash.clone()),
+        let mut links: HashMap<String, Arc<link::Model>> = HashMap::new();
+        let mut observations = Observations::default();
+        let mut totals = Totals::default();
+        let mut recorded = 0usize;
+        for delivery in &deliveries {
+            let event = &delivery.event;
+            if !inbox::record(&txn, CONSUMER, &delivery.event_id).await? {
+                continue;
+            }
+            let link = match links.get(&event.link_code) {
+                Some(link) => link.clone(),
+                None => {
+                    let Some(link) = link::Entity::find_by_id(event.link_code.clone())
+                        .one(&txn)
+                        .await?
+                    else {
+                        return Err(HandlerError::Retry(format!(
+                            "link {} not registered yet",
+                            event.link_code
+                        )));
+                    };
+                    let link = Arc::new(link);
+                    links.insert(event.link_code.clone(), link.clone());
+                    link
+                }
             };
-            let inserted = visitor::Entity::insert(row)
-                .on_conflict_do_nothing_on([
-                    visitor::Column::ShareId,
-                    visitor::Column::Day,
-                    visitor::Column::VisitorHash,
-                ])
-                .exec(&txn)
+            let clicked_at = chorus_events::from_timestamp(event.clicked_at.as_ref())
+                .unwrap_or_else(chrono::Utc::now);
+            let metric = if event.is_bot {
+                Metric::BotClick
+            } else {
+                Metric::Click
+            };
+            let seen = Seen {
+                share_id: &link.share_id,
+                user_id: &link.user_id,
+                post_id: &link.post_id,
+                network: &link.network,
+            };
+            let mut unique_visitor = false;
+            if !event.is_bot && !event.visitor_hash.is_empty() {
+                let row = visitor::ActiveModel {
+                    share_id: Set(link.share_id.clone()),
+                    day: Set(clicked_at.format("%Y-%m-%d").to_string()),
+                    visitor_hash: Set(event.visitor_hash.clone()),
+                };
+                let inserted = visitor::Entity::insert(row)
+                    .on_conflict_do_nothing_on([
+                        visitor::Column::ShareId,
+                        visitor::Column::Day,
+                        visitor::Column::VisitorHash,
+                    ])
+                    .exec(&txn)
+                    .await?;
+                unique_visitor = !matches!(inserted, TryInsertResult::Conflicted);
+                if unique_visitor {
+                    totals
+                        .add(&txn, &link.tenant_id, &link.share_id, "unique_visitor", 1)
+                        .await?;
+                    observations
+                        .add(
+                            &txn,
+                            &link.tenant_id,
+                            &seen,
+                            "unique_visitor",
+                            1,
+                            0,
+                            clicked_at,
+                        )
+                        .await?;
+                }
+            }
+            let total = totals
+                .add(
+                    &txn,
+                    &link.tenant_id,
+                    &link.share_id,
+                    metric_name(metric),
+                    1,
+                )
                 .await?;
-            unique_visitor = !matches!(inserted, TryInsertResult::Conflicted);
-            if unique_visitor {
-                add_to_total(&txn, &link.tenant_id, &link.share_id, "unique_visitor", 1).await?;
-                observe(
+            observations
+                .add(
                     &txn,
                     &link.tenant_id,
                     &seen,
-                    "unique_visitor",
+                    metric_name(metric),
                     1,
                     0,
                     clicked_at,
                 )
                 .await?;
-            }
+            let event = EngagementRecorded {
+                tenant_id: link.tenant_id.clone(),
+                share_id: link.share_id.clone(),
+                user_id: link.user_id.clone(),
+                post_id: link.post_id.clone(),
+                network: link.network.clone(),
+                metric: metric as i32,
+                delta: 1,
+                total,
+                observed_at: Some(chorus_events::to_timestamp(clicked_at)),
+                unique_visitor,
+            };
+            self.outbox
+                .enqueue_with_id(&txn, &event, format!("click-{}", delivery.event_id))
+                .await?;
+            recorded += 1;
         }
-        let total = add_to_total(
-            &txn,
-            &link.tenant_id,
-            &link.share_id,
-            metric_name(metric),
-            1,
-        )
-        .await?;
-        observe(
-            &txn,
-            &link.tenant_id,
-            &seen,
-            metric_name(metric),
-            1,
-            0,
-            clicked_at,
-        )
-        .await?;
-        let recorded = EngagementRecorded {
-            tenant_id: link.tenant_id.clone(),
-            share_id: link.share_id.clone(),
-            user_id: link.user_id.clone(),
-            post_id: link.post_id.clone(),
-            network: link.network.clone(),
-            metric: metric as i32,
-            delta: 1,
-            total,
-            observed_at: Some(chorus_events::to_timestamp(clicked_at)),
-            unique_visitor,
-        };
-        self.outbox
-            .enqueue_with_id(&txn, &recorded, format!("click-{}", delivery.event_id))
-            .await?;
+        observations.flush(&txn).await?;
+        totals.flush(&txn).await?;
         txn.commit().await?;
-        self.outbox.wake();
+        if recorded > 0 {
+            self.outbox.wake();
+        }
         Ok(())
     }
 

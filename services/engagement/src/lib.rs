@@ -6,7 +6,7 @@ mod analytics;
 mod consumers;
 mod domain;
 mod entities;
-mod migration;
+pub mod migration;
 mod poller;
 mod rpc;
 
