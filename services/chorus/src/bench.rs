@@ -113,7 +113,7 @@ pub fn record(
 
 pub async fn run(config: chorus_kit::Config, options: BenchOptions) -> anyhow::Result<()> {
     let scenarios: Vec<&str> = match options.scenario.as_str() {
-        "all" => vec!["bus", "feed", "redirect", "leaderboard"],
+        "all" => vec!["bus", "feed", "redirect", "ingest", "leaderboard"],
         other => vec![other],
     };
     for scenario in scenarios {
@@ -122,7 +122,10 @@ pub async fn run(config: chorus_kit::Config, options: BenchOptions) -> anyhow::R
             "feed" => feed(&config, &options).await?,
             "leaderboard" => leaderboard(&config, &options).await?,
             "redirect" => crate::bench_links::redirect(&config, &options).await?,
-            other => anyhow::bail!("unknown scenario {other}; scenarios are all, bus, feed"),
+            "ingest" => crate::bench_links::ingest(&config, &options).await?,
+            other => anyhow::bail!(
+                "unknown scenario {other}; scenarios are all, bus, feed, redirect, ingest, leaderboard"
+            ),
         }
     }
     Ok(())
@@ -163,11 +166,34 @@ pub async fn install(
 
 /// The physical limit of this machine's messaging: JetStream publish (acked) and consume.
 async fn bus_baseline(config: &chorus_kit::Config, options: &BenchOptions) -> anyhow::Result<()> {
+    let messages: usize = if options.quick { 5_000 } else { 100_000 };
+    let rates = bus_rates(&config.nats_server_bin, messages).await?;
+    let figures = format!(
+        "{messages} messages of 200 B: publish {:.0}/s (acked), consume {:.0}/s (acked one by one)",
+        rates.publish, rates.consume
+    );
+    record(
+        options,
+        "bus baseline",
+        &figures,
+        "the limit the pipeline is compared with",
+    )
+}
+
+/// Raw JetStream rates measured on a private nats-server.
+pub struct BusRates {
+    /// Messages per second published and acknowledged by JetStream.
+    pub publish: f64,
+    /// Messages per second consumed and acknowledged one by one.
+    pub consume: f64,
+}
+
+/// Publishes `messages` messages of 200 bytes to a fresh stream, then consumes them.
+pub async fn bus_rates(nats_server_bin: &str, messages: usize) -> anyhow::Result<BusRates> {
     use async_nats::jetstream;
     use futures::StreamExt;
-    let messages: usize = if options.quick { 5_000 } else { 100_000 };
     let folder = tempfile::tempdir()?;
-    let server = crate::nats::NatsServer::start(&config.nats_server_bin, folder.path()).await?;
+    let server = crate::nats::NatsServer::start(nats_server_bin, folder.path()).await?;
     let client = async_nats::connect(server.url()).await?;
     let js = jetstream::new(client);
     js.create_stream(jetstream::stream::Config {
@@ -216,17 +242,10 @@ async fn bus_baseline(config: &chorus_kit::Config, options: &BenchOptions) -> an
         consumed += 1;
     }
     let consume = started.elapsed();
-    let figures = format!(
-        "{messages} messages of 200 B: publish {:.0}/s (acked), consume {:.0}/s (acked one by one)",
-        messages as f64 / published.as_secs_f64(),
-        messages as f64 / consume.as_secs_f64()
-    );
-    record(
-        options,
-        "bus baseline",
-        &figures,
-        "the limit the pipeline is compared with",
-    )
+    Ok(BusRates {
+        publish: messages as f64 / published.as_secs_f64(),
+        consume: messages as f64 / consume.as_secs_f64(),
+    })
 }
 
 /// p99 of a feed page for an advocate, with 10,000 posts in the tenant.

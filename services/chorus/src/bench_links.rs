@@ -2,6 +2,7 @@
 //! aggregates, beside the raw JetStream rate.
 
 use crate::bench::{BenchOptions, record};
+use crate::demo::Api;
 use crate::load::LoadReport;
 use chorus_api::engagement::ShareStats;
 use chorus_api::scheduling::Share;
@@ -9,9 +10,9 @@ use chorus_kit::Role;
 use serde_json::json;
 use std::time::{Duration, Instant};
 
-pub async fn redirect(config: &chorus_kit::Config, options: &BenchOptions) -> anyhow::Result<()> {
-    let (rate, seconds) = if options.quick { (200, 3) } else { (2_000, 15) };
-    let (api, shutdown, running, _folder) = crate::bench::install(config, crate::TARGETS).await?;
+/// A tenant with a curator and an advocate, a published post and the advocate's share of it,
+/// published on netsim's LinkedIn.
+async fn published_share(api: &Api) -> anyhow::Result<(String, Share)> {
     let operator = api.token("bench", "ops", &[Role::Operator]);
     let _: serde_json::Value = api
         .post(
@@ -48,6 +49,13 @@ pub async fn redirect(config: &chorus_kit::Config, options: &BenchOptions) -> an
     let share = api
         .wait_final(&advocate, &share.id, Duration::from_secs(30))
         .await?;
+    Ok((advocate, share))
+}
+
+pub async fn redirect(config: &chorus_kit::Config, options: &BenchOptions) -> anyhow::Result<()> {
+    let (rate, seconds) = if options.quick { (200, 3) } else { (2_000, 15) };
+    let (api, shutdown, running, _folder) = crate::bench::install(config, crate::TARGETS).await?;
+    let (advocate, share) = published_share(&api).await?;
     // Warm the link cache and the connection pool.
     for _ in 0..20 {
         api.click(
@@ -115,6 +123,139 @@ pub async fn redirect(config: &chorus_kit::Config, options: &BenchOptions) -> an
         "click ingestion",
         &figures,
         "compare with the bus baseline of the same run",
+    )?;
+    shutdown.cancel();
+    let _ = tokio::time::timeout(Duration::from_secs(10), running.join()).await;
+    Ok(())
+}
+
+/// Engagement ingestion end to end: clicks published on JetStream as fast as the bus takes
+/// them, until they are in the share's aggregates, and until gamification has applied every
+/// resulting `engagement.recorded` event; beside the raw JetStream rate of the same run.
+pub async fn ingest(config: &chorus_kit::Config, options: &BenchOptions) -> anyhow::Result<()> {
+    use chorus_events::engagement::v1::LinkClicked;
+    let clicks: usize = if options.quick { 1_000 } else { 20_000 };
+    let baseline = crate::bench::bus_rates(&config.nats_server_bin, clicks.max(20_000)).await?;
+    let (api, shutdown, running, _folder) = crate::bench::install(config, crate::TARGETS).await?;
+    let (advocate, share) = published_share(&api).await?;
+    let code = share
+        .tracked_url
+        .rsplit('/')
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    let bus = chorus_bus::Bus::connect(&running.nats_url).await?;
+
+    let started = Instant::now();
+    let mut acks = Vec::with_capacity(1_000);
+    let mut bots = 0;
+    for index in 0..clicks {
+        let is_bot = index % 10 == 9;
+        bots += usize::from(is_bot);
+        let click = LinkClicked {
+            tenant_id: "bench".into(),
+            link_code: code.clone(),
+            clicked_at: Some(chorus_events::to_timestamp(chrono::Utc::now())),
+            // One visitor in four is new.
+            visitor_hash: format!("v{}", index / 4),
+            is_bot,
+            user_agent_family: if is_bot { "LinkedInBot" } else { "Chrome" }.into(),
+        };
+        let subject = chorus_events::Event::subject(&click);
+        let event_id = uuid::Uuid::now_v7().to_string();
+        let headers = chorus_bus::outbox::event_headers(
+            &event_id,
+            <LinkClicked as chorus_events::Event>::TYPE,
+            "bench",
+            &subject,
+            chrono::Utc::now(),
+        );
+        let payload = prost::Message::encode_to_vec(&click);
+        acks.push(
+            bus.jetstream
+                .publish_with_headers(subject, headers, payload.into())
+                .await?,
+        );
+        if acks.len() == 1_000 {
+            for ack in acks.drain(..) {
+                ack.await?;
+            }
+        }
+    }
+    for ack in acks.drain(..) {
+        ack.await?;
+    }
+    let published = started.elapsed();
+
+    let deadline = started + Duration::from_secs(600);
+    let mut stats: ShareStats;
+    loop {
+        stats = api
+            .get(&format!("/v1/shares/{}/stats", share.id), &advocate)
+            .await?;
+        if (stats.clicks + stats.bot_clicks) as usize >= clicks || Instant::now() > deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let aggregated = started.elapsed();
+    let counted = (stats.clicks + stats.bot_clicks) as usize;
+    anyhow::ensure!(
+        counted == clicks && stats.bot_clicks as usize == bots,
+        "aggregates hold {counted} clicks ({} by bots) of {clicks} ({bots} by bots)",
+        stats.bot_clicks
+    );
+    // Points: gamification's consumer of engagement.recorded has applied every event the
+    // clicks produced (the engagement outbox has relayed them all once the stream holds them).
+    let stream = bus.jetstream.get_stream("CHORUS_ENGAGEMENT").await?;
+    let mut consumer: async_nats::jetstream::consumer::PullConsumer = stream
+        .get_consumer("gamification-engagement-recorded")
+        .await
+        .map_err(|error| anyhow::anyhow!("gamification consumer: {error}"))?;
+    loop {
+        let info = consumer.info().await?;
+        let stream_info = bus
+            .jetstream
+            .get_stream("CHORUS_ENGAGEMENT")
+            .await?
+            .info()
+            .await?
+            .clone();
+        let recorded = stream_info.state.messages as usize;
+        if recorded >= clicks
+            && info.num_pending == 0
+            && info.num_ack_pending == 0
+            && info.ack_floor.stream_sequence >= stream_info.state.last_sequence
+        {
+            break;
+        }
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "gamification did not catch up: {} pending, {} in flight",
+            info.num_pending,
+            info.num_ack_pending
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let pointed = started.elapsed();
+    let into_aggregates = clicks as f64 / aggregated.as_secs_f64();
+    let into_points = clicks as f64 / pointed.as_secs_f64();
+    let figures = format!(
+        "{clicks} clicks ({bots} by bots, {} unique visitors) published in {:.1} s: in aggregates after {:.1} s = {into_aggregates:.0} events/s, applied by gamification after {:.1} s = {into_points:.0} events/s; bus baseline of the same run: publish {:.0}/s, consume {:.0}/s; ratio to the consume rate {:.3} (aggregates) and {:.3} (points)",
+        stats.unique_visitors,
+        published.as_secs_f64(),
+        aggregated.as_secs_f64(),
+        pointed.as_secs_f64(),
+        baseline.publish,
+        baseline.consume,
+        into_aggregates / baseline.consume,
+        into_points / baseline.consume,
+    );
+    record(
+        options,
+        "engagement ingestion",
+        &figures,
+        "events/s end to end beside the raw JetStream rate of the same run",
     )?;
     shutdown.cancel();
     let _ = tokio::time::timeout(Duration::from_secs(10), running.join()).await;

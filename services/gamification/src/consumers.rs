@@ -1,13 +1,13 @@
 //! Events in: facts that earn points (shares, engagement by people, approved submissions,
 //! survey answers), people (names, departments, deactivation) and posts (topics).
 //!
-//! The crediting consumers handle one message at a time: caps, badges and contest scores
-//! depend on what came before, so processing in stream order makes a replay of the same
-//! history give the same ledger.
+//! The crediting consumers apply messages in stream order (engagement in batches, each
+//! credit seeing the ones before it in the same transaction): caps, badges and contest
+//! scores depend on what came before, so a replay of the same history gives the same ledger.
 
 use crate::domain;
 use crate::entities::{member, post, score};
-use crate::ledger::{Credit, Ledger};
+use crate::ledger::{Credit, Ledger, Outcome};
 use chorus_bus::consumer::{self, ConsumerSpec, Delivery, HandlerError};
 use chorus_bus::{Bus, BusError, inbox};
 use chorus_events::content::v1::{PostPublished, SubmissionApproved, SurveyAnswered};
@@ -21,6 +21,61 @@ use std::future::Future;
 use std::sync::Arc;
 
 const INBOX: &str = "gamification";
+
+/// Engagement events credited together at most (one transaction, in stream order).
+const ENGAGEMENT_BATCH: usize = 128;
+
+/// What an engagement event earns: clicks by people, reactions, comments and reshares;
+/// impressions and robots earn nothing.
+fn engagement_credit(delivery: &Delivery<EngagementRecorded>) -> Option<Credit<'_>> {
+    let event = &delivery.event;
+    let action = match Metric::try_from(event.metric).unwrap_or(Metric::Unspecified) {
+        Metric::Click => "click",
+        Metric::Reaction => "reaction",
+        Metric::Comment => "comment",
+        Metric::Reshare => "reshare",
+        Metric::Impression | Metric::BotClick | Metric::Unspecified => return None,
+    };
+    if event.delta == 0 {
+        return None;
+    }
+    let occurred_at = chorus_events::from_timestamp(event.observed_at.as_ref())
+        .or_else(|| domain::time_of_event_id(&delivery.event_id))
+        .unwrap_or_else(chrono::Utc::now);
+    Some(Credit {
+        tenant_id: &delivery.tenant_id,
+        user_id: &event.user_id,
+        action,
+        units: event.delta,
+        source_event_id: &delivery.event_id,
+        share_id: non_empty(&event.share_id),
+        post_id: non_empty(&event.post_id),
+        occurred_at,
+    })
+}
+
+/// Credits the engagement events that are ready, in stream order, in one transaction.
+async fn credit_engagement(
+    ledger: Arc<Ledger>,
+    deliveries: Vec<Delivery<EngagementRecorded>>,
+) -> Result<(), HandlerError> {
+    let txn = ledger.db.begin().await?;
+    let mut credited = false;
+    for delivery in &deliveries {
+        let Some(credit) = engagement_credit(delivery) else {
+            continue;
+        };
+        credited |= matches!(
+            ledger.credit_in(&txn, credit).await?,
+            Outcome::Credited { .. }
+        );
+    }
+    txn.commit().await?;
+    if credited {
+        ledger.outbox.wake();
+    }
+    Ok(())
+}
 
 /// Every durable consumer of the service, as (stream, durable name).
 pub const DURABLES: &[(&str, &str)] = &[
@@ -86,43 +141,18 @@ pub async fn spawn(bus: &Bus, ledger: Arc<Ledger>, shutdown: Shutdown) -> Result
         },
     )
     .await?;
-    listen::<EngagementRecorded, _, _>(
-        bus,
-        &ledger,
-        DURABLES[1].1,
-        &shutdown,
-        |ledger, delivery| async move {
-            let event = &delivery.event;
-            let action = match Metric::try_from(event.metric).unwrap_or(Metric::Unspecified) {
-                Metric::Click => "click",
-                Metric::Reaction => "reaction",
-                Metric::Comment => "comment",
-                Metric::Reshare => "reshare",
-                // Vanity and robots earn nothing.
-                Metric::Impression | Metric::BotClick | Metric::Unspecified => return Ok(()),
-            };
-            if event.delta == 0 {
-                return Ok(());
-            }
-            let occurred_at = chorus_events::from_timestamp(event.observed_at.as_ref())
-                .or_else(|| domain::time_of_event_id(&delivery.event_id))
-                .unwrap_or_else(chrono::Utc::now);
-            ledger
-                .credit(Credit {
-                    tenant_id: &delivery.tenant_id,
-                    user_id: &event.user_id,
-                    action,
-                    units: event.delta,
-                    source_event_id: &delivery.event_id,
-                    share_id: non_empty(&event.share_id),
-                    post_id: non_empty(&event.post_id),
-                    occurred_at,
-                })
-                .await?;
-            Ok(())
-        },
-    )
-    .await?;
+    {
+        let ledger = ledger.clone();
+        consumer::spawn_batch::<EngagementRecorded, _, _>(
+            bus,
+            ledger.db.clone(),
+            ConsumerSpec::new(crate::NAME, DURABLES[1].1).concurrency(1),
+            ENGAGEMENT_BATCH,
+            shutdown.clone(),
+            move |deliveries| credit_engagement(ledger.clone(), deliveries),
+        )
+        .await?;
+    }
     listen::<SubmissionApproved, _, _>(
         bus,
         &ledger,

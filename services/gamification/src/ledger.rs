@@ -66,11 +66,27 @@ impl Ledger {
     }
 
     /// Appends the credit once per (source event, action) with everything it moves.
-    pub async fn credit(&self, mut credit: Credit<'_>) -> Result<Outcome, DbErr> {
+    pub async fn credit(&self, credit: Credit<'_>) -> Result<Outcome, DbErr> {
+        let txn = self.db.begin().await?;
+        let outcome = self.credit_in(&txn, credit).await?;
+        txn.commit().await?;
+        if matches!(outcome, Outcome::Credited { .. }) {
+            self.outbox.wake();
+        }
+        Ok(outcome)
+    }
+
+    /// Applies one credit inside the caller's transaction (credits of a batch are applied
+    /// in stream order in one transaction, each seeing the ones before it). The caller
+    /// commits, then wakes the outbox.
+    pub async fn credit_in<C: ConnectionTrait>(
+        &self,
+        txn: &C,
+        mut credit: Credit<'_>,
+    ) -> Result<Outcome, DbErr> {
         // Microseconds: what PostgreSQL keeps, so both backends store the same instant.
         credit.occurred_at = credit.occurred_at.trunc_subsecs(6);
-        let txn = self.db.begin().await?;
-        let versions = self.versions(&txn, credit.tenant_id).await?;
+        let versions = self.versions(txn, credit.tenant_id).await?;
         let in_force = domain::rules_at(&versions, &self.defaults, credit.occurred_at);
         let rule = domain::rule_for(&in_force.rules, credit.action)
             .expect("every action has a rule")
@@ -79,7 +95,7 @@ impl Ledger {
         let day = domain::day_key(credit.occurred_at);
         let week = domain::week_key(credit.occurred_at);
         let earned_today = sum_points(
-            &txn,
+            txn,
             credit.tenant_id,
             credit.user_id,
             credit.action,
@@ -89,7 +105,7 @@ impl Ledger {
         let earned_on_post = match credit.post_id {
             Some(post_id) => {
                 sum_points(
-                    &txn,
+                    txn,
                     credit.tenant_id,
                     credit.user_id,
                     credit.action,
@@ -131,15 +147,15 @@ impl Ledger {
                 ledger::Column::SourceEventId,
                 ledger::Column::Action,
             ])
-            .exec(&txn)
+            .exec(txn)
             .await?;
         if matches!(inserted, TryInsertResult::Conflicted) {
-            txn.rollback().await?;
+            // Nothing was written before the ledger entry: the caller's transaction stays clean.
             return Ok(Outcome::AlreadyCredited);
         }
         let member =
             member::Entity::find_by_id((credit.tenant_id.to_string(), credit.user_id.to_string()))
-                .one(&txn)
+                .one(txn)
                 .await?;
         let department = member
             .as_ref()
@@ -147,10 +163,10 @@ impl Ledger {
             .unwrap_or_default();
         let visible = member.as_ref().is_none_or(|row| row.active);
         if points != 0 {
-            let balance = add_to_balance(&txn, credit.tenant_id, credit.user_id, points).await?;
+            let balance = add_to_balance(txn, credit.tenant_id, credit.user_id, points).await?;
             for period in domain::period_keys(credit.occurred_at) {
                 add_to_score(
-                    &txn,
+                    txn,
                     credit.tenant_id,
                     &period,
                     credit.user_id,
@@ -172,17 +188,15 @@ impl Ledger {
             };
             self.outbox
                 .enqueue_with_id(
-                    &txn,
+                    txn,
                     &event,
                     format!("points-{}-{}", credit.action, credit.source_event_id),
                 )
                 .await?;
         }
-        self.score_contests(&txn, &credit, points, &department, visible)
+        self.score_contests(txn, &credit, points, &department, visible)
             .await?;
-        self.award_threshold_badges(&txn, &credit, &week).await?;
-        txn.commit().await?;
-        self.outbox.wake();
+        self.award_threshold_badges(txn, &credit, &week).await?;
         tracing::debug!(tenant_id = %credit.tenant_id, user_id = %credit.user_id, points, action = credit.action, "points credited");
         Ok(Outcome::Credited { points })
     }
