@@ -368,3 +368,157 @@ async fn analytics(backend: Backend) {
     );
     harness.stop().await;
 }
+
+/// Facebook's Page webhook: netsim subscribes the gateway (the GET handshake), then signs a
+/// delivery when a post gets reactions and comments; the share's metrics are read at once,
+/// long before the scheduled poll (an hour away here). Forged and malformed deliveries
+/// change nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn facebook_webhooks_refresh_metrics_at_once() {
+    use hmac::Mac;
+    let harness = Harness::start_with(Backend::Sqlite, &[], |config| {
+        config.engagement.poll_schedule_secs = vec![3600];
+        config.engagement.facebook_webhook_verify_token = "verify-me".to_string().into();
+    })
+    .await;
+    let api = &harness.api;
+    let curator = harness.tenant("acme", &["alice"]).await;
+    let post = harness.published_post(&curator, "Our new plant").await;
+    let alice = harness.token("acme", "alice", &[Role::Advocate]);
+    let account = api.connect(&alice, "facebook", "alice-page").await.unwrap();
+    let share: chorus_api::scheduling::Share = api
+        .post(
+            "/v1/shares",
+            &alice,
+            serde_json::json!({"post_id": post.id, "account_id": account.id, "caption": "Look at this"}),
+        )
+        .await
+        .unwrap();
+    let share = api
+        .wait_final(&alice, &share.id, Duration::from_secs(60))
+        .await
+        .unwrap();
+    let urn = share.external_id.clone().expect("published");
+    let gateway = &harness.config.public_url;
+    let http = reqwest::Client::new();
+
+    // The handshake wants the configured verify token.
+    let refused = http
+        .get(format!("{gateway}/webhooks/facebook"))
+        .query(&[
+            ("hub.mode", "subscribe"),
+            ("hub.verify_token", "wrong"),
+            ("hub.challenge", "42"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 403);
+    let facebook = &harness.config.publishing.facebook;
+    let subscribed: serde_json::Value = http
+        .post(format!(
+            "http://{}/graph/v21.0/{}/subscriptions",
+            harness.config.netsim.listen, facebook.client_id
+        ))
+        .form(&[
+            ("object", "page"),
+            ("fields", "feed"),
+            ("callback_url", &format!("{gateway}/webhooks/facebook")),
+            ("verify_token", "verify-me"),
+            (
+                "access_token",
+                &format!(
+                    "{}|{}",
+                    facebook.client_id,
+                    secrecy::ExposeSecret::expose_secret(&facebook.client_secret)
+                ),
+            ),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(subscribed["success"], true, "{subscribed}");
+
+    // A forged delivery (wrong secret) and a malformed one (signed, not a delivery).
+    let forge = |secret: &str, body: &str| {
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+        mac.update(body.as_bytes());
+        let hex: String = mac
+            .finalize()
+            .into_bytes()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        format!("sha256={hex}")
+    };
+    let delivery = format!(
+        r#"{{"object":"page","entry":[{{"id":"1","time":1,"changes":[{{"field":"feed","value":{{"item":"reaction","verb":"add","post_id":"{urn}"}}}}]}}]}}"#
+    );
+    let forged = http
+        .post(format!("{gateway}/webhooks/facebook"))
+        .header("x-hub-signature-256", forge("not-the-secret", &delivery))
+        .body(delivery.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 401);
+    let secret = secrecy::ExposeSecret::expose_secret(&facebook.client_secret).to_string();
+    let malformed =
+        r#"{"object":"page","entry":[{"changes":[{"field":"feed","value":{"item":"reaction"}}]}]}"#;
+    let refused = http
+        .post(format!("{gateway}/webhooks/facebook"))
+        .header("x-hub-signature-256", forge(&secret, malformed))
+        .body(malformed)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 400);
+    let problem: serde_json::Value = refused.json().await.unwrap();
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("post_id"),
+        "{problem}"
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let stats: chorus_api::engagement::ShareStats = api
+        .get(&format!("/v1/shares/{}/stats", share.id), &alice)
+        .await
+        .unwrap();
+    assert_eq!(
+        (stats.reactions, stats.comments),
+        (0, 0),
+        "nothing read yet: {stats:?}"
+    );
+
+    // Engagement on the network: netsim's signed delivery makes engagement read the
+    // metrics now.
+    assert!(harness.netsim.add_metrics(
+        &urn,
+        chorus_netsim::MetricsDelta {
+            reactions: 3,
+            comments: 2,
+            ..Default::default()
+        }
+    ));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let stats: chorus_api::engagement::ShareStats = api
+            .get(&format!("/v1/shares/{}/stats", share.id), &alice)
+            .await
+            .unwrap();
+        if (stats.reactions, stats.comments) == (3, 2) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the webhook did not refresh the metrics: {stats:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    harness.stop().await;
+}

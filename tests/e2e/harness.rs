@@ -59,6 +59,15 @@ pub struct Harness {
 impl Harness {
     /// Starts every service on `backend`, except those in `skip`.
     pub async fn start(backend: Backend, skip: &[&str]) -> Harness {
+        Harness::start_with(backend, skip, |_| {}).await
+    }
+
+    /// Like `start`, with the test's own changes to the configuration.
+    pub async fn start_with(
+        backend: Backend,
+        skip: &[&str],
+        adjust: impl FnOnce(&mut Config),
+    ) -> Harness {
         spans();
         let data_dir = tempfile::tempdir().expect("temp dir");
         let nats = chorus::nats::NatsServer::start(&nats_server_bin(), &data_dir.path().join("nats"))
@@ -115,6 +124,7 @@ impl Harness {
                 postgres_databases.push(name);
             }
         }
+        adjust(&mut config);
         let secrets = chorus_kit::auth::Secrets::resolve(&config).unwrap();
         let shutdown = chorus_kit::Shutdown::new();
         let targets: Vec<&'static str> = chorus::TARGETS

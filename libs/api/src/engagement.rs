@@ -7,6 +7,21 @@ pub struct ResolveLink {
     pub code: String,
 }
 
+/// A network said that posts of its changed (a verified webhook): their metrics are read
+/// again now rather than at the next scheduled poll.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NetworkActivity {
+    pub network: String,
+    /// The network's ids of the posts that changed.
+    pub external_ids: Vec<String>,
+}
+
+/// How many tracked shares a network's activity matched.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NetworkActivityAccepted {
+    pub matched: u64,
+}
+
 /// Where a tracked link leads (stored in the links key-value bucket under its code).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LinkTarget {

@@ -190,6 +190,11 @@ pub struct EngagementConfig {
     pub poll_schedule_secs: Vec<u64>,
     /// How often the poller looks for polls that are due.
     pub poll_tick_ms: u64,
+    /// The verify token of the Facebook Page webhook subscription (Meta's `hub.verify_token`);
+    /// empty: the subscription handshake is refused. Deliveries are verified with the
+    /// Facebook app secret (`publishing.facebook.client_secret`).
+    #[serde(serialize_with = "expose_secret")]
+    pub facebook_webhook_verify_token: SecretString,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -288,6 +293,7 @@ impl Default for Config {
                     30 * 86400,
                 ],
                 poll_tick_ms: 1_000,
+                facebook_webhook_verify_token: SecretString::from(""),
             },
             gamification: GamificationConfig {
                 database_url: None,

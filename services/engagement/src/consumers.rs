@@ -478,6 +478,7 @@ impl Ingest {
             published_at: Set(published_at),
             poll_index: Set(0),
             next_poll_at: Set(first_poll),
+            refresh_at: Set(None),
         };
         tracked_share::Entity::insert(row)
             .on_conflict_do_nothing_on([tracked_share::Column::ShareId])

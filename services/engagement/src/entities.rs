@@ -39,6 +39,9 @@ pub mod tracked_share {
         /// Index into the poll schedule of the next poll.
         pub poll_index: i32,
         pub next_poll_at: Option<DateTimeUtc>,
+        /// Set when the network signalled activity (a webhook): read the metrics again
+        /// now, outside the schedule.
+        pub refresh_at: Option<DateTimeUtc>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

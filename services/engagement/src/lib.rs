@@ -43,18 +43,21 @@ pub async fn run(ctx: Context, shutdown: Shutdown) -> anyhow::Result<()> {
         links: bus.links().await?,
     });
     consumers::spawn(&bus, ingest, shutdown.clone()).await?;
+    let poll_now = Arc::new(tokio::sync::Notify::new());
     let poller = poller::Poller {
         db: db.clone(),
         outbox,
         nats: ctx.nats.clone(),
         schedule,
         tick: Duration::from_millis(ctx.config.engagement.poll_tick_ms),
+        wake: poll_now.clone(),
     };
     let poll_task = tokio::spawn(poller.run(shutdown.clone()));
-    let state = Arc::new(rpc::Engagement { db });
+    let state = Arc::new(rpc::Engagement { db, poll_now });
     let server = RpcServer::start(&ctx.nats, NAME, shutdown.clone()).await?;
     endpoint!(server, "link_resolve", state, resolve_link)?;
     endpoint!(server, "share_stats", state, share_stats)?;
+    endpoint!(server, "network_activity", state, network_activity)?;
     endpoint!(server, "analytics_summary", state, summary)?;
     endpoint!(server, "analytics_breakdown", state, breakdown)?;
     endpoint!(server, "analytics_me", state, personal)?;

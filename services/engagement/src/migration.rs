@@ -9,6 +9,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(chorus_bus::migration::Migration),
             Box::new(Initial),
+            Box::new(RefreshOnActivity),
         ]
     }
 }
@@ -199,6 +200,42 @@ impl MigrationTrait for Initial {
                 .drop_table(Table::drop().table(Alias::new(table)).to_owned())
                 .await?;
         }
+        Ok(())
+    }
+}
+
+/// Network webhooks ask for a read outside the schedule: `refresh_at`, and an index to find
+/// a share by the network's id of its post.
+struct RefreshOnActivity;
+
+impl MigrationName for RefreshOnActivity {
+    fn name(&self) -> &str {
+        "m20261128_000100_engagement_refresh_on_activity"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for RefreshOnActivity {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(Alias::new("tracked_shares"))
+                    .add_column(timestamp_with_time_zone_null(Alias::new("refresh_at")))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("tracked_shares_external_id")
+                    .table(Alias::new("tracked_shares"))
+                    .col(Alias::new("network"))
+                    .col(Alias::new("external_id"))
+                    .if_not_exists()
+                    .to_owned(),
+            )
+            .await?;
         Ok(())
     }
 }

@@ -14,8 +14,17 @@ use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
     QuerySelect, Set, TransactionTrait,
 };
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 use tracing::Instrument;
+
+static REFRESHED: LazyLock<chorus_telemetry::metrics::IntCounterVec> = LazyLock::new(|| {
+    chorus_telemetry::metrics::counter_vec(
+        "chorus_engagement_refreshes_total",
+        "Metrics read outside the schedule because the network signalled activity",
+        &["network"],
+    )
+});
 
 pub struct Poller {
     pub db: DatabaseConnection,
@@ -23,6 +32,8 @@ pub struct Poller {
     pub nats: async_nats::Client,
     pub schedule: Vec<Duration>,
     pub tick: Duration,
+    /// Woken when a network signals activity, so that the refresh does not wait a tick.
+    pub wake: Arc<tokio::sync::Notify>,
 }
 
 impl Poller {
@@ -31,9 +42,13 @@ impl Poller {
             if let Err(error) = self.poll_due().await {
                 tracing::warn!(%error, "metrics poll failed");
             }
+            if let Err(error) = self.refresh_requested().await {
+                tracing::warn!(%error, "metrics refresh failed");
+            }
             tokio::select! {
                 _ = shutdown.cancelled() => break,
                 _ = tokio::time::sleep(self.tick) => {}
+                _ = self.wake.notified() => {}
             }
         }
     }
@@ -53,25 +68,71 @@ impl Poller {
         Ok(())
     }
 
-    async fn poll_one(&self, share: tracked_share::Model) -> Result<(), sea_orm::DbErr> {
+    /// Shares whose network signalled activity: read now, without moving the schedule.
+    /// The same loop as the scheduled polls, so two reads of one share never overlap.
+    async fn refresh_requested(&self) -> Result<(), sea_orm::DbErr> {
+        let requested = tracked_share::Entity::find()
+            .filter(tracked_share::Column::RefreshAt.is_not_null())
+            .order_by_asc(tracked_share::Column::RefreshAt)
+            .limit(50)
+            .all(&self.db)
+            .await?;
+        for share in requested {
+            let span = tracing::info_span!("engagement.refresh", service = "engagement", share_id = %share.share_id, network = %share.network);
+            let requested_at = share.refresh_at;
+            async {
+                if let Some(metrics) = self.read(&share).await {
+                    self.record(&share, &metrics).await?;
+                    REFRESHED.with_label_values(&[&share.network]).inc();
+                }
+                // Cleared only if no newer request arrived meanwhile.
+                tracked_share::Entity::update_many()
+                    .col_expr(
+                        tracked_share::Column::RefreshAt,
+                        sea_orm::sea_query::Expr::value(
+                            Option::<chrono::DateTime<chrono::Utc>>::None,
+                        ),
+                    )
+                    .filter(tracked_share::Column::ShareId.eq(share.share_id.clone()))
+                    .filter(tracked_share::Column::RefreshAt.eq(requested_at))
+                    .exec(&self.db)
+                    .await?;
+                Ok::<(), sea_orm::DbErr>(())
+            }
+            .instrument(span)
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// The share's current metrics from its network (through publishing, which holds the
+    /// account's token), or `None` when they cannot be read now.
+    async fn read(&self, share: &tracked_share::Model) -> Option<ShareMetrics> {
         let caller = Caller::system(&share.tenant_id);
         let subject = chorus_bus::rpc::subject("publishing", "share_metrics");
         let request = ShareRef {
             share_id: share.share_id.clone(),
         };
-        let metrics: Result<ShareMetrics, _> = chorus_bus::rpc::call(
+        match chorus_bus::rpc::call(
             &self.nats,
             &subject,
             &caller,
             &request,
             Duration::from_secs(15),
         )
-        .await;
-        match metrics {
-            Ok(metrics) => self.record(&share, &metrics).await?,
+        .await
+        {
+            Ok(metrics) => Some(metrics),
             Err(error) => {
-                tracing::warn!(share_id = %share.share_id, %error, "metrics could not be read")
+                tracing::warn!(share_id = %share.share_id, %error, "metrics could not be read");
+                None
             }
+        }
+    }
+
+    async fn poll_one(&self, share: tracked_share::Model) -> Result<(), sea_orm::DbErr> {
+        if let Some(metrics) = self.read(&share).await {
+            self.record(&share, &metrics).await?;
         }
         self.advance(share).await
     }

@@ -1,14 +1,52 @@
-use crate::entities::{link, metric_total};
-use chorus_api::engagement::{LinkTarget, ResolveLink, ShareStats};
+use crate::entities::{link, metric_total, tracked_share};
+use chorus_api::engagement::{
+    LinkTarget, NetworkActivity, NetworkActivityAccepted, ResolveLink, ShareStats,
+};
 use chorus_api::scheduling::ShareRef;
 use chorus_kit::{Caller, Role, ServiceError, ServiceResult};
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
 
 pub struct Engagement {
     pub db: DatabaseConnection,
+    /// Wakes the poller when a network signals activity.
+    pub poll_now: std::sync::Arc<tokio::sync::Notify>,
 }
 
 impl Engagement {
+    /// A network signalled (through a webhook the gateway verified) that some of its posts
+    /// changed: their shares' metrics are read again now, by the poller, so a read never
+    /// overlaps a scheduled one and counts stay exact. Only the gateway's system caller.
+    pub async fn network_activity(
+        &self,
+        caller: Caller,
+        request: NetworkActivity,
+    ) -> ServiceResult<NetworkActivityAccepted> {
+        if caller.user_id != "system" {
+            return Err(ServiceError::forbidden(
+                "network activity comes from verified webhooks only",
+            ));
+        }
+        if request.external_ids.is_empty() {
+            return Ok(NetworkActivityAccepted { matched: 0 });
+        }
+        let result = tracked_share::Entity::update_many()
+            .col_expr(
+                tracked_share::Column::RefreshAt,
+                sea_orm::sea_query::Expr::value(Some(chrono::Utc::now())),
+            )
+            .filter(tracked_share::Column::Network.eq(request.network.clone()))
+            .filter(tracked_share::Column::ExternalId.is_in(request.external_ids.clone()))
+            .exec(&self.db)
+            .await?;
+        if result.rows_affected > 0 {
+            self.poll_now.notify_one();
+        }
+        tracing::info!(network = %request.network, posts = request.external_ids.len(), matched = result.rows_affected, "network activity");
+        Ok(NetworkActivityAccepted {
+            matched: result.rows_affected,
+        })
+    }
+
     /// Where a tracked link leads. Public: the code is the only secret.
     pub async fn resolve_link(
         &self,

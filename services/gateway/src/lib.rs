@@ -10,6 +10,7 @@ mod gamification_routes;
 mod links;
 mod openapi;
 mod routes;
+pub mod webhooks;
 
 use axum::Router;
 use chorus_bus::Bus;
@@ -34,6 +35,8 @@ pub struct Gateway {
     /// Tracked links (code -> target), read without asking any service.
     pub links: async_nats::jetstream::kv::Store,
     pub link_cache: links::LinkCache,
+    /// Verifies network webhooks (the app secrets and verify tokens).
+    pub webhooks: webhooks::WebhookSecrets,
 }
 
 pub type AppState = Arc<Gateway>;
@@ -66,6 +69,7 @@ pub async fn serve(
         callers: auth::CallerCache::default(),
         links: Bus::new(ctx.nats.clone()).links().await?,
         link_cache: links::LinkCache::default(),
+        webhooks: webhooks::WebhookSecrets::from_config(&ctx.config),
     });
     let listener = tokio::net::TcpListener::bind(&ctx.config.gateway.listen).await?;
     let address = listener.local_addr()?;

@@ -48,6 +48,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::content_routes::router())
         .merge(crate::gamification_routes::router())
         .merge(crate::analytics_routes::router())
+        .merge(crate::webhooks::router())
         .fallback(|| async { ServiceError::not_found("no such endpoint") })
         .layer(
             TraceLayer::new_for_http()

@@ -55,6 +55,7 @@ async fn add_engagement(
     Json(engagement): Json<Engagement>,
 ) -> StatusCode {
     if state.add_engagement(&urn, engagement.reactions, engagement.comments) {
+        crate::meta::post_changed(&state, &urn, engagement.reactions, engagement.comments, 0);
         StatusCode::NO_CONTENT
     } else {
         StatusCode::NOT_FOUND
@@ -77,6 +78,13 @@ async fn add_metrics(
     Json(metrics): Json<crate::MetricsDelta>,
 ) -> StatusCode {
     if state.add_metrics(&urn, &metrics) {
+        crate::meta::post_changed(
+            &state,
+            &urn,
+            metrics.reactions,
+            metrics.comments,
+            metrics.reshares,
+        );
         StatusCode::NO_CONTENT
     } else {
         StatusCode::NOT_FOUND

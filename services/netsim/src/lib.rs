@@ -226,7 +226,17 @@ impl Netsim {
 
     /// Adds exact amounts to a post's reactions, comments, reshares and impressions.
     pub fn add_metrics(&self, urn: &str, metrics: MetricsDelta) -> bool {
-        self.state.add_metrics(urn, &metrics)
+        let added = self.state.add_metrics(urn, &metrics);
+        if added {
+            crate::meta::post_changed(
+                &self.state,
+                urn,
+                metrics.reactions,
+                metrics.comments,
+                metrics.reshares,
+            );
+        }
+        added
     }
 
     /// Expires every access token of the member (its refresh tokens stay valid).

@@ -18,8 +18,10 @@ mod oauth;
 mod store;
 #[cfg(test)]
 mod tests;
+mod webhooks;
 
 pub(crate) use store::MetaState;
+pub(crate) use webhooks::{Subscriptions, post_changed};
 
 use crate::state::{FaultAction, SimState};
 use axum::Router;
@@ -530,6 +532,12 @@ async fn dispatch(
     match (request.method.clone(), segments.as_slice()) {
         (Method::GET, ["dialog", "oauth"]) => oauth::dialog(&state, &request),
         (_, ["oauth", "access_token"]) => oauth::access_token(&state, &request),
+        (Method::POST, [app_id, "subscriptions"]) => {
+            match webhooks::subscribe(&state, &request, app_id).await {
+                Ok(body) => axum::Json(body).into_response(),
+                Err(error) => error.into_response(),
+            }
+        }
         _ => graph_call(&state, &request).await,
     }
 }

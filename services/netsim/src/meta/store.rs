@@ -156,6 +156,8 @@ struct Inner {
 #[derive(Default)]
 pub(crate) struct MetaState {
     inner: Mutex<Inner>,
+    /// The app's Webhooks subscription to Page feed changes.
+    pub(crate) subscriptions: super::Subscriptions,
 }
 
 fn stable_hash(seed: u64, text: &str) -> u64 {
