@@ -74,7 +74,7 @@ fn machine() -> String {
     format!("{cores} cores, {memory}, {cpu}, {profile}")
 }
 
-/// Appends one row to the benchmark record.
+/// Adds one row to the benchmark record: at the end of its table, before any notes below it.
 pub fn record(
     options: &BenchOptions,
     scenario: &str,
@@ -85,30 +85,42 @@ pub fn record(
     let Some(path) = &options.record else {
         return Ok(());
     };
-    use std::io::Write;
-    let exists = path.exists();
-    let mut file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)?;
-    if !exists {
-        writeln!(
-            file,
-            "# Chorus benchmarks\n\nEach row is one run of `chorus bench`, appended by the command itself.\n"
-        )?;
-        writeln!(
-            file,
-            "| date | machine | command | scenario | figures | target |\n|---|---|---|---|---|---|"
-        )?;
-    }
-    writeln!(
-        file,
+    let existing = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(error) => return Err(error.into()),
+    };
+    let row = format!(
         "| {} | {} | `{}` | {scenario} | {figures} | {target} |",
         chrono::Utc::now().format("%Y-%m-%d %H:%M UTC"),
         machine(),
         options.command_line
-    )?;
+    );
+    std::fs::write(path, with_row(&existing, &row))?;
     Ok(())
+}
+
+/// The record with `row` added as the last row of its table (a new record if it is empty).
+fn with_row(record: &str, row: &str) -> String {
+    if !record.contains("\n|---") {
+        return format!(
+            "# Chorus benchmarks\n\nEach row is one run of `chorus bench`, added by the command itself.\n\n\
+             | date | machine | command | scenario | figures | target |\n|---|---|---|---|---|---|\n{row}\n"
+        );
+    }
+    let mut lines: Vec<&str> = record.lines().collect();
+    let header = lines
+        .iter()
+        .position(|line| line.starts_with("|---"))
+        .expect("a table separator");
+    let end = lines[header..]
+        .iter()
+        .position(|line| !line.starts_with('|'))
+        .map_or(lines.len(), |offset| header + offset);
+    lines.insert(end, row);
+    let mut text = lines.join("\n");
+    text.push('\n');
+    text
 }
 
 pub async fn run(config: chorus_kit::Config, options: BenchOptions) -> anyhow::Result<()> {
@@ -520,4 +532,20 @@ async fn leaderboard(config: &chorus_kit::Config, options: &BenchOptions) -> any
         &figures,
         "top-50 and my-rank p99 < 20 ms; points lag p99 < 1 s",
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_row;
+
+    #[test]
+    fn rows_go_to_the_end_of_the_table_before_the_notes() {
+        let record = "# B\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\nA note.\n";
+        assert_eq!(
+            with_row(record, "| 3 | 4 |"),
+            "# B\n\n| a | b |\n|---|---|\n| 1 | 2 |\n| 3 | 4 |\n\nA note.\n"
+        );
+        let fresh = with_row("", "| 3 | 4 |");
+        assert!(fresh.ends_with("|---|---|---|---|---|---|\n| 3 | 4 |\n"), "{fresh}");
+    }
 }
