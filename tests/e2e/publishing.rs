@@ -288,3 +288,64 @@ async fn a_share_reaches_each_network_once() {
     assert_eq!(harness.netsim.posts().len(), shares.len());
     harness.stop().await;
 }
+
+/// Access tokens are refreshed before they end (netsim issues 30-second tokens here), and an
+/// authorisation that cannot be renewed (LinkedIn's refresh token ends after a year; the
+/// reminder window is widened to 400 days here) is announced to the advocate once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn tokens_are_refreshed_ahead_and_their_end_is_announced_once() {
+    use crate::harness::eventually;
+    let harness = Harness::start_with(Backend::Sqlite, &[], |config| {
+        config.netsim.access_token_ttl_secs = 30;
+        config.publishing.token_refresh_margin_secs = 25;
+        config.publishing.token_check_interval_ms = 200;
+        config.publishing.expiry_reminder_secs = 400 * 86_400;
+    })
+    .await;
+    let api = &harness.api;
+    harness.tenant("acme", &["alice"]).await;
+    let alice = harness.token("acme", "alice", &[Role::Advocate]);
+    let account = api.connect(&alice, "linkedin", "alice-li").await.unwrap();
+    let first = account.access_expires_at.expect("LinkedIn tokens expire");
+    assert!(first < chrono::Utc::now() + chrono::TimeDelta::seconds(31));
+    let later = eventually(
+        Duration::from_secs(30),
+        "a refresh ahead of expiry",
+        || async {
+            let accounts: Vec<chorus_api::publishing::Account> =
+                api.get("/v1/accounts", &alice).await.ok()?;
+            let current = accounts.iter().find(|a| a.id == account.id)?;
+            current
+                .access_expires_at
+                .filter(|at| *at > first + chrono::TimeDelta::seconds(1))
+        },
+    )
+    .await;
+    assert!(later > first);
+    let reminded = |inbox: &chorus_api::notifications::Inbox| {
+        inbox
+            .items
+            .iter()
+            .filter(|n| n.kind == "account_expiring")
+            .count()
+    };
+    let inbox = eventually(Duration::from_secs(30), "the expiry reminder", || async {
+        let inbox: chorus_api::notifications::Inbox =
+            api.get("/v1/me/notifications", &alice).await.ok()?;
+        (reminded(&inbox) > 0).then_some(inbox)
+    })
+    .await;
+    let notice = inbox
+        .items
+        .iter()
+        .find(|n| n.kind == "account_expiring")
+        .unwrap();
+    assert!(notice.title.contains("LinkedIn"), "{notice:?}");
+    // More rounds (and refreshes) pass: the same expiry is not announced again, and the
+    // account still publishes.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let inbox: chorus_api::notifications::Inbox =
+        api.get("/v1/me/notifications", &alice).await.unwrap();
+    assert_eq!(reminded(&inbox), 1, "{inbox:?}");
+    harness.stop().await;
+}

@@ -283,6 +283,13 @@ event!(
     "chorus.share.v1.AccountDisconnected"
 );
 event!(
+    share::v1::AccountExpiring,
+    SHARE,
+    "account_expiring",
+    1,
+    "chorus.share.v1.AccountExpiring"
+);
+event!(
     share::v1::SharePublished,
     SHARE,
     "published",
@@ -449,6 +456,7 @@ pub fn catalogue() -> Vec<(String, &'static str)> {
         row::<share::v1::ShareNeedsReconnect>(),
         row::<share::v1::ShareCancelled>(),
         row::<share::v1::AccountDisconnected>(),
+        row::<share::v1::AccountExpiring>(),
         row::<engagement::v1::LinkClicked>(),
         row::<engagement::v1::EngagementRecorded>(),
         row::<gamification::v1::PointsAwarded>(),

@@ -113,6 +113,13 @@ pub struct PublishingConfig {
     /// replica owns: partition p belongs to replica p mod replicas.
     pub replica_index: u32,
     pub replicas: u32,
+    /// Access tokens that end within this margin are refreshed ahead of time.
+    pub token_refresh_margin_secs: u64,
+    /// Authorisations that cannot be renewed and end within this window are announced to
+    /// the advocate (`share.account_expiring`), once per expiry.
+    pub expiry_reminder_secs: u64,
+    /// How often tokens are checked for refresh and reminders.
+    pub token_check_interval_ms: u64,
 }
 
 impl PublishingConfig {
@@ -281,6 +288,9 @@ impl Default for Config {
                 bluesky: NetworkConfig::with_limits(11_666, 1_000_000, 1_666, 3_600),
                 replica_index: 0,
                 replicas: 1,
+                token_refresh_margin_secs: 900,
+                expiry_reminder_secs: 7 * 86_400,
+                token_check_interval_ms: 60_000,
             },
             engagement: EngagementConfig {
                 database_url: None,

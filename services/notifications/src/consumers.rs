@@ -4,7 +4,7 @@ use chorus_bus::{Bus, BusError, Outbox};
 use chorus_events::Event;
 use chorus_events::gamification::v1::PointsAwarded;
 use chorus_events::notification::v1::NotificationDelivered;
-use chorus_events::share::v1::{ShareFailed, ShareNeedsReconnect, SharePublished};
+use chorus_events::share::v1::{AccountExpiring, ShareFailed, ShareNeedsReconnect, SharePublished};
 use chorus_kit::Shutdown;
 use sea_orm::{DatabaseConnection, EntityTrait, Set, TransactionTrait, TryInsertResult};
 use std::future::Future;
@@ -109,6 +109,30 @@ pub async fn spawn(bus: &Bus, notifier: Arc<Notifier>, shutdown: Shutdown) -> Re
                 kind: "account_needs_reconnect",
                 title: format!("Reconnect your {} account", network_name(&event.network)),
                 body: format!("A share is waiting: {}", event.reason),
+            })
+        },
+    )
+    .await?;
+    subscribe::<AccountExpiring, _>(
+        bus,
+        &notifier,
+        "notifications-account-expiring",
+        &shutdown,
+        |event| {
+            let when = chorus_events::from_timestamp(event.expires_at.as_ref())
+                .map(|at| at.format("%Y-%m-%d %H:%M UTC").to_string())
+                .unwrap_or_else(|| "soon".to_string());
+            Some(Message {
+                user_id: event.user_id.clone(),
+                kind: "account_expiring",
+                title: format!(
+                    "Reconnect your {} account before {when}",
+                    network_name(&event.network)
+                ),
+                body: format!(
+                    "{} asks you to sign in again every so often. Reconnect before {when} so that your scheduled shares go out.",
+                    network_name(&event.network)
+                ),
             })
         },
     )

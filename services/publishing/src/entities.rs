@@ -23,6 +23,8 @@ pub mod account {
         pub audience_size: Option<i64>,
         pub connected_at: DateTimeUtc,
         pub updated_at: DateTimeUtc,
+        /// The expiry the advocate was last reminded of (`share.account_expiring`).
+        pub expiry_reminded_for: Option<DateTimeUtc>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -4,6 +4,7 @@
 mod accounts;
 mod crypto;
 mod entities;
+mod keeper;
 mod migration;
 mod publisher;
 
@@ -117,6 +118,19 @@ pub async fn run(ctx: Context, shutdown: Shutdown) -> anyhow::Result<()> {
         )?,
     });
     publisher::spawn(&bus, publisher, shutdown.clone()).await?;
+    let keeper = keeper::Keeper {
+        accounts: accounts.clone(),
+        refresh_margin: chrono::TimeDelta::seconds(
+            ctx.config.publishing.token_refresh_margin_secs as i64,
+        ),
+        reminder_window: chrono::TimeDelta::seconds(
+            ctx.config.publishing.expiry_reminder_secs as i64,
+        ),
+        interval: Duration::from_millis(ctx.config.publishing.token_check_interval_ms.max(100)),
+        replica_index: ctx.config.publishing.replica_index,
+        replicas: ctx.config.publishing.replicas,
+    };
+    let keeper_task = tokio::spawn(keeper.run(shutdown.clone()));
     let server = RpcServer::start(&ctx.nats, NAME, shutdown.clone()).await?;
     endpoint!(server, "account_connect_start", accounts, start_connect)?;
     endpoint!(
@@ -138,6 +152,7 @@ pub async fn run(ctx: Context, shutdown: Shutdown) -> anyhow::Result<()> {
     ctx.readiness.started(NAME);
     tracing::info!(service = NAME, "started");
     shutdown.cancelled().await;
+    let _ = keeper_task.await;
     let _ = relay.await;
     Ok(())
 }

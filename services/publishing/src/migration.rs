@@ -9,6 +9,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(chorus_bus::migration::Migration),
             Box::new(Initial),
+            Box::new(ExpiryReminders),
         ]
     }
 }
@@ -113,6 +114,32 @@ impl MigrationTrait for Initial {
                 .drop_table(Table::drop().table(Alias::new(table)).to_owned())
                 .await?;
         }
+        Ok(())
+    }
+}
+
+/// The expiry an advocate was last reminded of, so that each expiry is announced once.
+struct ExpiryReminders;
+
+impl MigrationName for ExpiryReminders {
+    fn name(&self) -> &str {
+        "m20261128_000100_publishing_expiry_reminders"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for ExpiryReminders {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(Alias::new("accounts"))
+                    .add_column(timestamp_with_time_zone_null(Alias::new(
+                        "expiry_reminded_for",
+                    )))
+                    .to_owned(),
+            )
+            .await?;
         Ok(())
     }
 }
