@@ -2,9 +2,10 @@
 //! split so that only its bad message is retried and kept as a dead letter; a payload that
 //! does not decode is terminated and kept too. Nothing is applied twice or lost.
 
-use crate::harness::{nats_server_bin, spans};
+use crate::harness::{nats_server_bin, postgres_admin_url, spans};
 use chorus_bus::consumer::{self, ConsumerSpec, HandlerError};
 use chorus_events::engagement::v1::LinkClicked;
+use sea_orm::ConnectionTrait;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -124,4 +125,71 @@ async fn a_failing_batch_is_applied_message_by_message() {
         "{reasons:?}"
     );
     shutdown.cancel();
+}
+
+/// Two replicas of a service relay one outbox on PostgreSQL: each row is published by
+/// exactly one of them (rows are taken with `FOR UPDATE SKIP LOCKED`), and every row ends sent.
+#[tokio::test]
+async fn replicas_share_one_outbox_without_publishing_a_row_twice() {
+    spans();
+    let dir = tempfile::tempdir().unwrap();
+    let nats = chorus::nats::NatsServer::start(&nats_server_bin(), &dir.path().join("nats"))
+        .await
+        .unwrap();
+    let bus = chorus_bus::Bus::connect(&nats.url()).await.unwrap();
+    bus.ensure_streams(1).await.unwrap();
+    let admin_url = postgres_admin_url();
+    let admin = chorus_kit::db::connect(&admin_url)
+        .await
+        .expect("PostgreSQL must be reachable");
+    let name = format!(
+        "chorus_t{}_outbox",
+        uuid::Uuid::new_v4().simple().to_string().get(..10).unwrap()
+    );
+    admin
+        .execute_unprepared(&format!("CREATE DATABASE {name}"))
+        .await
+        .unwrap();
+    let url = format!("{}/{name}", admin_url.rsplit_once('/').unwrap().0);
+    let db = chorus_kit::db::connect_and_migrate::<chorus_engagement::migration::Migrator>(&url)
+        .await
+        .unwrap();
+
+    let outbox = chorus_bus::Outbox::new("engagement");
+    let total = 1_000;
+    for index in 0..total {
+        let click = LinkClicked {
+            tenant_id: "t1".into(),
+            link_code: format!("c{index}"),
+            ..Default::default()
+        };
+        outbox.enqueue(&db, &click).await.unwrap();
+    }
+    let first = outbox.relay(db.clone(), bus.clone());
+    let second = outbox.relay(db.clone(), bus.clone());
+    let (a, b) = tokio::join!(first.relay_pending(), second.relay_pending());
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(
+        a + b,
+        total,
+        "published by the first {a}, by the second {b}"
+    );
+    let unsent = db
+        .query_one_raw(sea_orm::Statement::from_string(
+            sea_orm::DbBackend::Postgres,
+            "SELECT count(*) AS n FROM chorus_outbox WHERE sent_at IS NULL",
+        ))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get::<i64>("", "n")
+        .unwrap();
+    assert_eq!(unsent, 0);
+    let mut stream = bus.jetstream.get_stream("CHORUS_ENGAGEMENT").await.unwrap();
+    assert_eq!(stream.info().await.unwrap().state.messages, total as u64);
+
+    drop(db);
+    let _ = admin
+        .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .await;
 }

@@ -37,7 +37,7 @@ pub fn nats_server_bin() -> String {
     std::env::var("CHORUS_NATS_SERVER_BIN").unwrap_or_else(|_| "nats-server".to_string())
 }
 
-fn postgres_admin_url() -> String {
+pub fn postgres_admin_url() -> String {
     std::env::var("CHORUS_TEST_POSTGRES_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_string())
 }

@@ -10,9 +10,10 @@ use chorus_events::Event;
 use chorus_kit::Shutdown;
 use chorus_telemetry::metrics;
 use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{LockBehavior, LockType};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, Set, TransactionTrait,
 };
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
@@ -134,13 +135,17 @@ impl Outbox {
         bus: Bus,
         shutdown: Shutdown,
     ) -> tokio::task::JoinHandle<()> {
-        let relay = OutboxRelay {
+        tokio::spawn(self.relay(db, bus).run(shutdown))
+    }
+
+    /// The relay of this outbox, to drive by hand (`relay_pending`).
+    pub fn relay(&self, db: DatabaseConnection, bus: Bus) -> OutboxRelay {
+        OutboxRelay {
             db,
             bus,
             source: self.source,
             wake: self.wake.clone(),
-        };
-        tokio::spawn(relay.run(shutdown))
+        }
     }
 }
 
@@ -153,6 +158,14 @@ pub struct OutboxRelay {
 }
 
 const BATCH: u64 = 256;
+
+/// What one relay round did.
+#[derive(Default)]
+struct Batch {
+    found: usize,
+    sent: usize,
+    error: Option<BusError>,
+}
 const IDLE_POLL: Duration = Duration::from_millis(500);
 
 impl OutboxRelay {
@@ -183,75 +196,109 @@ impl OutboxRelay {
     }
 
     /// Relays every pending row; returns how many were sent.
+    ///
+    /// On PostgreSQL each batch is read with `FOR UPDATE SKIP LOCKED` inside a transaction
+    /// held until its rows are marked sent, so that the relays of several replicas of a
+    /// service share the backlog instead of each publishing every row (JetStream would drop
+    /// the copies by message id, but only within its duplicate window, and at a cost).
+    /// SQLite has one writer and no row locks: the relay reads without a transaction.
     pub async fn relay_pending(&self) -> Result<usize, BusError> {
+        let postgres = self.db.get_database_backend() == DbBackend::Postgres;
         let mut sent = 0;
         loop {
-            let rows = outbox::Entity::find()
-                .filter(outbox::Column::SentAt.is_null())
-                .order_by_asc(outbox::Column::Id)
-                .limit(BATCH)
-                .all(&self.db)
-                .await?;
-            BACKLOG
-                .with_label_values(&[self.source])
-                .set(rows.len() as i64);
-            if rows.is_empty() {
-                return Ok(sent);
-            }
-            let mut pending_acks = Vec::with_capacity(rows.len());
-            for row in &rows {
-                let mut headers = event_headers(
-                    &row.event_id,
-                    &row.event_type,
-                    &row.source,
-                    &row.subject,
-                    row.created_at,
-                );
-                if let Some(traceparent) = &row.traceparent {
-                    headers.insert("traceparent", traceparent.as_str());
-                }
-                if let Some(tracestate) = &row.tracestate {
-                    headers.insert("tracestate", tracestate.as_str());
-                }
-                let ack = self
-                    .bus
-                    .jetstream
-                    .publish_with_headers(row.subject.clone(), headers, row.payload.clone().into())
-                    .await
-                    .map_err(BusError::nats)?;
-                pending_acks.push((row.id, ack));
-            }
-            let mut acked_ids = Vec::with_capacity(pending_acks.len());
-            let mut first_error = None;
-            for (id, ack) in pending_acks {
-                match tokio::time::timeout(Duration::from_secs(10), ack).await {
-                    Ok(Ok(_)) => acked_ids.push(id),
-                    Ok(Err(error)) => {
-                        first_error.get_or_insert_with(|| BusError::nats(error));
-                        break;
-                    }
-                    Err(_) => {
-                        first_error.get_or_insert_with(|| BusError::nats("publish ack timed out"));
-                        break;
-                    }
-                }
-            }
-            if !acked_ids.is_empty() {
-                outbox::Entity::update_many()
-                    .col_expr(outbox::Column::SentAt, Expr::value(chrono::Utc::now()))
-                    .filter(outbox::Column::Id.is_in(acked_ids.clone()))
-                    .exec(&self.db)
-                    .await?;
-                sent += acked_ids.len();
-                PUBLISHED
-                    .with_label_values(&[self.source])
-                    .inc_by(acked_ids.len() as u64);
-            }
-            if let Some(error) = first_error {
+            let batch = if postgres {
+                let txn = self.db.begin().await?;
+                let batch = self.relay_batch(&txn, true).await?;
+                txn.commit().await?;
+                batch
+            } else {
+                self.relay_batch(&self.db, false).await?
+            };
+            sent += batch.sent;
+            if let Some(error) = batch.error {
                 return Err(error);
+            }
+            if batch.found == 0 {
+                return Ok(sent);
             }
             self.purge_sent().await?;
         }
+    }
+
+    /// Publishes one batch of pending rows and marks the acknowledged ones sent.
+    async fn relay_batch<C: ConnectionTrait>(
+        &self,
+        conn: &C,
+        lock: bool,
+    ) -> Result<Batch, BusError> {
+        let mut query = outbox::Entity::find()
+            .filter(outbox::Column::SentAt.is_null())
+            .order_by_asc(outbox::Column::Id)
+            .limit(BATCH);
+        if lock {
+            query = query.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
+        }
+        let rows = query.all(conn).await?;
+        BACKLOG
+            .with_label_values(&[self.source])
+            .set(rows.len() as i64);
+        if rows.is_empty() {
+            return Ok(Batch::default());
+        }
+        let mut pending_acks = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let mut headers = event_headers(
+                &row.event_id,
+                &row.event_type,
+                &row.source,
+                &row.subject,
+                row.created_at,
+            );
+            if let Some(traceparent) = &row.traceparent {
+                headers.insert("traceparent", traceparent.as_str());
+            }
+            if let Some(tracestate) = &row.tracestate {
+                headers.insert("tracestate", tracestate.as_str());
+            }
+            let ack = self
+                .bus
+                .jetstream
+                .publish_with_headers(row.subject.clone(), headers, row.payload.clone().into())
+                .await
+                .map_err(BusError::nats)?;
+            pending_acks.push((row.id, ack));
+        }
+        let mut acked_ids = Vec::with_capacity(pending_acks.len());
+        let mut first_error = None;
+        for (id, ack) in pending_acks {
+            match tokio::time::timeout(Duration::from_secs(10), ack).await {
+                Ok(Ok(_)) => acked_ids.push(id),
+                Ok(Err(error)) => {
+                    first_error.get_or_insert_with(|| BusError::nats(error));
+                    break;
+                }
+                Err(_) => {
+                    first_error.get_or_insert_with(|| BusError::nats("publish ack timed out"));
+                    break;
+                }
+            }
+        }
+        let sent = acked_ids.len();
+        if !acked_ids.is_empty() {
+            outbox::Entity::update_many()
+                .col_expr(outbox::Column::SentAt, Expr::value(chrono::Utc::now()))
+                .filter(outbox::Column::Id.is_in(acked_ids))
+                .exec(conn)
+                .await?;
+            PUBLISHED
+                .with_label_values(&[self.source])
+                .inc_by(sent as u64);
+        }
+        Ok(Batch {
+            found: rows.len(),
+            sent,
+            error: first_error,
+        })
     }
 
     /// Sent rows are kept one hour for inspection, then removed.
