@@ -81,6 +81,7 @@ pub async fn seed_leaderboard(
              SELECT tenant_id, user_id, 'Advocate ' || user_id, department, TRUE, CAST(substr(user_id, 2) AS INTEGER) % 50 = 7 \
              FROM scores WHERE tenant_id = '{tenant_id}' AND period = 'all'"
         ),
+        crate::migration::TALLIES_FROM_LEDGER.to_string(),
         "ANALYZE".to_string(),
     ];
     for statement in statements {

@@ -41,6 +41,22 @@ entity!(ledger, "ledger", {
     pub awarded_at: DateTimeUtc,
 });
 
+// Running totals of the ledger per (user, action, scope), moved with each entry in its
+// transaction: what caps and badge thresholds read instead of summing the ledger. Scope is
+// `all`, `day:<UTC day>` or `post:<post id>`; always equal to the ledger's sums (derived).
+entity!(tally, "tallies", {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub tenant_id: String,
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub user_id: String,
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub action: String,
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub scope: String,
+    pub points: i64,
+    pub units: i64,
+});
+
 entity!(balance, "balances", {
     #[sea_orm(primary_key, auto_increment = false)]
     pub tenant_id: String,

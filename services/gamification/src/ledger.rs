@@ -3,7 +3,7 @@
 //! transaction move the balance, the board scores, contest scores and badges.
 
 use crate::domain::{self, RulesVersion};
-use crate::entities::{badge, balance, contest, ledger, member, post, rule_version, score};
+use crate::entities::{badge, balance, contest, ledger, member, post, rule_version, score, tally};
 use chorus_api::gamification::{ContestMetric, PointRules};
 use chorus_bus::Outbox;
 use chorus_events::gamification::v1::{BadgeEarned, PointsAwarded};
@@ -13,6 +13,7 @@ use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QuerySelect,
     Set, TransactionTrait, TryInsertResult,
 };
+use std::collections::HashMap;
 
 /// One fact that may earn points.
 #[derive(Debug, Clone)]
@@ -94,27 +95,23 @@ impl Ledger {
         let requested_points = rule.points.saturating_mul(credit.units);
         let day = domain::day_key(credit.occurred_at);
         let week = domain::week_key(credit.occurred_at);
-        let earned_today = sum_points(
+        let day_scope = format!("day:{day}");
+        let post_scope = credit.post_id.map(|post_id| format!("post:{post_id}"));
+        let mut scopes = vec![day_scope.clone()];
+        scopes.extend(post_scope.clone());
+        let totals = tallies(
             txn,
             credit.tenant_id,
             credit.user_id,
             credit.action,
-            ledger::Column::Day.eq(day.clone()),
+            &scopes,
         )
         .await?;
-        let earned_on_post = match credit.post_id {
-            Some(post_id) => {
-                sum_points(
-                    txn,
-                    credit.tenant_id,
-                    credit.user_id,
-                    credit.action,
-                    ledger::Column::PostId.eq(post_id),
-                )
-                .await?
-            }
-            None => 0,
-        };
+        let earned_today = totals.get(&day_scope).map_or(0, |tally| tally.points);
+        let earned_on_post = post_scope
+            .as_ref()
+            .and_then(|scope| totals.get(scope))
+            .map_or(0, |tally| tally.points);
         let mut rule_for_post = rule.clone();
         if credit.post_id.is_none() {
             rule_for_post.per_post_cap = None;
@@ -153,6 +150,17 @@ impl Ledger {
             // Nothing was written before the ledger entry: the caller's transaction stays clean.
             return Ok(Outcome::AlreadyCredited);
         }
+        scopes.push("all".to_string());
+        add_to_tallies(
+            txn,
+            credit.tenant_id,
+            credit.user_id,
+            credit.action,
+            &scopes,
+            points,
+            credit.units,
+        )
+        .await?;
         let member =
             member::Entity::find_by_id((credit.tenant_id.to_string(), credit.user_id.to_string()))
                 .one(txn)
@@ -262,14 +270,16 @@ impl Ledger {
         if credit.units <= 0 {
             return Ok(());
         }
-        let units = sum_column(
+        let units = tallies(
             conn,
             credit.tenant_id,
             credit.user_id,
             credit.action,
-            "units",
+            &["all".to_string()],
         )
-        .await?;
+        .await?
+        .get("all")
+        .map_or(0, |tally| tally.units);
         let mut earned: Vec<(&str, &str)> = domain::thresholds_reached(credit.action, units)
             .map(|threshold| (threshold.badge, threshold.title))
             .collect();
@@ -363,50 +373,65 @@ pub async fn award_badge<C: ConnectionTrait>(
     Ok(true)
 }
 
-async fn sum_points<C: ConnectionTrait>(
+/// The running totals of a user's action on `scopes`, by scope (absent: nothing yet).
+async fn tallies<C: ConnectionTrait>(
     conn: &C,
     tenant_id: &str,
     user_id: &str,
     action: &str,
-    narrower: sea_orm::sea_query::SimpleExpr,
-) -> Result<i64, DbErr> {
-    let total: Option<i64> = ledger::Entity::find()
-        .select_only()
-        .column_as(
-            Expr::cust("CAST(COALESCE(SUM(points), 0) AS BIGINT)"),
-            "total",
-        )
-        .filter(ledger::Column::TenantId.eq(tenant_id))
-        .filter(ledger::Column::UserId.eq(user_id))
-        .filter(ledger::Column::Action.eq(action))
-        .filter(narrower)
-        .into_tuple()
-        .one(conn)
-        .await?;
-    Ok(total.unwrap_or(0))
+    scopes: &[String],
+) -> Result<HashMap<String, tally::Model>, DbErr> {
+    Ok(tally::Entity::find()
+        .filter(tally::Column::TenantId.eq(tenant_id))
+        .filter(tally::Column::UserId.eq(user_id))
+        .filter(tally::Column::Action.eq(action))
+        .filter(tally::Column::Scope.is_in(scopes.iter().cloned()))
+        .all(conn)
+        .await?
+        .into_iter()
+        .map(|row| (row.scope.clone(), row))
+        .collect())
 }
 
-async fn sum_column<C: ConnectionTrait>(
+/// Adds one ledger entry's points and units to the running totals of its scopes.
+async fn add_to_tallies<C: ConnectionTrait>(
     conn: &C,
     tenant_id: &str,
     user_id: &str,
     action: &str,
-    column: &'static str,
-) -> Result<i64, DbErr> {
-    debug_assert!(column == "units" || column == "points");
-    let total: Option<i64> = ledger::Entity::find()
-        .select_only()
-        .column_as(
-            Expr::cust(format!("CAST(COALESCE(SUM({column}), 0) AS BIGINT)")),
-            "total",
+    scopes: &[String],
+    points: i64,
+    units: i64,
+) -> Result<(), DbErr> {
+    let rows = scopes.iter().map(|scope| tally::ActiveModel {
+        tenant_id: Set(tenant_id.to_string()),
+        user_id: Set(user_id.to_string()),
+        action: Set(action.to_string()),
+        scope: Set(scope.clone()),
+        points: Set(points),
+        units: Set(units),
+    });
+    tally::Entity::insert_many(rows)
+        .on_conflict(
+            OnConflict::columns([
+                tally::Column::TenantId,
+                tally::Column::UserId,
+                tally::Column::Action,
+                tally::Column::Scope,
+            ])
+            .value(
+                tally::Column::Points,
+                Expr::cust("tallies.points + excluded.points"),
+            )
+            .value(
+                tally::Column::Units,
+                Expr::cust("tallies.units + excluded.units"),
+            )
+            .to_owned(),
         )
-        .filter(ledger::Column::TenantId.eq(tenant_id))
-        .filter(ledger::Column::UserId.eq(user_id))
-        .filter(ledger::Column::Action.eq(action))
-        .into_tuple()
-        .one(conn)
+        .exec_without_returning(conn)
         .await?;
-    Ok(total.unwrap_or(0))
+    Ok(())
 }
 
 pub async fn add_to_balance<C: ConnectionTrait>(

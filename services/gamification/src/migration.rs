@@ -9,6 +9,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(chorus_bus::migration::Migration),
             Box::new(Initial),
+            Box::new(Tallies),
         ]
     }
 }
@@ -326,5 +327,65 @@ impl MigrationTrait for Initial {
                 .await?;
         }
         Ok(())
+    }
+}
+
+/// Running totals per (user, action, scope) beside the ledger, filled from the ledger's
+/// existing entries.
+struct Tallies;
+
+impl MigrationName for Tallies {
+    fn name(&self) -> &str {
+        "m20261128_000200_gamification_tallies"
+    }
+}
+
+/// Fills `tallies` from the ledger (empty tallies expected): used by the migration and by the
+/// benchmark's bulk seeding.
+pub const TALLIES_FROM_LEDGER: &str = "INSERT INTO tallies (tenant_id, user_id, action, scope, points, units) \
+     SELECT tenant_id, user_id, action, 'all', CAST(SUM(points) AS BIGINT), CAST(SUM(units) AS BIGINT) \
+     FROM ledger GROUP BY tenant_id, user_id, action \
+     UNION ALL \
+     SELECT tenant_id, user_id, action, 'day:' || day, CAST(SUM(points) AS BIGINT), CAST(SUM(units) AS BIGINT) \
+     FROM ledger GROUP BY tenant_id, user_id, action, day \
+     UNION ALL \
+     SELECT tenant_id, user_id, action, 'post:' || post_id, CAST(SUM(points) AS BIGINT), CAST(SUM(units) AS BIGINT) \
+     FROM ledger WHERE post_id IS NOT NULL GROUP BY tenant_id, user_id, action, post_id";
+
+#[async_trait::async_trait]
+impl MigrationTrait for Tallies {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table(name("tallies"))
+                    .if_not_exists()
+                    .col(string(name("tenant_id")))
+                    .col(string(name("user_id")))
+                    .col(string(name("action")))
+                    .col(string(name("scope")))
+                    .col(big_integer(name("points")))
+                    .col(big_integer(name("units")))
+                    .primary_key(
+                        Index::create()
+                            .col(name("tenant_id"))
+                            .col(name("user_id"))
+                            .col(name("action"))
+                            .col(name("scope")),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .get_connection()
+            .execute_unprepared(TALLIES_FROM_LEDGER)
+            .await?;
+        Ok(())
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .drop_table(Table::drop().table(name("tallies")).to_owned())
+            .await
     }
 }
