@@ -546,6 +546,9 @@ mod tests {
             "# B\n\n| a | b |\n|---|---|\n| 1 | 2 |\n| 3 | 4 |\n\nA note.\n"
         );
         let fresh = with_row("", "| 3 | 4 |");
-        assert!(fresh.ends_with("|---|---|---|---|---|---|\n| 3 | 4 |\n"), "{fresh}");
+        assert!(
+            fresh.ends_with("|---|---|---|---|---|---|\n| 3 | 4 |\n"),
+            "{fresh}"
+        );
     }
 }
