@@ -349,3 +349,76 @@ async fn tokens_are_refreshed_ahead_and_their_end_is_announced_once() {
     assert_eq!(reminded(&inbox), 1, "{inbox:?}");
     harness.stop().await;
 }
+
+/// Instagram publishes images only: a share of a post with an image goes out in Instagram's
+/// two steps with the post's image; a share of a text-only post is refused at once with the
+/// reason, and nothing reaches the network.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn instagram_publishes_the_post_image() {
+    let harness = Harness::start(Backend::Sqlite, &[]).await;
+    let api = &harness.api;
+    let curator = harness.tenant("acme", &["alice"]).await;
+    let draft: chorus_api::content::Post = api
+        .post("/v1/posts", &curator, json!({"title": "Our Lyon team", "commentary": "Suggested words",
+            "link_url": "https://careers.example.com/lyon", "content_type": "employer_branding", "topics": ["jobs"],
+            "media": [{"url": "https://cdn.acme.example/lyon-team.jpg", "kind": "image", "mime_type": "image/jpeg",
+                "size_bytes": 240000, "alt_text": "Twelve engineers in front of the Lyon office"}]}))
+        .await
+        .unwrap();
+    let with_image: chorus_api::content::Post = api
+        .post(
+            &format!("/v1/posts/{}/publish", draft.id),
+            &curator,
+            json!({}),
+        )
+        .await
+        .unwrap();
+    let text_only = harness.published_post(&curator, "We are hiring").await;
+    let alice = harness.token("acme", "alice", &[Role::Advocate]);
+    let account = api
+        .connect(&alice, "instagram", "alice-instagram")
+        .await
+        .expect("instagram connects");
+    assert_eq!(account.network, "instagram");
+
+    let refused = api
+        .post::<Share>(
+            "/v1/shares",
+            &alice,
+            json!({"post_id": text_only.id, "account_id": account.id, "caption": "Join us"}),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(refused.status, 422, "{refused:?}");
+    assert!(
+        refused.body["detail"]
+            .as_str()
+            .is_some_and(|detail| detail.contains("instagram posts need an image")),
+        "{refused:?}"
+    );
+
+    let share: Share = api
+        .post(
+            "/v1/shares",
+            &alice,
+            json!({"post_id": with_image.id, "account_id": account.id, "caption": "Meet my team"}),
+        )
+        .await
+        .expect("a share of a post with an image");
+    let done = api
+        .wait_final(&alice, &share.id, Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(done.status, ShareStatus::Published, "{done:?}");
+    let posts = harness.netsim.posts_of("instagram");
+    assert_eq!(posts.len(), 1, "{posts:?}");
+    assert_eq!(done.external_id.as_deref(), Some(posts[0].urn.as_str()));
+    assert_eq!(
+        posts[0].media_url.as_deref(),
+        Some("https://cdn.acme.example/lyon-team.jpg")
+    );
+    assert!(posts[0].commentary.starts_with("Meet my team"), "{posts:?}");
+    assert!(posts[0].commentary.contains(&share.tracked_url));
+    assert_eq!(harness.netsim.posts().len(), 1);
+    harness.stop().await;
+}

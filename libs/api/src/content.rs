@@ -337,6 +337,12 @@ pub struct CaptionChecked {
     pub caption: String,
     pub link_url: String,
     pub has_image: bool,
+    /// The post's first image (what image networks such as Instagram publish) and its
+    /// description for screen readers.
+    #[serde(default)]
+    pub image_url: Option<String>,
+    #[serde(default)]
+    pub image_alt: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]

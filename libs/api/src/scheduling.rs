@@ -24,6 +24,12 @@ pub struct CreateShare {
     pub scheduled_at: Option<chrono::DateTime<chrono::Utc>>,
     /// The post's link, before UTM parameters.
     pub link_url: String,
+    /// The post's first image and its description, published with the share where the
+    /// network takes an image (required on Instagram).
+    #[serde(default)]
+    pub image_url: Option<String>,
+    #[serde(default)]
+    pub image_alt: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]

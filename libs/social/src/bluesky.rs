@@ -624,7 +624,7 @@ impl NetworkAdapter for Bluesky {
         async {
             let record = post_record(post, chrono::Utc::now())?;
             if post.image_url.is_some() {
-                tracing::warn!("bluesky image upload is not supported yet: posting the text only");
+                tracing::debug!("the image is not attached on Bluesky (blob upload not supported): text and link only");
             }
             let rkey = record_key(&post.idempotency_key);
             self.create_record(access_token, post, &rkey, record).await

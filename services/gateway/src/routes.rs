@@ -293,6 +293,8 @@ pub async fn create_share(
         caption: checked.caption,
         scheduled_at: request.scheduled_at,
         link_url: checked.link_url,
+        image_url: checked.image_url,
+        image_alt: checked.image_alt,
     };
     let share: Share = call(&state, "scheduling", "share_create", &caller, &create).await?;
     Ok((StatusCode::CREATED, Json(share)))

@@ -1005,6 +1005,7 @@ fn create_post_record(
         comments: 0,
         reshares: 0,
         impressions: 0,
+        media_url: None,
     });
     tracing::info!(did, uri = %uri, "netsim bluesky post created");
     let rev = state.bluesky.next_tid(now);

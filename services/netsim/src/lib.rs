@@ -122,6 +122,8 @@ pub struct SimPost {
     pub comments: i64,
     pub reshares: i64,
     pub impressions: i64,
+    /// The image posted with it (Instagram's container `image_url`).
+    pub media_url: Option<String>,
 }
 
 /// A fault for the next POST /rest/posts requests, consumed in the order injected,

@@ -875,6 +875,7 @@ fn accept_status(state: &SimState, headers: &HeaderMap, body: &[u8], base: &str)
         comments: 0,
         reshares: 0,
         impressions: 0,
+        media_url: None,
     };
     state.insert_post(post.clone());
     drop(mastodon);

@@ -442,6 +442,7 @@ impl SimState {
             comments: 0,
             reshares: 0,
             impressions: 0,
+            media_url: None,
         };
         let position = inner.posts.len();
         inner.post_positions.insert(post.urn.clone(), position);

@@ -830,6 +830,7 @@ fn accept_tweet(state: &SimState, headers: &HeaderMap, body: &[u8]) -> Response 
         comments: 0,
         reshares: 0,
         impressions: 0,
+        media_url: None,
     });
     drop(x);
     tracing::info!(member_id = %member_id, tweet_id = %id, "netsim x tweet created");

@@ -69,6 +69,9 @@ pub mod publication {
         pub account_id: String,
         pub network: String,
         pub text: String,
+        /// The post's image, published where the network takes one.
+        pub image_url: Option<String>,
+        pub image_alt: Option<String>,
         pub link_code: String,
         pub target_url: String,
         /// publishing, published, failed, needs_reconnect

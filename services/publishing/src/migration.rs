@@ -10,6 +10,7 @@ impl MigratorTrait for Migrator {
             Box::new(chorus_bus::migration::Migration),
             Box::new(Initial),
             Box::new(ExpiryReminders),
+            Box::new(PublicationImages),
         ]
     }
 }
@@ -140,6 +141,32 @@ impl MigrationTrait for ExpiryReminders {
                     .to_owned(),
             )
             .await?;
+        Ok(())
+    }
+}
+
+/// The image published with a share (Instagram needs one).
+struct PublicationImages;
+
+impl MigrationName for PublicationImages {
+    fn name(&self) -> &str {
+        "m20261128_000200_publishing_publication_images"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for PublicationImages {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        for column in ["image_url", "image_alt"] {
+            manager
+                .alter_table(
+                    Table::alter()
+                        .table(Alias::new("publications"))
+                        .add_column(text_null(Alias::new(column)))
+                        .to_owned(),
+                )
+                .await?;
+        }
         Ok(())
     }
 }

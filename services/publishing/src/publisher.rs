@@ -250,6 +250,8 @@ impl Publisher {
                     account_id: Set(due.account_id.clone()),
                     network: Set(due.network.clone()),
                     text: Set(due.text.clone()),
+                    image_url: Set(Some(due.image_url.clone()).filter(|url| !url.is_empty())),
+                    image_alt: Set(Some(due.image_alt.clone()).filter(|alt| !alt.is_empty())),
                     link_code: Set(due.link_code.clone()),
                     target_url: Set(due.target_url.clone()),
                     status: Set("publishing".to_string()),
@@ -355,8 +357,8 @@ impl Publisher {
             author_id: account.external_id.clone(),
             text: record.text.clone(),
             link_url: tracked_link_in(&record.text, &record.link_code),
-            image_url: None,
-            image_alt: None,
+            image_url: record.image_url.clone(),
+            image_alt: record.image_alt.clone(),
             idempotency_key: record.share_id.clone(),
         };
 

@@ -123,6 +123,8 @@ impl DueLoop {
                 link_code: row.link_code.clone(),
                 due_at: Some(chorus_events::to_timestamp(row.due_at)),
                 target_url: row.target_url.clone(),
+                image_url: row.image_url.clone().unwrap_or_default(),
+                image_alt: row.image_alt.clone().unwrap_or_default(),
             };
             // The event id is derived from the share: emitting it twice is harmless.
             let event_id = format!("share-due-{}", row.id);

@@ -15,6 +15,9 @@ pub mod share {
         pub text: String,
         pub link_code: String,
         pub target_url: String,
+        /// The post's image published with the share (Instagram needs one), if any.
+        pub image_url: Option<String>,
+        pub image_alt: Option<String>,
         /// scheduled, due, published, failed, needs_reconnect, cancelled
         pub status: String,
         pub due_at: DateTimeUtc,

@@ -9,6 +9,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(chorus_bus::migration::Migration),
             Box::new(Initial),
+            Box::new(ShareImages),
         ]
     }
 }
@@ -81,5 +82,31 @@ impl MigrationTrait for Initial {
         manager
             .drop_table(Table::drop().table(Alias::new("shares")).to_owned())
             .await
+    }
+}
+
+/// The post's image, kept with the share so that the due event carries it.
+struct ShareImages;
+
+impl MigrationName for ShareImages {
+    fn name(&self) -> &str {
+        "m20261128_000200_scheduling_share_images"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for ShareImages {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        for column in ["image_url", "image_alt"] {
+            manager
+                .alter_table(
+                    Table::alter()
+                        .table(Alias::new("shares"))
+                        .add_column(text_null(Alias::new(column)))
+                        .to_owned(),
+                )
+                .await?;
+        }
+        Ok(())
     }
 }

@@ -116,7 +116,8 @@ impl Scheduling {
         let link_code = new_link_code();
         let tracked_url = format!("{}/l/{link_code}", self.public_url);
         let text = format!("{caption}\n\n{tracked_url}");
-        chorus_social::captions::validate(network, &text).map_err(ServiceError::invalid)?;
+        chorus_social::captions::validate_for(network.as_str(), &text, request.image_url.is_some())
+            .map_err(ServiceError::invalid)?;
         let target_url = with_utm(&request.link_url, network.as_str(), &request.post_id)?;
         let context = chorus_bus::trace::current_context_map();
         let model = share::ActiveModel {
@@ -130,6 +131,8 @@ impl Scheduling {
             text: Set(text),
             link_code: Set(link_code.clone()),
             target_url: Set(target_url.clone()),
+            image_url: Set(request.image_url.clone()),
+            image_alt: Set(request.image_alt.clone()),
             status: Set("scheduled".to_string()),
             due_at: Set(due_at),
             traceparent: Set(context.get("traceparent").cloned()),

@@ -6,7 +6,7 @@ use crate::entities::{audit, post, rule};
 use chorus_api::Page;
 use chorus_api::content::{
     AuditEntry, CaptionChecked, CheckCaption, ComplianceKind, ComplianceRule, ComplianceRuleInput,
-    ContentType, ListQuery, PostStatus, RuleRef,
+    ContentType, ListQuery, MediaKind, MediaRef, PostStatus, RuleRef,
 };
 use chorus_kit::{Caller, Role, ServiceError, ServiceResult};
 use sea_orm::{
@@ -121,10 +121,18 @@ impl ContentService {
             )));
         }
         let content_type = ContentType::parse(&model.content_type).unwrap_or(ContentType::Brand);
+        let image = serde_json::from_str::<Vec<MediaRef>>(&model.media)
+            .unwrap_or_default()
+            .into_iter()
+            .find(|item| item.kind == MediaKind::Image);
         Ok(CaptionChecked {
             caption: compliance::with_disclosures(&rules, content_type, &request.caption),
             link_url: model.link_url,
             has_image: model.has_image,
+            image_url: image.as_ref().map(|image| image.url.clone()),
+            image_alt: image
+                .map(|image| image.alt_text)
+                .filter(|alt| !alt.is_empty()),
         })
     }
 

@@ -240,6 +240,7 @@ pub(super) fn create_post(
         comments: 0,
         reshares: 0,
         impressions: 0,
+        media_url: None,
     });
     tracing::info!(page_id, post_id = %post_id, "netsim facebook post created");
     let mut reply = json!({"id": post_id});

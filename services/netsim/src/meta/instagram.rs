@@ -255,6 +255,7 @@ pub(super) fn publish(
         comments: 0,
         reshares: 0,
         impressions: 0,
+        media_url: Some(container.image_url),
     });
     tracing::info!(ig_user_id, media_id = %media_id, "netsim instagram media published");
     Ok(json!({"id": media_id}))
