@@ -172,13 +172,12 @@ def everything_on(defaults: dict, facts: dict) -> dict:
         block.setdefault("autoscaling", {})["enabled"] = True
         block.setdefault("podDisruptionBudget", {})["enabled"] = True
     enabled_networks = [n for n, s in values["publishing"]["networks"].items() if s.get("enabled")]
-    # The chart refuses per-network publishers while several networks are on (values.yaml).
-    if len(enabled_networks) <= 1:
-        for network, publisher in values["publishers"].items():
-            if network not in enabled_networks:
-                continue
-            publisher["enabled"] = True
-            publisher["podDisruptionBudget"]["enabled"] = True
+    for network, publisher in values["publishers"].items():
+        if network not in enabled_networks:
+            continue
+        publisher["enabled"] = True
+        publisher["replicaCount"] = 2
+        publisher["podDisruptionBudget"]["enabled"] = True
     values["serviceAccount"] = {"create": False, "name": "chorus-existing", "annotations": {}}
     values["nats"]["existingSecret"] = "chorus-nats"
     values["publishing"]["settings"]["oauthRedirectUrl"] = "https://chorus.example.com/v1/accounts/callback"
@@ -409,7 +408,12 @@ def check_variables(name: str, rendered, known: set[str], problems: Problems) ->
 
 
 def deployments(rendered) -> dict[str, dict]:
-    return {doc["metadata"]["name"]: doc for _, doc in objects(rendered) if doc.get("kind") == "Deployment"}
+    """Deployments and StatefulSets (the per-network publishers) by name."""
+    return {
+        doc["metadata"]["name"]: doc
+        for _, doc in objects(rendered)
+        if doc.get("kind") in ("Deployment", "StatefulSet")
+    }
 
 
 def check_deployments(name: str, rendered, values: dict, facts: dict, problems: Problems) -> None:
@@ -418,13 +422,16 @@ def check_deployments(name: str, rendered, values: dict, facts: dict, problems: 
     for service in facts["services"]:
         if values.get(service, {}).get("enabled"):
             expected[f"{RELEASE}-{service}"] = (service, None)
+    dedicated = set()
     for network, publisher in values.get("publishers", {}).items():
         if publisher.get("enabled"):
             expected[f"{RELEASE}-publisher-{network}"] = ("publishing", network)
+            dedicated.add(network)
+    enabled_networks = [n for n, s in values.get("publishing", {}).get("networks", {}).items() if s.get("enabled")]
     for deployment_name, (target, network) in expected.items():
         deployment = found.get(deployment_name)
         if deployment is None:
-            problems.error(f"{name}: no Deployment {deployment_name}")
+            problems.error(f"{name}: no Deployment or StatefulSet {deployment_name}")
             continue
         container = deployment["spec"]["template"]["spec"]["containers"][0]
         if container.get("args") != ["run", "--target", target]:
@@ -432,12 +439,27 @@ def check_deployments(name: str, rendered, values: dict, facts: dict, problems: 
         env = {e["name"]: e for e in container.get("env", [])}
         if target in facts["with_database"] and f"CHORUS_{target.upper()}__DATABASE_URL" not in env:
             problems.error(f"{name}: Deployment {deployment_name} has no CHORUS_{target.upper()}__DATABASE_URL")
+        published = env.get("CHORUS_PUBLISHING__PUBLISH_NETWORKS", {}).get("value")
         if network:
-            for other in facts["networks"]:
-                variable = f"CHORUS_PUBLISHING__{other.upper()}__ENABLED"
-                wanted = "true" if other == network else "false"
-                if env.get(variable, {}).get("value") != wanted:
-                    problems.error(f"{name}: Deployment {deployment_name} must set {variable}={wanted}")
+            # One owner per account: a StatefulSet whose pod ordinal is the replica index.
+            replicas = values["publishers"][network]["replicaCount"]
+            if deployment.get("kind") != "StatefulSet":
+                problems.error(f"{name}: {deployment_name} must be a StatefulSet (its pods' ordinals split the accounts)")
+            if published != network:
+                problems.error(f"{name}: {deployment_name} must publish {network} alone, not {published!r}")
+            if env.get("CHORUS_PUBLISHING__REPLICAS", {}).get("value") != str(replicas):
+                problems.error(f"{name}: {deployment_name} must set CHORUS_PUBLISHING__REPLICAS={replicas}")
+            index = env.get("CHORUS_PUBLISHING__REPLICA_INDEX", {}).get("valueFrom", {}).get("fieldRef", {})
+            if index.get("fieldPath") != "metadata.labels['apps.kubernetes.io/pod-index']":
+                problems.error(f"{name}: {deployment_name} must take CHORUS_PUBLISHING__REPLICA_INDEX from the pod-index label")
+            if deployment["spec"].get("replicas") != replicas:
+                problems.error(f"{name}: {deployment_name} runs {deployment['spec'].get('replicas')} replicas, not {replicas}")
+        elif target == "publishing":
+            # The Deployment publishes the networks without a publisher of their own, and only those.
+            rest = sorted(n for n in enabled_networks if n not in dedicated)
+            wanted = ",".join(rest) if rest else "none"
+            if ",".join(sorted((published or "").split(","))) != wanted:
+                problems.error(f"{name}: {deployment_name} must set CHORUS_PUBLISHING__PUBLISH_NETWORKS={wanted}, not {published!r}")
     for deployment_name in found:
         if deployment_name not in expected:
             problems.error(f"{name}: unexpected Deployment {deployment_name}")

@@ -19,14 +19,24 @@ fn attribute(span: &opentelemetry_sdk::trace::SpanData, key: &str) -> Option<Str
         })
 }
 
-/// Two publisher replicas on PostgreSQL: every share is posted exactly once, each account's
-/// shares are all published by the same replica, and both replicas work.
+/// Two publisher replicas on PostgreSQL, laid out as the Helm chart does: a LinkedIn
+/// publisher of two replicas (`publish_networks = linkedin`) beside a publishing process that
+/// serves the accounts and publishes nothing (`none`). Every share is posted exactly once,
+/// each account's shares are all published by the same replica, and both replicas work.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_publisher_replicas_split_the_accounts() {
     let harness = Harness::start(Backend::Postgres, &["publishing"]).await;
     let mut replicas = Vec::new();
+    let mut accounts_only = harness.config.clone();
+    accounts_only.publishing.publish_networks = "none".into();
+    replicas.push(
+        chorus::start(accounts_only, &["publishing"], harness.shutdown.clone())
+            .await
+            .expect("publishing (accounts only) starts"),
+    );
     for index in 0..2 {
         let mut config = harness.config.clone();
+        config.publishing.publish_networks = "linkedin".into();
         config.publishing.replica_index = index;
         config.publishing.replicas = 2;
         let shutdown = harness.shutdown.clone();

@@ -154,8 +154,9 @@ The Deployment of one component. Every component is the same image with another 
 {{- $root := .root }}
 {{- $values := .values }}
 {{- $autoscaling := $values.autoscaling | default dict }}
+{{- $kind := .kind | default "Deployment" }}
 apiVersion: apps/v1
-kind: Deployment
+kind: {{ $kind }}
 metadata:
   name: {{ include "chorus.componentName" . }}
   labels:
@@ -163,6 +164,11 @@ metadata:
 spec:
   {{- if not $autoscaling.enabled }}
   replicas: {{ $values.replicaCount }}
+  {{- end }}
+  {{- if eq $kind "StatefulSet" }}
+  serviceName: {{ include "chorus.componentName" . }}
+  # Replicas own disjoint partitions and need no ordered start.
+  podManagementPolicy: Parallel
   {{- end }}
   revisionHistoryLimit: 5
   selector:

@@ -120,9 +120,56 @@ pub struct PublishingConfig {
     pub expiry_reminder_secs: u64,
     /// How often tokens are checked for refresh and reminders.
     pub token_check_interval_ms: u64,
+    /// The networks this process publishes (and keeps the tokens of), comma-separated:
+    /// empty = every enabled network, `none` = none (a process that only serves accounts
+    /// while per-network publishers post). Accounts of every enabled network are served.
+    pub publish_networks: String,
 }
 
 impl PublishingConfig {
+    /// The enabled networks this process publishes, from `publish_networks`; an unknown or
+    /// disabled name is an error, so that a typo never leaves a network without publisher.
+    pub fn published_networks(&self) -> Result<Vec<&'static str>, String> {
+        const ALL: [&str; 6] = [
+            "linkedin",
+            "x",
+            "facebook",
+            "instagram",
+            "mastodon",
+            "bluesky",
+        ];
+        let enabled = |name: &str| self.network(name).is_some_and(|settings| settings.enabled);
+        let listed = self.publish_networks.trim();
+        if listed.is_empty() {
+            return Ok(ALL.into_iter().filter(|name| enabled(name)).collect());
+        }
+        if listed == "none" {
+            return Ok(Vec::new());
+        }
+        let mut networks = Vec::new();
+        for name in listed
+            .split(',')
+            .map(str::trim)
+            .filter(|name| !name.is_empty())
+        {
+            let Some(known) = ALL.into_iter().find(|known| *known == name) else {
+                return Err(format!(
+                    "publishing.publish_networks: unknown network {name:?} (known: {})",
+                    ALL.join(", ")
+                ));
+            };
+            if !enabled(known) {
+                return Err(format!(
+                    "publishing.publish_networks: {known} is not enabled (publishing.{known}.enabled)"
+                ));
+            }
+            if !networks.contains(&known) {
+                networks.push(known);
+            }
+        }
+        Ok(networks)
+    }
+
     /// The configuration of a network by its name (`linkedin`, `x`, ...).
     pub fn network(&self, name: &str) -> Option<&NetworkConfig> {
         match name {
@@ -291,6 +338,7 @@ impl Default for Config {
                 token_refresh_margin_secs: 900,
                 expiry_reminder_secs: 7 * 86_400,
                 token_check_interval_ms: 60_000,
+                publish_networks: String::new(),
             },
             engagement: EngagementConfig {
                 database_url: None,
@@ -400,6 +448,18 @@ pub const ENVIRONMENT: &[(&str, &str)] = &[
     (
         "CHORUS_PUBLISHING__REPLICA_INDEX",
         "which replica this one is, 0 to replicas-1 (a StatefulSet ordinal) [0]",
+    ),
+    (
+        "CHORUS_PUBLISHING__PUBLISH_NETWORKS",
+        "networks this process publishes, comma-separated; empty = every enabled one, none = none (accounts only) []",
+    ),
+    (
+        "CHORUS_PUBLISHING__TOKEN_REFRESH_MARGIN_SECS",
+        "refresh access tokens this long before they end [900]",
+    ),
+    (
+        "CHORUS_PUBLISHING__EXPIRY_REMINDER_SECS",
+        "tell the advocate this long before an authorisation only they can renew ends [604800]",
     ),
     (
         "CHORUS_PUBLISHING__LINKEDIN__WINDOW_POSTS",
@@ -618,6 +678,45 @@ mod tests {
                 .unwrap_err()
                 .to_string()
                 .contains("gateway.listen")
+        );
+    }
+}
+
+#[cfg(test)]
+mod published_networks_tests {
+    use super::Config;
+
+    #[test]
+    fn publish_networks_lists_enabled_networks_or_none() {
+        let mut config = Config::default();
+        let every = config.publishing.published_networks().unwrap();
+        assert!(
+            every.contains(&"linkedin") && every.contains(&"x"),
+            "{every:?}"
+        );
+        config.publishing.publish_networks = " x, linkedin ,x".into();
+        assert_eq!(
+            config.publishing.published_networks().unwrap(),
+            vec!["x", "linkedin"]
+        );
+        config.publishing.publish_networks = "none".into();
+        assert!(config.publishing.published_networks().unwrap().is_empty());
+        config.publishing.publish_networks = "myspace".into();
+        assert!(
+            config
+                .publishing
+                .published_networks()
+                .unwrap_err()
+                .contains("unknown network \"myspace\"")
+        );
+        config.publishing.publish_networks = "x".into();
+        config.publishing.x.enabled = false;
+        assert!(
+            config
+                .publishing
+                .published_networks()
+                .unwrap_err()
+                .contains("x is not enabled")
         );
     }
 }

@@ -39,6 +39,8 @@ pub struct Keeper {
     pub interval: Duration,
     pub replica_index: u32,
     pub replicas: u32,
+    /// The networks this process publishes: it keeps the tokens of their accounts only.
+    pub networks: Vec<String>,
 }
 
 /// When the account stops working unless the advocate reconnects it; `None`: never.
@@ -51,8 +53,10 @@ pub fn unrenewable_expiry(account: &account::Model) -> Option<DateTime<Utc>> {
 }
 
 impl Keeper {
-    fn owns(&self, account_id: &str) -> bool {
-        chorus_events::share_due_partition(account_id) % self.replicas.max(1) == self.replica_index
+    fn owns(&self, account: &account::Model) -> bool {
+        self.networks.contains(&account.network)
+            && chorus_events::share_due_partition(&account.id) % self.replicas.max(1)
+                == self.replica_index
     }
 
     pub async fn run(self, shutdown: Shutdown) {
@@ -83,7 +87,7 @@ impl Keeper {
             )
             .all(db)
             .await?;
-        for account in ending.into_iter().filter(|a| self.owns(&a.id)) {
+        for account in ending.into_iter().filter(|a| self.owns(a)) {
             let span = tracing::info_span!("publishing.refresh_ahead", account_id = %account.id, network = %account.network);
             async {
                 match self.accounts.refresh(&account).await {
@@ -133,7 +137,7 @@ impl Keeper {
             )
             .all(db)
             .await?;
-        for account in candidates.into_iter().filter(|a| self.owns(&a.id)) {
+        for account in candidates.into_iter().filter(|a| self.owns(a)) {
             let Some(expires_at) = unrenewable_expiry(&account) else {
                 continue;
             };

@@ -101,6 +101,14 @@ pub async fn run(ctx: Context, shutdown: Shutdown) -> anyhow::Result<()> {
     let outbox = Outbox::new(NAME);
     let relay = outbox.spawn_relay(db.clone(), bus.clone(), shutdown.clone());
     let networks = Arc::new(network_clients(&ctx.config));
+    let published: Vec<Network> = ctx
+        .config
+        .publishing
+        .published_networks()
+        .map_err(anyhow::Error::msg)?
+        .into_iter()
+        .filter_map(Network::parse)
+        .collect();
     let accounts = Arc::new(accounts::Accounts {
         db: db.clone(),
         outbox: outbox.clone(),
@@ -117,7 +125,7 @@ pub async fn run(ctx: Context, shutdown: Shutdown) -> anyhow::Result<()> {
             ctx.config.publishing.replicas,
         )?,
     });
-    publisher::spawn(&bus, publisher, shutdown.clone()).await?;
+    publisher::spawn(&bus, publisher, &published, shutdown.clone()).await?;
     let keeper = keeper::Keeper {
         accounts: accounts.clone(),
         refresh_margin: chrono::TimeDelta::seconds(
@@ -129,6 +137,10 @@ pub async fn run(ctx: Context, shutdown: Shutdown) -> anyhow::Result<()> {
         interval: Duration::from_millis(ctx.config.publishing.token_check_interval_ms.max(100)),
         replica_index: ctx.config.publishing.replica_index,
         replicas: ctx.config.publishing.replicas,
+        networks: published
+            .iter()
+            .map(|network| network.as_str().to_string())
+            .collect(),
     };
     let keeper_task = tokio::spawn(keeper.run(shutdown.clone()));
     let server = RpcServer::start(&ctx.nats, NAME, shutdown.clone()).await?;

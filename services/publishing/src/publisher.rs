@@ -95,12 +95,18 @@ impl std::fmt::Display for Ownership {
 pub async fn spawn(
     bus: &Bus,
     publisher: Arc<Publisher>,
+    published: &[Network],
     shutdown: Shutdown,
 ) -> Result<(), BusError> {
     let ownership = publisher.ownership;
-    let mut networks: Vec<Network> = publisher.networks.keys().copied().collect();
+    let mut networks: Vec<Network> = publisher
+        .networks
+        .keys()
+        .copied()
+        .filter(|network| published.contains(network))
+        .collect();
     networks.sort_by_key(|network| network.as_str());
-    for network in networks {
+    for &network in &networks {
         let db = publisher.db.clone();
         // The durable name carries the split: a new replica count starts new consumers
         // (deliveries already final are skipped by `begin_attempt`).
@@ -128,6 +134,7 @@ pub async fn spawn(
     tracing::info!(
         replica_index = ownership.replica_index,
         replicas = ownership.replicas,
+        networks = ?networks.iter().map(|network| network.as_str()).collect::<Vec<_>>(),
         "publishers started"
     );
     Ok(())
