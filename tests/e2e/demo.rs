@@ -102,6 +102,8 @@ async fn the_demo_reports_every_network_its_faults_and_the_program() {
     assert!(figures.clicks > 0, "{text}");
     assert!(figures.bot_clicks > 0, "{text}");
     assert!(figures.reactions > 0, "{text}");
+    assert!(figures.comments + figures.reshares > 0, "{text}");
+    assert!(!report.phases.is_empty(), "{text}");
     assert!(report.summary.potential_reach > 0, "{text}");
     assert!(report.summary.emv.value > 0.0, "{text}");
     assert_eq!(report.summary.emv.currency, "EUR");

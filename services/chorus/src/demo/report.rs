@@ -69,6 +69,8 @@ pub struct Report {
     pub docs_url: String,
     pub metrics_url: String,
     pub elapsed_secs: f64,
+    /// Wall time of each phase of the demo, in order (the report's own phase excluded).
+    pub phases: Vec<(String, f64)>,
 }
 
 fn thousands(value: i64) -> String {
@@ -81,6 +83,14 @@ fn thousands(value: i64) -> String {
         out.push(digit);
     }
     if value < 0 { format!("-{out}") } else { out }
+}
+
+/// An amount with grouped thousands and two decimals.
+fn money(value: f64) -> String {
+    let cents = (value * 100.0).round() as i64;
+    let sign = if cents < 0 { "-" } else { "" };
+    let cents = cents.abs();
+    format!("{sign}{}.{:02}", thousands(cents / 100), cents % 100)
 }
 
 impl Report {
@@ -156,8 +166,10 @@ impl Report {
         );
         let _ = writeln!(
             out,
-            "  earned media value   {:.2} {} ({})",
-            summary.emv.value, summary.emv.currency, summary.emv.formula
+            "  earned media value   {} {} ({})",
+            money(summary.emv.value),
+            summary.emv.currency,
+            summary.emv.formula
         );
 
         let _ = writeln!(
@@ -328,6 +340,15 @@ impl Report {
             self.posts,
             self.elapsed_secs
         );
+        if !self.phases.is_empty() {
+            let phases = self
+                .phases
+                .iter()
+                .map(|(name, secs)| format!("{name} {secs:.1} s"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let _ = writeln!(out, "Phases: {phases}.");
+        }
         out
     }
 }
@@ -422,5 +443,8 @@ chorus_other_total{network="x"} 7
         assert_eq!(thousands(1_000), "1,000");
         assert_eq!(thousands(1_234_567), "1,234,567");
         assert_eq!(thousands(-4_200), "-4,200");
+        assert_eq!(money(22_276.5), "22,276.50");
+        assert_eq!(money(0.999), "1.00");
+        assert_eq!(money(-3.456), "-3.46");
     }
 }

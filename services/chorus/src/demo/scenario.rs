@@ -84,8 +84,12 @@ fn spinner(prefix: &'static str) -> ProgressBar {
     spinner
 }
 
-/// Times a phase: histogram, log line and span.
-async fn phase<T, F>(name: &'static str, future: F) -> anyhow::Result<T>
+/// Times a phase: histogram, log line, span, and the time for the report.
+async fn phase<T, F>(
+    phases: &std::sync::Mutex<Vec<(&'static str, f64)>>,
+    name: &'static str,
+    future: F,
+) -> anyhow::Result<T>
 where
     F: std::future::Future<Output = anyhow::Result<T>>,
 {
@@ -98,6 +102,10 @@ where
         ))
         .await;
     let elapsed = started.elapsed();
+    phases
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .push((name, elapsed.as_secs_f64()));
     PHASE_SECONDS
         .with_label_values(&[name])
         .observe(elapsed.as_secs_f64());
@@ -173,6 +181,7 @@ pub async fn run(mut config: chorus_kit::Config, options: DemoOptions) -> anyhow
             netsim_url: config.netsim_url(),
             metrics_url: format!("http://{}/metrics", running.admin_address),
             options: options.clone(),
+            phases: Default::default(),
         };
         demo.play(started)
             .instrument(tracing::info_span!(
@@ -210,6 +219,8 @@ struct Demo {
     netsim_url: String,
     metrics_url: String,
     options: DemoOptions,
+    /// Wall time of each phase, in order.
+    phases: std::sync::Mutex<Vec<(&'static str, f64)>>,
 }
 
 impl Demo {
@@ -252,16 +263,36 @@ impl Demo {
             )
             .await?;
 
-        let mut advocates = phase("onboarding", self.onboard(&curator)).await?;
-        let posts = phase("content", self.publish_content(&curator, &hr_curator)).await?;
-        let contest = phase("contest", self.start_contest(&curator)).await?;
-        let revoked = phase("faults", self.inject_faults(&advocates)).await?;
-        let (planned, trace) =
-            phase("sharing", self.share(&mut advocates, revoked.as_deref())).await?;
-        let shares = phase("publishing", self.wait_published(&advocates, &planned)).await?;
-        phase("clicks", self.click(&shares)).await?;
-        phase("engagement", self.let_engagement_arrive(&curator)).await?;
+        let mut advocates = phase(&self.phases, "onboarding", self.onboard(&curator)).await?;
+        let posts = phase(
+            &self.phases,
+            "content",
+            self.publish_content(&curator, &hr_curator),
+        )
+        .await?;
+        let contest = phase(&self.phases, "contest", self.start_contest(&curator)).await?;
+        let revoked = phase(&self.phases, "faults", self.inject_faults(&advocates)).await?;
+        let (planned, trace) = phase(
+            &self.phases,
+            "sharing",
+            self.share(&mut advocates, revoked.as_deref()),
+        )
+        .await?;
+        let shares = phase(
+            &self.phases,
+            "publishing",
+            self.wait_published(&advocates, &planned),
+        )
+        .await?;
+        let talked_about = phase(&self.phases, "readers", self.read(&shares)).await?;
         phase(
+            &self.phases,
+            "engagement",
+            self.let_engagement_arrive(&curator, talked_about > 0),
+        )
+        .await?;
+        phase(
+            &self.phases,
             "report",
             self.report(&curator, &advocates, &posts, contest, trace, started),
         )
@@ -530,7 +561,10 @@ impl Demo {
         let planned: Vec<Planned> = planned.into_iter().flatten().collect();
         let scheduled = planned
             .iter()
-            .filter(|planned| planned.share.status == ShareStatus::Scheduled)
+            .filter(|planned| {
+                planned.share.due_at
+                    > planned.share.created_at + chrono::Duration::milliseconds(500)
+            })
             .count();
         shares_bar.finish_with_message(format!(
             "{} shares, {scheduled} scheduled over {} s",
@@ -693,9 +727,10 @@ impl Demo {
         }
     }
 
-    /// Readers follow the tracked links of published shares; each network's link-preview
-    /// bot fetches every link once.
-    async fn click(&self, shares: &[(usize, Share)]) -> anyhow::Result<()> {
+    /// Readers follow the tracked links of published shares (each network's link-preview
+    /// bot fetches every link once) and some comment or reshare on the networks.
+    /// Returns how many posts got comments or reshares.
+    async fn read(&self, shares: &[(usize, Share)]) -> anyhow::Result<usize> {
         const BROWSERS: &[&str] = &[
             "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36",
             "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_6) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Safari/605.1.15",
@@ -750,12 +785,59 @@ impl Demo {
         let redirected = redirected.into_inner();
         clicks_bar.finish_with_message(format!("{redirected} redirected"));
         tracing::info!(redirected, "tracked links followed");
-        Ok(())
+
+        // Conversations on the networks: a third of the posts get comments or reshares,
+        // which the engagement service reads on its next poll (or Facebook's webhook).
+        let talked_about: Vec<(String, serde_json::Value)> = published
+            .iter()
+            .filter_map(|share| {
+                let seed = hash(&format!("{}-talk", share.id));
+                let urn = share.external_id.clone()?;
+                seed.is_multiple_of(3).then(|| {
+                    (
+                        urn,
+                        json!({"comments": 1 + seed % 3, "reshares": seed % 2, "impressions": 40 + seed % 200}),
+                    )
+                })
+            })
+            .collect();
+        let talked = talked_about.len();
+        let talk_bar = bar(talked as u64, "comments and reshares");
+        futures::stream::iter(talked_about)
+            .map(|(urn, metrics)| {
+                let talk_bar = talk_bar.clone();
+                async move {
+                    let mut url = url::Url::parse(&self.netsim_url)?;
+                    url.path_segments_mut()
+                        .map_err(|()| {
+                            anyhow::anyhow!("netsim URL {} has no path", self.netsim_url)
+                        })?
+                        .extend(["_netsim", "posts", &urn, "metrics"]);
+                    let response = self.api.http.post(url).json(&metrics).send().await?;
+                    anyhow::ensure!(
+                        response.status().is_success(),
+                        "netsim did not take engagement on {urn}: HTTP {}",
+                        response.status()
+                    );
+                    talk_bar.inc(1);
+                    anyhow::Ok(())
+                }
+            })
+            .buffer_unordered(IN_FLIGHT)
+            .try_collect::<Vec<()>>()
+            .await?;
+        talk_bar.finish();
+        Ok(talked)
     }
 
-    /// Waits for clicks to be counted and reactions to be read from the networks: until the
-    /// click count holds still and the first metric polls are done.
-    async fn let_engagement_arrive(&self, curator: &str) -> anyhow::Result<()> {
+    /// Waits for clicks to be counted and engagement to be read from the networks: until
+    /// the click count holds still, reactions (and, when readers talked, comments or
+    /// reshares) have arrived and the first metric polls are done.
+    async fn let_engagement_arrive(
+        &self,
+        curator: &str,
+        expect_conversation: bool,
+    ) -> anyhow::Result<()> {
         let waiting = spinner("engagement arriving");
         let started = Instant::now();
         let mut last: Option<(i64, i64)> = None;
@@ -764,11 +846,12 @@ impl Demo {
             let summary: ProgramSummary = self.api.get("/v1/analytics/summary", curator).await?;
             let figures = &summary.figures;
             waiting.set_message(format!(
-                "{} clicks, {} reactions, {} comments",
-                figures.clicks, figures.reactions, figures.comments
+                "{} clicks, {} reactions, {} comments, {} reshares",
+                figures.clicks, figures.reactions, figures.comments, figures.reshares
             ));
             let now = (figures.clicks + figures.bot_clicks, figures.reactions);
-            if last.map(|last| last.0) == Some(now.0) && now.1 > 0 {
+            let conversation = figures.comments + figures.reshares > 0 || !expect_conversation;
+            if last.map(|last| last.0) == Some(now.0) && now.1 > 0 && conversation {
                 steady += 1;
             } else {
                 steady = 0;
@@ -928,6 +1011,13 @@ impl Demo {
             docs_url: format!("{}/openapi.json", api.base_url),
             metrics_url: self.metrics_url.clone(),
             elapsed_secs: started.elapsed().as_secs_f64(),
+            phases: self
+                .phases
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .iter()
+                .map(|(name, secs)| (name.to_string(), *secs))
+                .collect(),
         })
     }
 }
