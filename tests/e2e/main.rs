@@ -6,6 +6,7 @@ mod bad_input;
 mod bus;
 mod content;
 mod crash;
+mod demo;
 mod gamification;
 mod harness;
 mod pipeline;

@@ -80,6 +80,18 @@ pub async fn start(
     targets: &[&'static str],
     shutdown: Shutdown,
 ) -> anyhow::Result<Running> {
+    let simulator = netsim_options(&config);
+    start_with_netsim(config, targets, shutdown, simulator).await
+}
+
+/// Like `start`, with the network simulator's own knobs (the demo shortens X's 15-minute
+/// tweet window so that a rate-limit wait fits in the run).
+pub async fn start_with_netsim(
+    config: Config,
+    targets: &[&'static str],
+    shutdown: Shutdown,
+    simulator_options: chorus_netsim::NetsimOptions,
+) -> anyhow::Result<Running> {
     let (nats_url, nats_server) = match &config.nats_url {
         Some(url) => (url.clone(), None),
         None => {
@@ -105,7 +117,7 @@ pub async fn start(
 
     let mut netsim = None;
     if targets.contains(&"netsim") {
-        let simulator = chorus_netsim::Netsim::new(netsim_options(&config));
+        let simulator = chorus_netsim::Netsim::new(simulator_options);
         let address = simulator
             .serve(&config.netsim.listen, shutdown.clone())
             .await?;

@@ -25,14 +25,19 @@ enum Command {
         #[arg(long, default_value = "all")]
         target: String,
     },
-    /// Start everything on the embedded default and play a company's advocacy program
+    /// Start everything on the embedded default and play a company's advocacy program:
+    /// advocates in several cities and languages sharing on five simulated networks, with
+    /// faults, engagement, a contest, points, badges and notifications; then the report
     Demo {
-        /// Number of advocates
+        /// Number of advocates (the shares, clicks and accounts scale with them)
         #[arg(long, default_value_t = 200)]
         advocates: usize,
         /// Leave the API running after the demo
         #[arg(long)]
         keep_running: bool,
+        /// Seconds over which the scheduled shares fall due
+        #[arg(long, default_value_t = 20)]
+        schedule_over: u64,
     },
     /// Measure: bus baseline, feed latency, ... (appends to BENCHMARKS.md)
     Bench {
@@ -98,23 +103,32 @@ async fn main() -> anyhow::Result<()> {
     } else {
         chorus_telemetry::LogOutput::Pretty
     };
-    let demo = matches!(
-        cli.command,
-        Command::Demo { .. } | Command::Bench { .. } | Command::Load { .. }
-    );
+    // Commands that print for a person keep the services' logs to what needs attention
+    // (the demo's own injected faults would otherwise warn between its progress bars).
+    let quiet_level = match cli.command {
+        Command::Demo { .. } => Some("error"),
+        Command::Bench { .. } | Command::Load { .. } => Some("warn"),
+        _ => None,
+    };
     let options = chorus_telemetry::Options {
         service_name: "chorus".to_string(),
         log_output,
-        log_filter: if demo && std::env::var_os("CHORUS_LOG").is_none() {
-            "warn".to_string()
-        } else {
-            config.log.clone()
+        log_filter: match quiet_level {
+            Some(level) if std::env::var_os("CHORUS_LOG").is_none() => level.to_string(),
+            _ => config.log.clone(),
         },
         otlp_endpoint: std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT")
             .ok()
             .filter(|value| !value.is_empty()),
     };
-    let mut telemetry = chorus_telemetry::init(&options, None)?;
+    // Without a collector, the demo records the one trace it follows itself.
+    let demo_traces = (matches!(cli.command, Command::Demo { .. })
+        && options.otlp_endpoint.is_none())
+    .then(chorus::demo::traces::TraceRecorder::default);
+    let provider = demo_traces
+        .as_ref()
+        .map(chorus::demo::traces::TraceRecorder::provider);
+    let mut telemetry = chorus_telemetry::init(&options, provider)?;
     let outcome = match cli.command {
         Command::Run { target } => {
             let targets = chorus::parse_targets(&target)?;
@@ -132,16 +146,18 @@ async fn main() -> anyhow::Result<()> {
         Command::Demo {
             advocates,
             keep_running,
-        } => {
-            chorus::demo::run(
-                config,
-                chorus::demo::DemoOptions {
-                    advocates,
-                    keep_running,
-                },
-            )
-            .await
-        }
+            schedule_over,
+        } => chorus::demo::run(
+            config,
+            chorus::demo::DemoOptions {
+                advocates,
+                keep_running,
+                schedule_over: std::time::Duration::from_secs(schedule_over),
+                traces: demo_traces,
+            },
+        )
+        .await
+        .map(|_| ()),
         Command::Bench {
             scenario,
             quick,
