@@ -290,7 +290,7 @@ pub async fn api(config: &chorus_kit::Config, options: &BenchOptions) -> anyhow:
 async fn api_scenario(config: &chorus_kit::Config, options: &BenchOptions) -> anyhow::Result<()> {
     use chorus_gamification::bench::seed_leaderboard;
     let (posts, advocates, entries, seconds, concurrency) = if options.quick {
-        (50, 1_000, 10_000, 1, 8)
+        (20, 1_000, 10_000, 1, 8)
     } else {
         (1_000, 10_000, 200_000, 10, CONCURRENCY)
     };
