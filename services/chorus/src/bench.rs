@@ -125,7 +125,15 @@ fn with_row(record: &str, row: &str) -> String {
 
 pub async fn run(config: chorus_kit::Config, options: BenchOptions) -> anyhow::Result<()> {
     let scenarios: Vec<&str> = match options.scenario.as_str() {
-        "all" => vec!["bus", "feed", "redirect", "ingest", "leaderboard"],
+        "all" => vec![
+            "bus",
+            "feed",
+            "redirect",
+            "ingest",
+            "leaderboard",
+            "api",
+            "memory",
+        ],
         other => vec![other],
     };
     for scenario in scenarios {
@@ -135,8 +143,10 @@ pub async fn run(config: chorus_kit::Config, options: BenchOptions) -> anyhow::R
             "leaderboard" => leaderboard(&config, &options).await?,
             "redirect" => crate::bench_links::redirect(&config, &options).await?,
             "ingest" => crate::bench_links::ingest(&config, &options).await?,
+            "api" => crate::bench_api::api(&config, &options).await?,
+            "memory" => crate::bench_api::memory(&config, &options).await?,
             other => anyhow::bail!(
-                "unknown scenario {other}; scenarios are all, bus, feed, redirect, ingest, leaderboard"
+                "unknown scenario {other}; scenarios are all, bus, feed, redirect, ingest, leaderboard, api, memory"
             ),
         }
     }
@@ -149,15 +159,33 @@ pub async fn install(
     targets: &[&'static str],
 ) -> anyhow::Result<(Api, chorus_kit::Shutdown, crate::Running, tempfile::TempDir)> {
     let folder = tempfile::tempdir()?;
+    let config = fresh_config(config, folder.path())?;
+    let (api, shutdown, running) = start_ready(&config, targets).await?;
+    Ok((api, shutdown, running, folder))
+}
+
+/// `config` for an installation in `folder`: free ports, quiet logs.
+pub fn fresh_config(
+    config: &chorus_kit::Config,
+    folder: &std::path::Path,
+) -> anyhow::Result<chorus_kit::Config> {
     let mut config = config.clone();
-    config.data_dir = folder.path().to_path_buf();
+    config.data_dir = folder.to_path_buf();
     let gateway_port = crate::nats::free_port()?;
     config.gateway.listen = format!("127.0.0.1:{gateway_port}");
     config.netsim.listen = format!("127.0.0.1:{}", crate::nats::free_port()?);
     config.public_url = format!("http://127.0.0.1:{gateway_port}");
     config.admin_listen = "127.0.0.1:0".into();
     config.log = "warn".into();
-    let secrets = chorus_kit::auth::Secrets::resolve(&config)?;
+    Ok(config)
+}
+
+/// Starts `targets` in this process and waits until the gateway is ready.
+pub async fn start_ready(
+    config: &chorus_kit::Config,
+    targets: &[&'static str],
+) -> anyhow::Result<(Api, chorus_kit::Shutdown, crate::Running)> {
+    let secrets = chorus_kit::auth::Secrets::resolve(config)?;
     let shutdown = chorus_kit::Shutdown::new();
     let running = crate::start(config.clone(), targets, shutdown.clone()).await?;
     let api = Api::new(&config.public_url, secrets.dev_signing_key_bytes());
@@ -173,7 +201,7 @@ pub async fn install(
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
-    Ok((api, shutdown, running, folder))
+    Ok((api, shutdown, running))
 }
 
 /// The physical limit of this machine's messaging: JetStream publish (acked) and consume.

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 /// A tenant with a curator and an advocate, a published post and the advocate's share of it,
 /// published on netsim's LinkedIn.
-async fn published_share(api: &Api) -> anyhow::Result<(String, Share)> {
+pub(crate) async fn published_share(api: &Api) -> anyhow::Result<(String, Share)> {
     let operator = api.token("bench", "ops", &[Role::Operator]);
     let _: serde_json::Value = api
         .post(

@@ -3,6 +3,7 @@
 //! private nats-server child process when no NATS URL is configured.
 
 pub mod bench;
+pub mod bench_api;
 pub mod bench_links;
 pub mod demo;
 pub mod load;

@@ -41,7 +41,7 @@ enum Command {
     },
     /// Measure: bus baseline, feed latency, ... (appends to BENCHMARKS.md)
     Bench {
-        /// all, bus, feed, redirect, leaderboard
+        /// all, bus, feed, redirect, ingest, leaderboard, api, memory
         #[arg(default_value = "all")]
         scenario: String,
         /// Small sizes, for a smoke run
@@ -51,17 +51,34 @@ enum Command {
         #[arg(long)]
         no_record: bool,
     },
-    /// Send HTTP load to a URL at a fixed rate and print a JSON report (used by `bench`)
+    /// Send HTTP load to a URL at a fixed rate or concurrency and print a JSON report (used by `bench`)
     #[command(hide = true)]
     Load {
         #[arg(long)]
         url: String,
+        /// Requests per second (open loop)
         #[arg(long, default_value_t = 1000)]
         rate: u32,
+        /// Requests in flight, each sent when the previous answer arrived (closed loop: the
+        /// highest rate reached); replaces --rate
+        #[arg(long)]
+        concurrency: Option<u32>,
         #[arg(long, default_value_t = 10)]
         seconds: u32,
+        /// The status that counts as success
         #[arg(long, default_value_t = 200)]
         status: u16,
+        #[arg(long, default_value = "GET")]
+        method: String,
+        /// `Name: value` (repeatable)
+        #[arg(long = "header")]
+        headers: Vec<String>,
+        /// JSON body of every request
+        #[arg(long)]
+        body: Option<String>,
+        /// A header given a fresh UUID on every request (e.g. Idempotency-Key)
+        #[arg(long)]
+        unique_header: Option<String>,
     },
     /// Apply database migrations of the given services
     Migrate {
@@ -180,10 +197,29 @@ async fn main() -> anyhow::Result<()> {
         Command::Load {
             url,
             rate,
+            concurrency,
             seconds,
             status,
+            method,
+            headers,
+            body,
+            unique_header,
         } => {
-            let report = chorus::load::run(&url, rate, seconds, status).await?;
+            let shape = chorus::load::RequestShape {
+                method: reqwest::Method::from_bytes(method.to_ascii_uppercase().as_bytes())
+                    .map_err(|_| anyhow::anyhow!("unknown HTTP method {method:?}"))?,
+                body: body.map(bytes::Bytes::from),
+                unique_header: unique_header
+                    .map(|name| reqwest::header::HeaderName::try_from(name.as_str()))
+                    .transpose()?,
+                ..chorus::load::RequestShape::get(&url, status)
+            }
+            .with_header_lines(&headers)?;
+            let pace = match concurrency {
+                Some(workers) => chorus::load::Pace::Concurrency { workers },
+                None => chorus::load::Pace::Rate { rate },
+            };
+            let report = chorus::load::run_shaped(shape, pace, seconds).await?;
             println!("{}", serde_json::to_string(&report)?);
             Ok(())
         }

@@ -48,6 +48,11 @@ impl NatsServer {
         self.port
     }
 
+    /// The server's process id (none once it has been stopped).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
     /// Stops the server (SIGKILL; JetStream's file store recovers on restart).
     pub async fn stop(&mut self) {
         let _ = self.child.kill().await;
