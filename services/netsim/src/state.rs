@@ -9,7 +9,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, TimeDelta, Utc};
 use sha2::{Digest, Sha256};
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -37,6 +37,8 @@ pub(crate) struct SimState {
     pub(crate) mastodon: crate::mastodon::MastodonState,
     /// Graph API (Facebook Pages, Instagram) logins, containers and counters.
     pub(crate) meta: crate::meta::MetaState,
+    /// Requests and refusals for a rate limit, per network (`GET /_netsim/stats`).
+    stats: Mutex<BTreeMap<&'static str, crate::NetworkStats>>,
 }
 
 #[derive(Default)]
@@ -154,6 +156,25 @@ impl SimState {
             x: crate::x::XState::default(),
             mastodon: crate::mastodon::MastodonState::default(),
             meta: crate::meta::MetaState::default(),
+            stats: Mutex::default(),
+        }
+    }
+
+    /// Counts one answered request of `network` (and its 429, if it was one).
+    pub(crate) fn count_answer(&self, network: &'static str, rate_limited: bool) {
+        let mut stats = self.stats.lock().unwrap_or_else(PoisonError::into_inner);
+        let counts = stats.entry(network).or_default();
+        counts.requests += 1;
+        counts.rate_limited += u64::from(rate_limited);
+    }
+
+    pub(crate) fn stats(&self) -> crate::Stats {
+        let stats = self.stats.lock().unwrap_or_else(PoisonError::into_inner);
+        crate::Stats {
+            networks: stats
+                .iter()
+                .map(|(network, counts)| (network.to_string(), *counts))
+                .collect(),
         }
     }
 
