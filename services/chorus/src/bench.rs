@@ -15,6 +15,8 @@ pub struct BenchOptions {
     /// Where to append the results (none: print only).
     pub record: Option<std::path::PathBuf>,
     pub command_line: String,
+    /// A PostgreSQL server (admin URL) for the scenarios that also run on PostgreSQL.
+    pub postgres: Option<String>,
 }
 
 /// Latency summary of a sample.
@@ -125,7 +127,16 @@ fn with_row(record: &str, row: &str) -> String {
 
 pub async fn run(config: chorus_kit::Config, options: BenchOptions) -> anyhow::Result<()> {
     let scenarios: Vec<&str> = match options.scenario.as_str() {
-        "all" => vec!["bus", "feed", "redirect", "ingest", "leaderboard"],
+        "all" => vec![
+            "bus",
+            "feed",
+            "redirect",
+            "ingest",
+            "leaderboard",
+            "pipeline",
+            "lateness",
+            "efficiency",
+        ],
         other => vec![other],
     };
     for scenario in scenarios {
@@ -135,8 +146,11 @@ pub async fn run(config: chorus_kit::Config, options: BenchOptions) -> anyhow::R
             "leaderboard" => leaderboard(&config, &options).await?,
             "redirect" => crate::bench_links::redirect(&config, &options).await?,
             "ingest" => crate::bench_links::ingest(&config, &options).await?,
+            "pipeline" => crate::bench_pipeline::pipeline(&config, &options).await?,
+            "lateness" => crate::bench_pipeline::lateness(&config, &options).await?,
+            "efficiency" => crate::bench_pipeline::efficiency(&config, &options).await?,
             other => anyhow::bail!(
-                "unknown scenario {other}; scenarios are all, bus, feed, redirect, ingest, leaderboard"
+                "unknown scenario {other}; scenarios are all, bus, feed, redirect, ingest, leaderboard, pipeline, lateness, efficiency"
             ),
         }
     }
@@ -546,6 +560,9 @@ mod tests {
             "# B\n\n| a | b |\n|---|---|\n| 1 | 2 |\n| 3 | 4 |\n\nA note.\n"
         );
         let fresh = with_row("", "| 3 | 4 |");
-        assert!(fresh.ends_with("|---|---|---|---|---|---|\n| 3 | 4 |\n"), "{fresh}");
+        assert!(
+            fresh.ends_with("|---|---|---|---|---|---|\n| 3 | 4 |\n"),
+            "{fresh}"
+        );
     }
 }

@@ -36,7 +36,7 @@ enum Command {
     },
     /// Measure: bus baseline, feed latency, ... (appends to BENCHMARKS.md)
     Bench {
-        /// all, bus, feed, redirect, leaderboard
+        /// all, bus, feed, redirect, ingest, leaderboard, pipeline, lateness, efficiency
         #[arg(default_value = "all")]
         scenario: String,
         /// Small sizes, for a smoke run
@@ -45,6 +45,9 @@ enum Command {
         /// Do not append the results to BENCHMARKS.md
         #[arg(long)]
         no_record: bool,
+        /// PostgreSQL server (an admin URL) on which `lateness` also runs, in fresh databases
+        #[arg(long, env = "CHORUS_TEST_POSTGRES_URL")]
+        postgres: Option<String>,
     },
     /// Send HTTP load to a URL at a fixed rate and print a JSON report (used by `bench`)
     #[command(hide = true)]
@@ -146,6 +149,7 @@ async fn main() -> anyhow::Result<()> {
             scenario,
             quick,
             no_record,
+            postgres,
         } => {
             let command_line = std::env::args().collect::<Vec<_>>().join(" ");
             let command_line = command_line
@@ -158,6 +162,7 @@ async fn main() -> anyhow::Result<()> {
                 quick,
                 record: (!no_record).then(|| std::path::PathBuf::from("BENCHMARKS.md")),
                 command_line,
+                postgres: postgres.filter(|url| !url.is_empty()),
             };
             chorus::bench::run(config, options).await
         }
