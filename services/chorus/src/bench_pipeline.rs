@@ -199,6 +199,13 @@ impl Install {
         })
     }
 
+    /// The instant the parked shares are moved to: far enough ahead that the due-loop,
+    /// which is not told of the move, has looked again (it sleeps at most `max_idle_ms`)
+    /// and waits for exactly that instant, as it does for shares created through the API.
+    fn due_instant(&self) -> DateTime<Utc> {
+        Utc::now() + chrono::Duration::milliseconds(self.config.scheduling.max_idle_ms as i64 + 500)
+    }
+
     async fn scheduling_db(&self) -> anyhow::Result<sea_orm::DatabaseConnection> {
         Ok(chorus_scheduling::bench::connect(&self.config.database_url("scheduling")).await?)
     }
@@ -402,7 +409,7 @@ pub async fn pipeline(config: &chorus_kit::Config, options: &BenchOptions) -> an
                 cohort.shares(shares, "pipeline", |_| parked()),
             )
             .await?;
-            let due_at = Utc::now() + chrono::Duration::milliseconds(500);
+            let due_at = install.due_instant();
             let moved = chorus_scheduling::bench::reschedule(&db, parked(), due_at).await?;
             anyhow::ensure!(moved as usize == shares, "{moved} of {shares} shares made due");
             let done = until_published(&db, &ids, Duration::from_secs(if options.quick { 60 } else { 900 })).await?;
@@ -452,7 +459,7 @@ async fn lateness_on(
     backend: Backend,
 ) -> anyhow::Result<()> {
     let (pending, due, advocates) = if options.quick {
-        (2_000, 300, 20)
+        (2_000, 150, 20)
     } else {
         (100_000, 5_000, 200)
     };
@@ -488,7 +495,7 @@ async fn lateness_on(
             )
             .await?;
             let seeded = seeding.elapsed();
-            let due_at = Utc::now() + chrono::Duration::milliseconds(500);
+            let due_at = install.due_instant();
             let moved = chorus_scheduling::bench::reschedule(&db, parked(), due_at).await?;
             anyhow::ensure!(moved as usize == due, "{moved} of {due} shares made due");
             let done = until_published(&db, &ids, Duration::from_secs(if options.quick { 60 } else { 900 })).await?;
@@ -572,7 +579,7 @@ pub async fn efficiency(config: &chorus_kit::Config, options: &BenchOptions) -> 
             )
             .await?;
             let before = install.netsim_stats().await?.of("x");
-            let due_at = Utc::now() + chrono::Duration::milliseconds(200);
+            let due_at = install.due_instant();
             chorus_scheduling::bench::reschedule(&db, parked(), due_at).await?;
             let timeout = window * (windows as u32 * 3 + 2);
             until_published(&db, &ids, timeout).await?;
