@@ -173,7 +173,8 @@ pub struct OutboxRelay {
     wake: Arc<Notify>,
 }
 
-const BATCH: u64 = 256;
+/// Rows relayed per round: a burst of due shares (hundreds per due-loop batch) goes in a few rounds.
+const BATCH: u64 = 1_024;
 /// Rows per multi-row INSERT (9 columns: far below the databases' limits on parameters).
 const ROWS_PER_INSERT: usize = 500;
 const IDLE_POLL: Duration = Duration::from_millis(500);
