@@ -50,6 +50,9 @@ struct Inner {
     consents: HashMap<(String, String), DateTime<Utc>>,
     posts: Vec<SimPost>,
     post_positions: HashMap<String, usize>,
+    /// Positions of each author's posts, oldest first (the quota and duplicate checks look
+    /// at one member's posts, not at every post).
+    author_positions: HashMap<String, Vec<usize>>,
     /// Queued faults per network (`linkedin`, `x`, `facebook`, ...).
     faults: HashMap<String, VecDeque<Fault>>,
     shares_created: u64,
@@ -431,20 +434,23 @@ impl SimState {
         let today = now.date_naive();
         let mut inner = self.lock();
 
+        let own: &[usize] = inner
+            .author_positions
+            .get(&author)
+            .map_or(&[], Vec::as_slice);
         // LinkedIn throttles at the edge, so the quota answers before content checks.
-        let posted_today = inner
-            .posts
+        let posted_today = own
             .iter()
-            .filter(|post| post.author == author && post.created_at.date_naive() == today)
+            .filter(|position| inner.posts[**position].created_at.date_naive() == today)
             .count();
         if posted_today >= self.options.member_daily_posts as usize {
             return Err(PostRefusal::DailyLimitReached);
         }
-        let duplicate = inner.posts.iter().rev().find(|post| {
-            post.author == author
-                && post.commentary == commentary
-                && post.created_at > duplicate_horizon
-        });
+        let duplicate = own
+            .iter()
+            .rev()
+            .map(|position| &inner.posts[*position])
+            .find(|post| post.commentary == commentary && post.created_at > duplicate_horizon);
         if let Some(existing) = duplicate {
             return Err(PostRefusal::Duplicate {
                 existing_urn: existing.urn.clone(),
@@ -466,6 +472,11 @@ impl SimState {
         };
         let position = inner.posts.len();
         inner.post_positions.insert(post.urn.clone(), position);
+        inner
+            .author_positions
+            .entry(post.author.clone())
+            .or_default()
+            .push(position);
         inner.posts.push(post.clone());
         Ok(post)
     }
@@ -477,6 +488,11 @@ impl SimState {
         let mut inner = self.lock();
         let position = inner.posts.len();
         inner.post_positions.insert(post.urn.clone(), position);
+        inner
+            .author_positions
+            .entry(post.author.clone())
+            .or_default()
+            .push(position);
         inner.posts.push(post);
     }
 
