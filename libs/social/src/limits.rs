@@ -1,10 +1,11 @@
-//! Rate-limit policies: a keyed governor limiter per (network, account) and one per
-//! (network, application), with quotas from configuration.
+//! Rate-limit policies: per (network, account) and per (network, application) windows of
+//! posts kept as sliding logs, and a governor limiter of metrics reads, with quotas from
+//! configuration.
 
 use governor::clock::DefaultClock;
-use governor::state::keyed::DefaultKeyedStateStore;
 use governor::state::{InMemoryState, NotKeyed};
 use governor::{Quota, RateLimiter};
+use std::collections::{HashMap, VecDeque};
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,44 +19,36 @@ pub struct NetworkQuotas {
     pub per_account_window: Option<(u32, Duration)>,
 }
 
+/// Time added to every publishing window: the network starts its window when the first
+/// post reaches it, a little after this side counted it, and later posts may travel faster.
+pub const WINDOW_MARGIN: Duration = Duration::from_millis(250);
+
 /// The limiters of one network's publisher.
 #[derive(Clone)]
 pub struct PublishLimiter {
-    per_account: Arc<RateLimiter<String, DefaultKeyedStateStore<String>, DefaultClock>>,
-    per_account_window: Option<Arc<KeyedLimiter>>,
-    per_app: Arc<RateLimiter<NotKeyed, InMemoryState, DefaultClock>>,
+    per_account_day: Arc<SlidingLog>,
+    per_account_window: Option<Arc<SlidingLog>>,
+    per_app_day: Arc<SlidingLog>,
     /// Accounts the network told to wait (remaining budget 0) until an instant.
     paused: Arc<std::sync::Mutex<std::collections::HashMap<String, tokio::time::Instant>>>,
 }
 
-type KeyedLimiter = RateLimiter<String, DefaultKeyedStateStore<String>, DefaultClock>;
-
-fn daily_quota(per_day: u32) -> Quota {
-    window_quota(per_day, Duration::from_secs(86_400))
-}
-
-/// `amount` per `window`, spread evenly, with the whole amount available as a burst.
-fn window_quota(amount: u32, window: Duration) -> Quota {
-    let amount = NonZeroU32::new(amount.max(1)).expect("at least one");
-    let period = window / amount.get();
-    Quota::with_period(period.max(Duration::from_nanos(1)))
-        .expect("non-zero period")
-        .allow_burst(amount)
-}
+const DAY: Duration = Duration::from_secs(86_400);
 
 impl PublishLimiter {
     pub fn new(quotas: NetworkQuotas) -> PublishLimiter {
         PublishLimiter {
-            per_account: Arc::new(RateLimiter::keyed(daily_quota(quotas.per_account_per_day))),
+            per_account_day: Arc::new(SlidingLog::new(quotas.per_account_per_day, DAY)),
             per_account_window: quotas
                 .per_account_window
-                .map(|(amount, window)| Arc::new(RateLimiter::keyed(window_quota(amount, window)))),
-            per_app: Arc::new(RateLimiter::direct(daily_quota(quotas.per_app_per_day))),
+                .map(|(amount, window)| Arc::new(SlidingLog::new(amount, window))),
+            per_app_day: Arc::new(SlidingLog::new(quotas.per_app_per_day, DAY)),
             paused: Arc::default(),
         }
     }
 
-    /// Waits until both the account and the application may post; returns the time waited.
+    /// Waits until both the account and the application may post, and counts the post;
+    /// returns the time waited.
     pub async fn until_ready(&self, account_id: &str) -> Duration {
         let started = std::time::Instant::now();
         let paused_until = {
@@ -72,12 +65,11 @@ impl PublishLimiter {
         if let Some(until) = paused_until {
             tokio::time::sleep_until(until).await;
         }
-        let key = account_id.to_string();
-        self.per_account.until_key_ready(&key).await;
+        self.per_account_day.until_ready(account_id).await;
         if let Some(window) = &self.per_account_window {
-            window.until_key_ready(&key).await;
+            window.until_ready(account_id).await;
         }
-        self.per_app.until_ready().await;
+        self.per_app_day.until_ready("").await;
         started.elapsed()
     }
 
@@ -104,6 +96,57 @@ impl PublishLimiter {
     }
 }
 
+/// At most `amount` posts in any span of `window` (plus `WINDOW_MARGIN`) per key: the
+/// instants of the posts of the last span, oldest first. A token bucket refills during the
+/// window, so a burst at the end of one of the network's windows met a burst at the start
+/// of the next and collected 429s; a log never exceeds a fixed or a sliding window of the
+/// network, whatever its phase, and still lets the whole amount go at once.
+#[derive(Debug)]
+pub struct SlidingLog {
+    amount: usize,
+    span: Duration,
+    posts: std::sync::Mutex<HashMap<String, VecDeque<tokio::time::Instant>>>,
+}
+
+impl SlidingLog {
+    pub fn new(amount: u32, window: Duration) -> SlidingLog {
+        SlidingLog {
+            amount: amount.max(1) as usize,
+            span: window + WINDOW_MARGIN,
+            posts: std::sync::Mutex::default(),
+        }
+    }
+
+    /// Counts a post for `key` now, or says how long to wait before one may be counted.
+    pub fn try_take(&self, key: &str) -> Result<(), Duration> {
+        let now = tokio::time::Instant::now();
+        let mut posts = self.posts.lock().expect("sliding log");
+        let log = match posts.get_mut(key) {
+            Some(log) => log,
+            None => posts.entry(key.to_string()).or_default(),
+        };
+        while log
+            .front()
+            .is_some_and(|oldest| now.duration_since(*oldest) >= self.span)
+        {
+            log.pop_front();
+        }
+        if log.len() < self.amount {
+            log.push_back(now);
+            return Ok(());
+        }
+        let oldest = *log.front().expect("a full log");
+        Err((oldest + self.span).saturating_duration_since(now))
+    }
+
+    /// Waits until a post may be counted for `key`, and counts it.
+    pub async fn until_ready(&self, key: &str) {
+        while let Err(wait) = self.try_take(key) {
+            tokio::time::sleep(wait.max(Duration::from_millis(1))).await;
+        }
+    }
+}
+
 /// The read budget of one network (metrics polls), kept apart from publishing so that
 /// polling never delays a post.
 #[derive(Clone)]
@@ -124,5 +167,72 @@ impl ReadLimiter {
         let started = std::time::Instant::now();
         self.per_app.until_ready().await;
         started.elapsed()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_full_window_waits_for_its_oldest_post_plus_the_margin() {
+        let log = SlidingLog::new(3, Duration::from_secs(10));
+        for _ in 0..3 {
+            assert_eq!(log.try_take("a"), Ok(()));
+        }
+        assert_eq!(
+            log.try_take("a"),
+            Err(Duration::from_secs(10) + WINDOW_MARGIN)
+        );
+        // Another account has its own window.
+        assert_eq!(log.try_take("b"), Ok(()));
+        tokio::time::advance(Duration::from_secs(4)).await;
+        assert_eq!(
+            log.try_take("a"),
+            Err(Duration::from_secs(6) + WINDOW_MARGIN)
+        );
+        let started = tokio::time::Instant::now();
+        log.until_ready("a").await;
+        assert_eq!(started.elapsed(), Duration::from_secs(6) + WINDOW_MARGIN);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn no_span_of_the_window_holds_more_than_the_amount() {
+        // Posts as fast as the limiter lets them go, over several windows.
+        let limiter = PublishLimiter::new(NetworkQuotas {
+            per_account_per_day: 1_000,
+            per_app_per_day: 10_000,
+            per_account_window: Some((5, Duration::from_secs(10))),
+        });
+        let started = tokio::time::Instant::now();
+        let mut posted = Vec::new();
+        for _ in 0..20 {
+            limiter.until_ready("a").await;
+            posted.push(started.elapsed());
+        }
+        for (index, at) in posted.iter().enumerate() {
+            let within = posted[index..]
+                .iter()
+                .take_while(|later| **later - *at < Duration::from_secs(10))
+                .count();
+            assert!(within <= 5, "{within} posts within 10 s of {at:?}");
+        }
+        // Each window's whole amount goes at its start: 20 posts in 4 bursts.
+        assert_eq!(
+            *posted.last().expect("posts"),
+            (Duration::from_secs(10) + WINDOW_MARGIN) * 3
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_daily_quota_of_the_application_spans_accounts() {
+        let limiter = PublishLimiter::new(NetworkQuotas {
+            per_account_per_day: 100,
+            per_app_per_day: 2,
+            per_account_window: None,
+        });
+        limiter.until_ready("a").await;
+        limiter.until_ready("b").await;
+        assert_eq!(limiter.per_app_day.try_take(""), Err(DAY + WINDOW_MARGIN));
     }
 }

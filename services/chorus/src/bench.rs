@@ -15,6 +15,8 @@ pub struct BenchOptions {
     /// Where to append the results (none: print only).
     pub record: Option<std::path::PathBuf>,
     pub command_line: String,
+    /// A PostgreSQL server (admin URL) for the scenarios that also run on PostgreSQL.
+    pub postgres: Option<String>,
 }
 
 /// Latency summary of a sample.
@@ -131,6 +133,9 @@ pub async fn run(config: chorus_kit::Config, options: BenchOptions) -> anyhow::R
             "redirect",
             "ingest",
             "leaderboard",
+            "pipeline",
+            "lateness",
+            "efficiency",
             "api",
             "memory",
         ],
@@ -143,10 +148,13 @@ pub async fn run(config: chorus_kit::Config, options: BenchOptions) -> anyhow::R
             "leaderboard" => leaderboard(&config, &options).await?,
             "redirect" => crate::bench_links::redirect(&config, &options).await?,
             "ingest" => crate::bench_links::ingest(&config, &options).await?,
+            "pipeline" => crate::bench_pipeline::pipeline(&config, &options).await?,
+            "lateness" => crate::bench_pipeline::lateness(&config, &options).await?,
+            "efficiency" => crate::bench_pipeline::efficiency(&config, &options).await?,
             "api" => crate::bench_api::api(&config, &options).await?,
             "memory" => crate::bench_api::memory(&config, &options).await?,
             other => anyhow::bail!(
-                "unknown scenario {other}; scenarios are all, bus, feed, redirect, ingest, leaderboard, api, memory"
+                "unknown scenario {other}; scenarios are all, bus, feed, redirect, ingest, leaderboard, pipeline, lateness, efficiency, api, memory"
             ),
         }
     }

@@ -41,7 +41,7 @@ enum Command {
     },
     /// Measure: bus baseline, feed latency, ... (appends to BENCHMARKS.md)
     Bench {
-        /// all, bus, feed, redirect, ingest, leaderboard, api, memory
+        /// all, bus, feed, redirect, ingest, leaderboard, pipeline, lateness, efficiency, api, memory
         #[arg(default_value = "all")]
         scenario: String,
         /// Small sizes, for a smoke run
@@ -50,6 +50,9 @@ enum Command {
         /// Do not append the results to BENCHMARKS.md
         #[arg(long)]
         no_record: bool,
+        /// PostgreSQL server (an admin URL) on which `lateness` also runs, in fresh databases
+        #[arg(long, env = "CHORUS_TEST_POSTGRES_URL")]
+        postgres: Option<String>,
     },
     /// Send HTTP load to a URL at a fixed rate or concurrency and print a JSON report (used by `bench`)
     #[command(hide = true)]
@@ -179,18 +182,32 @@ async fn main() -> anyhow::Result<()> {
             scenario,
             quick,
             no_record,
+            postgres,
         } => {
-            let command_line = std::env::args().collect::<Vec<_>>().join(" ");
-            let command_line = command_line
-                .rsplit('/')
-                .next()
-                .unwrap_or(&command_line)
-                .to_string();
+            // The program as `chorus` whatever its path, and no database URL (it may carry a
+            // password) in the record.
+            let mut words = vec!["chorus".to_string()];
+            let mut hide_next = false;
+            for word in std::env::args().skip(1) {
+                if hide_next {
+                    words.push("<url>".into());
+                    hide_next = false;
+                } else if let Some((flag, _)) = word.split_once('=')
+                    && flag == "--postgres"
+                {
+                    words.push("--postgres=<url>".into());
+                } else {
+                    hide_next = word == "--postgres";
+                    words.push(word);
+                }
+            }
+            let command_line = words.join(" ");
             let options = chorus::bench::BenchOptions {
                 scenario,
                 quick,
                 record: (!no_record).then(|| std::path::PathBuf::from("BENCHMARKS.md")),
                 command_line,
+                postgres: postgres.filter(|url| !url.is_empty()),
             };
             chorus::bench::run(config, options).await
         }

@@ -2,8 +2,10 @@
 
 use crate::state::SimState;
 use crate::{Fault, SimPost};
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query, Request, State};
 use axum::http::StatusCode;
+use axum::middleware::Next;
+use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use std::sync::Arc;
@@ -11,6 +13,7 @@ use std::sync::Arc;
 pub(crate) fn routes() -> Router<Arc<SimState>> {
     Router::new()
         .route("/_netsim/posts", get(list_posts))
+        .route("/_netsim/stats", get(stats))
         .route("/_netsim/faults", post(inject_fault))
         .route("/_netsim/posts/{urn}/engagement", post(add_engagement))
         .route("/_netsim/posts/{urn}/metrics", post(add_metrics))
@@ -18,6 +21,38 @@ pub(crate) fn routes() -> Router<Arc<SimState>> {
             "/_netsim/members/{member_id}/expire-tokens",
             post(expire_tokens),
         )
+}
+
+/// Counts every answer of a simulated network by the network its path names (the test
+/// controls are not counted).
+pub(crate) async fn count_answers(
+    State(state): State<Arc<SimState>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let path = request.uri().path();
+    let network = match path.split('/').nth(1).unwrap_or_default() {
+        "_netsim" => None,
+        "x" => Some("x"),
+        "graph" => Some("graph"),
+        "mastodon" => Some("mastodon"),
+        "bluesky" => Some("bluesky"),
+        _ => Some("linkedin"),
+    };
+    let response = next.run(request).await;
+    if let Some(network) = network {
+        let rate_limited = response.status() == StatusCode::TOO_MANY_REQUESTS;
+        if rate_limited {
+            tracing::debug!(network, "netsim answered 429");
+        }
+        state.count_answer(network, rate_limited);
+    }
+    response
+}
+
+/// Requests and 429s per network since start.
+async fn stats(State(state): State<Arc<SimState>>) -> Json<crate::Stats> {
+    Json(state.stats())
 }
 
 async fn list_posts(State(state): State<Arc<SimState>>) -> Json<Vec<SimPost>> {

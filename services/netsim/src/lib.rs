@@ -86,6 +86,29 @@ impl Default for NetsimOptions {
     }
 }
 
+/// What netsim answered one network (`GET /_netsim/stats`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+pub struct NetworkStats {
+    /// Requests answered, whatever their status.
+    pub requests: u64,
+    /// Requests answered 429 Too Many Requests.
+    pub rate_limited: u64,
+}
+
+/// Counters of every network netsim answered, by network (`linkedin`, `x`, `graph` for
+/// Facebook Pages and Instagram, `mastodon`, `bluesky`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+pub struct Stats {
+    pub networks: std::collections::BTreeMap<String, NetworkStats>,
+}
+
+impl Stats {
+    /// The counters of one network (zero when it was never called).
+    pub fn of(&self, network: &str) -> NetworkStats {
+        self.networks.get(network).copied().unwrap_or_default()
+    }
+}
+
 /// Amounts to add to a post's counters.
 #[derive(Clone, Copy, Debug, Default, serde::Deserialize, serde::Serialize)]
 pub struct MetricsDelta {
@@ -161,7 +184,16 @@ impl Netsim {
             .nest("/mastodon", mastodon::routes())
             .nest("/bluesky", bluesky::routes())
             .merge(control::routes())
+            .layer(axum::middleware::from_fn_with_state(
+                Arc::clone(&self.state),
+                control::count_answers,
+            ))
             .with_state(Arc::clone(&self.state))
+    }
+
+    /// Requests answered and refusals for a rate limit (429) per network so far.
+    pub fn stats(&self) -> Stats {
+        self.state.stats()
     }
 
     /// Binds `listen` (port 0 picks a free port), serves until `shutdown` is cancelled

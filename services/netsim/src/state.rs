@@ -9,7 +9,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, TimeDelta, Utc};
 use sha2::{Digest, Sha256};
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -37,6 +37,8 @@ pub(crate) struct SimState {
     pub(crate) mastodon: crate::mastodon::MastodonState,
     /// Graph API (Facebook Pages, Instagram) logins, containers and counters.
     pub(crate) meta: crate::meta::MetaState,
+    /// Requests and refusals for a rate limit, per network (`GET /_netsim/stats`).
+    stats: Mutex<BTreeMap<&'static str, crate::NetworkStats>>,
 }
 
 #[derive(Default)]
@@ -48,6 +50,9 @@ struct Inner {
     consents: HashMap<(String, String), DateTime<Utc>>,
     posts: Vec<SimPost>,
     post_positions: HashMap<String, usize>,
+    /// Positions of each author's posts, oldest first (the quota and duplicate checks look
+    /// at one member's posts, not at every post).
+    author_positions: HashMap<String, Vec<usize>>,
     /// Queued faults per network (`linkedin`, `x`, `facebook`, ...).
     faults: HashMap<String, VecDeque<Fault>>,
     shares_created: u64,
@@ -154,6 +159,25 @@ impl SimState {
             x: crate::x::XState::default(),
             mastodon: crate::mastodon::MastodonState::default(),
             meta: crate::meta::MetaState::default(),
+            stats: Mutex::default(),
+        }
+    }
+
+    /// Counts one answered request of `network` (and its 429, if it was one).
+    pub(crate) fn count_answer(&self, network: &'static str, rate_limited: bool) {
+        let mut stats = self.stats.lock().unwrap_or_else(PoisonError::into_inner);
+        let counts = stats.entry(network).or_default();
+        counts.requests += 1;
+        counts.rate_limited += u64::from(rate_limited);
+    }
+
+    pub(crate) fn stats(&self) -> crate::Stats {
+        let stats = self.stats.lock().unwrap_or_else(PoisonError::into_inner);
+        crate::Stats {
+            networks: stats
+                .iter()
+                .map(|(network, counts)| (network.to_string(), *counts))
+                .collect(),
         }
     }
 
@@ -410,20 +434,23 @@ impl SimState {
         let today = now.date_naive();
         let mut inner = self.lock();
 
+        let own: &[usize] = inner
+            .author_positions
+            .get(&author)
+            .map_or(&[], Vec::as_slice);
         // LinkedIn throttles at the edge, so the quota answers before content checks.
-        let posted_today = inner
-            .posts
+        let posted_today = own
             .iter()
-            .filter(|post| post.author == author && post.created_at.date_naive() == today)
+            .filter(|position| inner.posts[**position].created_at.date_naive() == today)
             .count();
         if posted_today >= self.options.member_daily_posts as usize {
             return Err(PostRefusal::DailyLimitReached);
         }
-        let duplicate = inner.posts.iter().rev().find(|post| {
-            post.author == author
-                && post.commentary == commentary
-                && post.created_at > duplicate_horizon
-        });
+        let duplicate = own
+            .iter()
+            .rev()
+            .map(|position| &inner.posts[*position])
+            .find(|post| post.commentary == commentary && post.created_at > duplicate_horizon);
         if let Some(existing) = duplicate {
             return Err(PostRefusal::Duplicate {
                 existing_urn: existing.urn.clone(),
@@ -446,6 +473,11 @@ impl SimState {
         };
         let position = inner.posts.len();
         inner.post_positions.insert(post.urn.clone(), position);
+        inner
+            .author_positions
+            .entry(post.author.clone())
+            .or_default()
+            .push(position);
         inner.posts.push(post.clone());
         Ok(post)
     }
@@ -457,6 +489,11 @@ impl SimState {
         let mut inner = self.lock();
         let position = inner.posts.len();
         inner.post_positions.insert(post.urn.clone(), position);
+        inner
+            .author_positions
+            .entry(post.author.clone())
+            .or_default()
+            .push(position);
         inner.posts.push(post);
     }
 

@@ -389,6 +389,23 @@ async fn past_the_daily_limit_posts_are_a_bare_429() {
         harness.post(&other_token, "heidi", "one").await.status(),
         StatusCode::CREATED
     );
+
+    // The refusal is counted, the test controls are not.
+    let stats: crate::Stats = harness
+        .http
+        .get(format!("{}/_netsim/stats", harness.base_url))
+        .send()
+        .await
+        .expect("stats")
+        .json()
+        .await
+        .expect("json");
+    let linkedin = stats.of("linkedin");
+    assert_eq!(linkedin.rate_limited, 1);
+    assert!(linkedin.requests >= 4, "{stats:?}");
+    assert_eq!(stats.of("x"), crate::NetworkStats::default());
+    assert!(!stats.networks.contains_key("_netsim"));
+    assert_eq!(harness.netsim.stats(), stats);
 }
 
 #[tokio::test]

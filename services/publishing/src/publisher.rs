@@ -14,7 +14,9 @@ use chorus_events::share::v1 as events;
 use chorus_kit::Shutdown;
 use chorus_social::{Network, NetworkError, PostRequest, PostedRef};
 use chorus_telemetry::metrics;
-use sea_orm::{ActiveModelTrait, DatabaseConnection, EntityTrait, Set, TransactionTrait};
+use sea_orm::{
+    ActiveModelTrait, DatabaseConnection, EntityTrait, Set, TransactionTrait, TryIntoModel,
+};
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
@@ -271,9 +273,12 @@ impl Publisher {
                     updated_at: Set(now),
                     published_at: Set(None),
                 };
+                // Every column is set: the row is known without reading it back.
+                let model = row.clone().try_into_model()?;
                 publication::Entity::insert(row)
-                    .exec_with_returning(&txn)
-                    .await?
+                    .exec_without_returning(&txn)
+                    .await?;
+                model
             }
         };
         txn.commit().await?;
@@ -291,7 +296,10 @@ impl Publisher {
             updated_at: Set(chrono::Utc::now()),
             ..Default::default()
         };
-        row.update(&self.db).await?;
+        // No read-back of the row (an extra SELECT on SQLite): nothing here needs it.
+        publication::Entity::update(row)
+            .exec_without_returning(&self.db)
+            .await?;
         Ok(())
     }
 
@@ -310,7 +318,10 @@ impl Publisher {
             updated_at: Set(chrono::Utc::now()),
             ..Default::default()
         };
-        row.update(&self.db).await?;
+        // No read-back of the row (an extra SELECT on SQLite): nothing here needs it.
+        publication::Entity::update(row)
+            .exec_without_returning(&self.db)
+            .await?;
         Ok(())
     }
 
@@ -522,7 +533,9 @@ impl Publisher {
                 row.external_id = Set(Some(posted.external_id.clone()));
                 row.external_url = Set(Some(posted.url.clone()));
                 row.published_at = Set(Some(now));
-                row.update(&txn).await?;
+                publication::Entity::update(row)
+                    .exec_without_returning(&txn)
+                    .await?;
                 let event = events::SharePublished {
                     tenant_id: record.tenant_id.clone(),
                     share_id: record.share_id.clone(),
@@ -548,7 +561,9 @@ impl Publisher {
                 label = "failed";
                 row.status = Set("failed".to_string());
                 row.last_error = Set(Some(reason.clone()));
-                row.update(&txn).await?;
+                publication::Entity::update(row)
+                    .exec_without_returning(&txn)
+                    .await?;
                 let event = events::ShareFailed {
                     tenant_id: record.tenant_id.clone(),
                     share_id: record.share_id.clone(),
@@ -568,7 +583,9 @@ impl Publisher {
                 label = "needs_reconnect";
                 row.status = Set("needs_reconnect".to_string());
                 row.last_error = Set(Some(reason.clone()));
-                row.update(&txn).await?;
+                publication::Entity::update(row)
+                    .exec_without_returning(&txn)
+                    .await?;
                 let event = events::ShareNeedsReconnect {
                     tenant_id: record.tenant_id.clone(),
                     share_id: record.share_id.clone(),

@@ -1,6 +1,7 @@
 //! Scheduling: share requests, their time, and the due-loop that hands due shares to the
 //! publishers. The share's state, as the advocate sees it, lives here.
 
+pub mod bench;
 mod consumers;
 mod dueloop;
 mod entities;

@@ -55,7 +55,7 @@ pub fn to_share(model: share::Model, public_url: &str) -> Share {
 }
 
 /// A short unguessable code: 12 base62 characters (about 71 bits) from a random UUID.
-fn new_link_code() -> String {
+pub(crate) fn new_link_code() -> String {
     const ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
     let mut value = u128::from_be_bytes(*uuid::Uuid::new_v4().as_bytes());
     let mut code = String::with_capacity(12);
