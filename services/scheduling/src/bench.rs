@@ -69,6 +69,8 @@ pub async fn seed_shares(
                     text: Set(format!("{}\n\n{public_url}/l/{link_code}", seed.caption)),
                     link_code: Set(link_code),
                     target_url: Set(target_url),
+                    image_url: Set(None),
+                    image_alt: Set(None),
                     status: Set("scheduled".to_string()),
                     due_at: Set(seed.due_at),
                     traceparent: Set(None),
