@@ -135,3 +135,123 @@ async fn bad_input_is_refused_and_nothing_half_written() {
     assert_eq!(error.status, 404);
     harness.stop().await;
 }
+
+/// `Idempotency-Key` on a POST: a retry gets the first answer, not a second share; the same
+/// key for another request, a malformed key and a key still in progress are refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn idempotency_keys_make_retries_safe() {
+    let harness = Harness::start(Backend::Sqlite, &[]).await;
+    let api = &harness.api;
+    let curator = harness.tenant("acme", &["alice", "bob"]).await;
+    let post = harness.published_post(&curator, "Berlin summit").await;
+    let alice = harness.token("acme", "alice", &[Role::Advocate]);
+    let bob = harness.token("acme", "bob", &[Role::Advocate]);
+    let account = api.connect_linkedin(&alice, "alice-li").await.unwrap();
+    let share = |caption: &str| {
+        json!({"post_id": post.id, "account_id": account.id, "caption": caption,
+               "scheduled_at": chrono::Utc::now() + chrono::Duration::days(2)})
+    };
+    let send = |token: &str, key: &str, body: &Value| {
+        api.http
+            .post(format!("{}/v1/shares", api.base_url))
+            .bearer_auth(token)
+            .header("Idempotency-Key", key)
+            .json(body)
+            .send()
+    };
+    let shares = || async {
+        api.get::<Page<Share>>("/v1/shares", &alice)
+            .await
+            .unwrap()
+            .items
+            .len()
+    };
+
+    let body = share("Come to Berlin");
+    let first = send(&alice, "key-1", &body).await.unwrap();
+    assert_eq!(first.status(), 201);
+    assert!(first.headers().get("idempotent-replayed").is_none());
+    let first: Value = first.json().await.unwrap();
+
+    // The retry: same status and body, marked as replayed, still one share.
+    let again = send(&alice, "key-1", &body).await.unwrap();
+    assert_eq!(again.status(), 201);
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
+    assert_eq!(
+        again.headers()["content-type"],
+        "application/json",
+        "the content type is replayed"
+    );
+    let again: Value = again.json().await.unwrap();
+    assert_eq!(again, first);
+    assert_eq!(shares().await, 1);
+
+    // The same key for another body: refused, nothing created.
+    let other = send(&alice, "key-1", &share("Another caption"))
+        .await
+        .unwrap();
+    assert_eq!(other.status(), 422);
+    let other: Value = other.json().await.unwrap();
+    assert!(
+        other["detail"]
+            .as_str()
+            .unwrap()
+            .contains("different request"),
+        "{other}"
+    );
+    assert_eq!(shares().await, 1);
+
+    // Keys belong to their caller: bob's "key-1" is his own (he cannot use alice's account).
+    let bobs = send(&bob, "key-1", &body).await.unwrap();
+    assert!(bobs.headers().get("idempotent-replayed").is_none());
+    assert_ne!(bobs.status(), 201);
+
+    // A malformed key.
+    let malformed = send(&alice, "not a key", &body).await.unwrap();
+    assert_eq!(malformed.status(), 422);
+    assert_eq!(shares().await, 1);
+
+    // A key whose first request is still running (its reservation in the bucket, no
+    // response yet): 409 with Retry-After, and nothing created.
+    let bucket = harness.bus.idempotency().await.unwrap();
+    let reserved = chorus_gateway::idempotency::bucket_key("acme", "alice", "key-2");
+    let in_progress = json!({"fingerprint": "whatever", "started_at_ms": chrono::Utc::now().timestamp_millis(), "response": null});
+    bucket
+        .put(&reserved, serde_json::to_vec(&in_progress).unwrap().into())
+        .await
+        .unwrap();
+    let body2 = share("Second share");
+    let busy = send(&alice, "key-2", &body2).await.unwrap();
+    // The fingerprint differs from the reservation's: another request, refused.
+    assert_eq!(busy.status(), 422);
+    // Same request as `body2`, reserved by a request that is still running.
+    let fingerprint_of_body2 = chorus_gateway::idempotency::request_fingerprint(
+        "POST",
+        "/v1/shares",
+        &serde_json::to_vec(&body2).unwrap(),
+    );
+    let running = json!({"fingerprint": fingerprint_of_body2, "started_at_ms": chrono::Utc::now().timestamp_millis(), "response": null});
+    bucket
+        .put(&reserved, serde_json::to_vec(&running).unwrap().into())
+        .await
+        .unwrap();
+    let busy = send(&alice, "key-2", &body2).await.unwrap();
+    assert_eq!(busy.status(), 409);
+    assert_eq!(busy.headers()["retry-after"], "1");
+    assert_eq!(shares().await, 1);
+
+    // Abandoned by a gateway that stopped (older than a minute): the retry takes it over.
+    let abandoned = json!({"fingerprint": fingerprint_of_body2, "started_at_ms": chrono::Utc::now().timestamp_millis() - 120_000, "response": null});
+    bucket
+        .put(&reserved, serde_json::to_vec(&abandoned).unwrap().into())
+        .await
+        .unwrap();
+    let taken_over = send(&alice, "key-2", &body2).await.unwrap();
+    assert_eq!(taken_over.status(), 201);
+    assert_eq!(shares().await, 2);
+    let replayed = send(&alice, "key-2", &body2).await.unwrap();
+    assert_eq!(replayed.headers()["idempotent-replayed"], "true");
+    assert_eq!(shares().await, 2);
+
+    harness.stop().await;
+}

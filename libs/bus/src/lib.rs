@@ -36,6 +36,10 @@ impl BusError {
 /// engagement, read by the gateway's redirect without asking any service.
 pub const LINKS_BUCKET: &str = "chorus_links";
 
+/// Key-value bucket of the gateway's `Idempotency-Key` records (caller and key hashed ->
+/// request fingerprint and response), each kept for a day.
+pub const IDEMPOTENCY_BUCKET: &str = "chorus_idempotency";
+
 /// How long JetStream remembers message ids for de-duplication.
 pub const DUPLICATE_WINDOW: Duration = Duration::from_secs(120);
 
@@ -95,7 +99,28 @@ impl Bus {
             .create_or_update_key_value(links)
             .await
             .map_err(BusError::nats)?;
+        let idempotency = async_nats::jetstream::kv::Config {
+            bucket: IDEMPOTENCY_BUCKET.to_string(),
+            description: "gateway Idempotency-Key records: fingerprint and response".to_string(),
+            history: 1,
+            max_age: Duration::from_secs(24 * 3600),
+            storage: stream::StorageType::File,
+            num_replicas: replicas.max(1),
+            ..Default::default()
+        };
+        self.jetstream
+            .create_or_update_key_value(idempotency)
+            .await
+            .map_err(BusError::nats)?;
         Ok(())
+    }
+
+    /// The gateway's idempotency bucket (created by `ensure_streams`).
+    pub async fn idempotency(&self) -> Result<async_nats::jetstream::kv::Store, BusError> {
+        self.jetstream
+            .get_key_value(IDEMPOTENCY_BUCKET)
+            .await
+            .map_err(BusError::nats)
     }
 
     /// The tracked links bucket (created by `ensure_streams`).

@@ -7,6 +7,7 @@ mod auth;
 mod content_routes;
 mod error;
 mod gamification_routes;
+pub mod idempotency;
 mod links;
 mod openapi;
 mod routes;
@@ -35,6 +36,8 @@ pub struct Gateway {
     /// Tracked links (code -> target), read without asking any service.
     pub links: async_nats::jetstream::kv::Store,
     pub link_cache: links::LinkCache,
+    /// `Idempotency-Key` records shared by every gateway replica.
+    pub idempotency: async_nats::jetstream::kv::Store,
     /// Verifies network webhooks (the app secrets and verify tokens).
     pub webhooks: webhooks::WebhookSecrets,
 }
@@ -69,6 +72,7 @@ pub async fn serve(
         callers: auth::CallerCache::default(),
         links: Bus::new(ctx.nats.clone()).links().await?,
         link_cache: links::LinkCache::default(),
+        idempotency: Bus::new(ctx.nats.clone()).idempotency().await?,
         webhooks: webhooks::WebhookSecrets::from_config(&ctx.config),
     });
     let listener = tokio::net::TcpListener::bind(&ctx.config.gateway.listen).await?;

@@ -51,7 +51,58 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     for piece in pieces() {
         document.merge(piece);
     }
+    document_idempotency_keys(&mut document);
     document
+}
+
+/// Every `POST` under `/v1` accepts an `Idempotency-Key` (see `idempotency.rs`).
+fn document_idempotency_keys(document: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
+    use utoipa::openapi::{ObjectBuilder, Required, ResponseBuilder, Type};
+    for (path, item) in document.paths.paths.iter_mut() {
+        if !path.starts_with("/v1/") {
+            continue;
+        }
+        let Some(operation) = item.post.as_mut() else {
+            continue;
+        };
+        let parameter = ParameterBuilder::new()
+            .name("Idempotency-Key")
+            .parameter_in(ParameterIn::Header)
+            .required(Required::False)
+            .description(Some(
+                "Makes a retry safe: the same key with the same request returns the first \
+                 response again (with `Idempotent-Replayed: true`) instead of acting twice; \
+                 the same key with another request is refused (422). Keys are kept for 24 \
+                 hours per caller.",
+            ))
+            .schema(Some(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .min_length(Some(1))
+                    .max_length(Some(crate::idempotency::MAX_KEY_LENGTH)),
+            ))
+            .example(Some(serde_json::json!(
+                "0b9c1f5e-5d4e-4c59-8a57-0a3b2d1e6f70"
+            )))
+            .build();
+        operation
+            .parameters
+            .get_or_insert_with(Vec::new)
+            .push(parameter.into());
+        operation
+            .responses
+            .responses
+            .entry("409".to_string())
+            .or_insert_with(|| {
+                ResponseBuilder::new()
+                    .description(
+                        "A request with the same Idempotency-Key is still in progress (retry after `Retry-After`)",
+                    )
+                    .build()
+                    .into()
+            });
+    }
 }
 
 /// The resource modules' own documents.

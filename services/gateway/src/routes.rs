@@ -50,6 +50,10 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::analytics_routes::router())
         .merge(crate::webhooks::router())
         .fallback(|| async { ServiceError::not_found("no such endpoint") })
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::idempotency::layer,
+        ))
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(make_span)
