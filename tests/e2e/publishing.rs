@@ -432,3 +432,93 @@ async fn instagram_publishes_the_post_image() {
     assert_eq!(harness.netsim.posts().len(), 1);
     harness.stop().await;
 }
+
+/// An advocate edits their own scheduled share (caption, then time) until it is due; the
+/// network receives the edited words at the new time. Others cannot edit it, bad edits are
+/// refused without changing it, and a published share can no longer be edited.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_scheduled_share_is_edited_by_its_advocate_until_it_is_due() {
+    let harness = Harness::start(Backend::Sqlite, &[]).await;
+    let api = &harness.api;
+    let curator = harness.tenant("acme", &["alice", "bob"]).await;
+    let post = harness.published_post(&curator, "Open day in Lyon").await;
+    let alice = harness.token("acme", "alice", &[Role::Advocate]);
+    let bob = harness.token("acme", "bob", &[Role::Advocate]);
+    let account = api.connect_linkedin(&alice, "alice-li").await.unwrap();
+    let later = chrono::Utc::now() + chrono::Duration::days(3);
+    let share: Share = api
+        .post(
+            "/v1/shares",
+            &alice,
+            json!({"post_id": post.id, "account_id": account.id,
+            "caption": "First words", "scheduled_at": later}),
+        )
+        .await
+        .unwrap();
+    let path = format!("/v1/shares/{}", share.id);
+    let patch = |token: String, body: serde_json::Value| {
+        let path = path.clone();
+        async move {
+            api.send::<Share>(reqwest::Method::PATCH, &path, &token, Some(body))
+                .await
+        }
+    };
+
+    // The caption: the text is rebuilt with the same tracked link; the time is kept.
+    let edited = patch(alice.clone(), json!({"caption": "  Better words  "}))
+        .await
+        .unwrap();
+    assert_eq!(edited.caption, "Better words");
+    assert_eq!(
+        edited.text,
+        format!("Better words\n\n{}", share.tracked_url)
+    );
+    assert_eq!(edited.due_at, share.due_at);
+    assert_eq!(edited.status, ShareStatus::Scheduled);
+
+    // Refused, and the share is unchanged: someone else, nothing to change, an empty
+    // caption, a caption over LinkedIn's limit, a time in the past.
+    let refused = patch(bob.clone(), json!({"caption": "Mine now"}))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.status, 404, "{refused:?}");
+    let refused = patch(curator.clone(), json!({"caption": "Mine now"}))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.status, 403, "{refused:?}");
+    for body in [
+        json!({}),
+        json!({"caption": "   "}),
+        json!({"caption": "a".repeat(2_990)}),
+        json!({"scheduled_at": chrono::Utc::now() - chrono::Duration::hours(1)}),
+    ] {
+        let refused = patch(alice.clone(), body.clone()).await.unwrap_err();
+        assert_eq!(refused.status, 422, "{body}: {refused:?}");
+    }
+    let current: Share = api.get(&path, &alice).await.unwrap();
+    assert_eq!(current.text, edited.text);
+    assert_eq!(current.due_at, share.due_at);
+    assert!(harness.netsim.posts().is_empty());
+
+    // The time: now. The due-loop is woken and the edited words are published.
+    let moved = patch(alice.clone(), json!({"scheduled_at": chrono::Utc::now()}))
+        .await
+        .unwrap();
+    assert!(moved.due_at < share.due_at);
+    let done = api
+        .wait_final(&alice, &share.id, Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(done.status, ShareStatus::Published, "{done:?}");
+    let posts = harness.netsim.posts();
+    assert_eq!(posts.len(), 1, "{posts:?}");
+    assert!(posts[0].commentary.starts_with("Better words"), "{posts:?}");
+
+    // Published: no more edits.
+    let refused = patch(alice.clone(), json!({"caption": "Too late"}))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.status, 409, "{refused:?}");
+    assert_eq!(harness.netsim.posts().len(), 1);
+    harness.stop().await;
+}

@@ -14,6 +14,28 @@ pub struct ShareRequest {
     pub scheduled_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
+/// A change to a share that is not yet due: its caption, its time, or both.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(example = json!({"caption": "Proud of our Lyon team, have a look!", "scheduled_at": "2026-11-25T08:30:00Z"}))]
+pub struct ShareEdit {
+    /// The advocate's new words; the tracked link is appended again.
+    #[serde(default)]
+    pub caption: Option<String>,
+    /// The new time; must not be in the past (a time now publishes it at once).
+    #[serde(default)]
+    pub scheduled_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// What the gateway sends to scheduling once it checked a new caption.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EditShare {
+    pub share_id: String,
+    #[serde(default)]
+    pub caption: Option<String>,
+    #[serde(default)]
+    pub scheduled_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
 /// What the gateway sends to scheduling once it checked the post and the account.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CreateShare {

@@ -14,7 +14,7 @@ use chorus_api::notifications::{Inbox, NotificationRef};
 use chorus_api::publishing::{
     Account, AccountRef, AccountStatus, CompleteConnect, ConnectStarted, StartConnect,
 };
-use chorus_api::scheduling::{CreateShare, Share, ShareRef, ShareRequest};
+use chorus_api::scheduling::{CreateShare, EditShare, Share, ShareEdit, ShareRef, ShareRequest};
 use chorus_api::{Empty, Page};
 use chorus_kit::{Caller, Role, ServiceError, ServiceResult};
 use serde::Serialize;
@@ -36,7 +36,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/accounts/app-password", post(connect_with_app_password))
         .route("/v1/shares", post(create_share).get(list_shares))
-        .route("/v1/shares/{share_id}", get(get_share))
+        .route("/v1/shares/{share_id}", get(get_share).patch(edit_share))
         .route("/v1/shares/{share_id}/cancel", post(cancel_share))
         .route("/v1/shares/{share_id}/stats", get(share_stats))
         .route("/v1/me/notifications", get(my_notifications))
@@ -333,6 +333,54 @@ pub async fn get_share(
             &ShareRef { share_id },
         )
         .await?,
+    ))
+}
+
+/// Change the caption or the time of one of the caller's shares while it is not yet due.
+///
+/// A new caption passes the same checks as at creation (the network's limit with the tracked
+/// link, the tenant's compliance rules); a new time must not be in the past. A share that is
+/// already due, published, failed or cancelled answers 409.
+#[utoipa::path(patch, path = "/v1/shares/{share_id}", tag = "shares", params(("share_id" = String, Path)), request_body = ShareEdit,
+    responses((status = 200, body = Share), (status = 404, body = chorus_kit::error::Problem),
+        (status = 409, body = chorus_kit::error::Problem), (status = 422, body = chorus_kit::error::Problem)))]
+pub async fn edit_share(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    Path(share_id): Path<String>,
+    ApiJson(request): ApiJson<ShareEdit>,
+) -> ServiceResult<Json<Share>> {
+    caller.require_any(&[Role::Advocate])?;
+    let caption = match request.caption {
+        Some(caption) => {
+            let share: Share = call(
+                &state,
+                "scheduling",
+                "share_get",
+                &caller,
+                &ShareRef {
+                    share_id: share_id.clone(),
+                },
+            )
+            .await?;
+            let check = CheckCaption {
+                post_id: share.post_id,
+                network: share.network,
+                caption,
+            };
+            let checked: CaptionChecked =
+                call(&state, "content", "caption_check", &caller, &check).await?;
+            Some(checked.caption)
+        }
+        None => None,
+    };
+    let edit = EditShare {
+        share_id,
+        caption,
+        scheduled_at: request.scheduled_at,
+    };
+    Ok(Json(
+        call(&state, "scheduling", "share_edit", &caller, &edit).await?,
     ))
 }
 

@@ -47,6 +47,7 @@ pub async fn run(ctx: Context, shutdown: Shutdown) -> anyhow::Result<()> {
     endpoint!(server, "share_get", state, get_share)?;
     endpoint!(server, "share_list", state, list_shares)?;
     endpoint!(server, "share_cancel", state, cancel_share)?;
+    endpoint!(server, "share_edit", state, edit_share)?;
     ctx.readiness.started(NAME);
     tracing::info!(service = NAME, "started");
     shutdown.cancelled().await;

@@ -1,7 +1,7 @@
 use crate::entities::share;
 use chorus_api::Page;
 use chorus_api::content::FeedQuery;
-use chorus_api::scheduling::{CreateShare, Share, ShareRef, ShareStatus};
+use chorus_api::scheduling::{CreateShare, EditShare, Share, ShareRef, ShareStatus};
 use chorus_bus::Outbox;
 use chorus_events::share::v1 as events;
 use chorus_kit::{Caller, Role, ServiceError, ServiceResult};
@@ -54,6 +54,33 @@ pub fn to_share(model: share::Model, public_url: &str) -> Share {
     }
 }
 
+/// A share's time: not in the past (beyond clock skew), at most a year ahead.
+fn check_time(
+    due_at: chrono::DateTime<chrono::Utc>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> ServiceResult<()> {
+    if due_at < now - PAST_TOLERANCE {
+        return Err(ServiceError::invalid(format!(
+            "scheduled_at {} is in the past",
+            due_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        )));
+    }
+    if due_at > now + LONGEST_HORIZON {
+        return Err(ServiceError::invalid(
+            "scheduled_at is more than a year ahead",
+        ));
+    }
+    Ok(())
+}
+
+fn check_caption(caption: &str) -> ServiceResult<String> {
+    let caption = caption.trim().to_string();
+    if caption.is_empty() {
+        return Err(ServiceError::invalid("caption must not be empty"));
+    }
+    Ok(caption)
+}
+
 /// A short unguessable code: 12 base62 characters (about 71 bits) from a random UUID.
 pub(crate) fn new_link_code() -> String {
     const ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
@@ -96,21 +123,8 @@ impl Scheduling {
             .ok_or_else(|| ServiceError::invalid(format!("unknown network {}", request.network)))?;
         let now = chrono::Utc::now();
         let due_at = request.scheduled_at.unwrap_or(now);
-        if due_at < now - PAST_TOLERANCE {
-            return Err(ServiceError::invalid(format!(
-                "scheduled_at {} is in the past",
-                due_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-            )));
-        }
-        if due_at > now + LONGEST_HORIZON {
-            return Err(ServiceError::invalid(
-                "scheduled_at is more than a year ahead",
-            ));
-        }
-        let caption = request.caption.trim().to_string();
-        if caption.is_empty() {
-            return Err(ServiceError::invalid("caption must not be empty"));
-        }
+        check_time(due_at, now)?;
+        let caption = check_caption(&request.caption)?;
         let share_id = uuid::Uuid::now_v7().to_string();
         tracing::Span::current().record("share_id", share_id.as_str());
         let link_code = new_link_code();
@@ -216,6 +230,92 @@ impl Scheduling {
                 .collect(),
             next_cursor,
         })
+    }
+
+    /// Changes the caption or the time of the caller's share while it is not yet due. A new
+    /// time is announced as `share.scheduled` again (with the same tracked link).
+    #[tracing::instrument(skip_all, fields(tenant_id = %caller.tenant_id, share_id = %request.share_id))]
+    pub async fn edit_share(&self, caller: Caller, request: EditShare) -> ServiceResult<Share> {
+        caller.require_any(&[Role::Advocate])?;
+        if request.caption.is_none() && request.scheduled_at.is_none() {
+            return Err(ServiceError::invalid(
+                "give a new caption, a new scheduled_at, or both",
+            ));
+        }
+        let model = self.find_own(&caller, &request.share_id).await?;
+        if model.status != "scheduled" {
+            return Err(ServiceError::conflict(format!(
+                "a {} share can no longer be edited",
+                model.status
+            )));
+        }
+        let now = chrono::Utc::now();
+        let mut update = share::Entity::update_many()
+            .col_expr(
+                share::Column::UpdatedAt,
+                sea_orm::sea_query::Expr::value(now),
+            )
+            .filter(share::Column::Id.eq(model.id.clone()))
+            .filter(share::Column::Status.eq("scheduled"));
+        if let Some(caption) = &request.caption {
+            let caption = check_caption(caption)?;
+            let tracked_url = format!("{}/l/{}", self.public_url, model.link_code);
+            let text = format!("{caption}\n\n{tracked_url}");
+            chorus_social::captions::validate_for(&model.network, &text, model.image_url.is_some())
+                .map_err(ServiceError::invalid)?;
+            update = update
+                .col_expr(
+                    share::Column::Caption,
+                    sea_orm::sea_query::Expr::value(caption),
+                )
+                .col_expr(share::Column::Text, sea_orm::sea_query::Expr::value(text));
+        }
+        let rescheduled = match request.scheduled_at {
+            Some(due_at) => {
+                check_time(due_at, now)?;
+                update = update.col_expr(
+                    share::Column::DueAt,
+                    sea_orm::sea_query::Expr::value(due_at),
+                );
+                Some(events::ShareScheduled {
+                    tenant_id: caller.tenant_id.clone(),
+                    share_id: model.id.clone(),
+                    user_id: caller.user_id.clone(),
+                    post_id: model.post_id.clone(),
+                    account_id: model.account_id.clone(),
+                    network: model.network.clone(),
+                    due_at: Some(chorus_events::to_timestamp(due_at)),
+                    link_code: model.link_code.clone(),
+                    target_url: model.target_url.clone(),
+                })
+            }
+            None => None,
+        };
+        let txn = self.db.begin().await?;
+        let result = update.exec(&txn).await?;
+        if result.rows_affected == 0 {
+            return Err(ServiceError::conflict(
+                "the share became due while it was being edited",
+            ));
+        }
+        if let Some(event) = &rescheduled {
+            self.outbox.enqueue(&txn, event).await?;
+        }
+        txn.commit().await?;
+        if rescheduled.is_some() {
+            self.outbox.wake();
+            self.wake_due_loop.notify_one();
+        }
+        tracing::info!(
+            caption = request.caption.is_some(),
+            rescheduled = rescheduled.is_some(),
+            "share edited"
+        );
+        let model: share::Model = share::Entity::find_by_id(model.id)
+            .one(&self.db)
+            .await?
+            .ok_or_else(|| ServiceError::not_found("share vanished"))?;
+        Ok(to_share(model, &self.public_url))
     }
 
     /// Cancels a share that is not yet due.
