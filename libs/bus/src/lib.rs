@@ -87,48 +87,52 @@ impl Bus {
                 .await
                 .map_err(BusError::nats)?;
         }
-        let links = async_nats::jetstream::kv::Config {
-            bucket: LINKS_BUCKET.to_string(),
-            description: "tracked link code -> tenant, share and target".to_string(),
-            history: 1,
-            storage: stream::StorageType::File,
-            num_replicas: replicas.max(1),
-            ..Default::default()
-        };
-        self.jetstream
-            .create_or_update_key_value(links)
-            .await
-            .map_err(BusError::nats)?;
-        let idempotency = async_nats::jetstream::kv::Config {
-            bucket: IDEMPOTENCY_BUCKET.to_string(),
-            description: "gateway Idempotency-Key records: fingerprint and response".to_string(),
-            history: 1,
-            max_age: Duration::from_secs(24 * 3600),
-            storage: stream::StorageType::File,
-            num_replicas: replicas.max(1),
-            ..Default::default()
-        };
-        self.jetstream
-            .create_or_update_key_value(idempotency)
-            .await
-            .map_err(BusError::nats)?;
+        // Tracked links never expire; idempotency records are kept for a day.
+        for (bucket, description, max_age) in [
+            (
+                LINKS_BUCKET,
+                "tracked link code -> tenant, share and target",
+                Duration::ZERO,
+            ),
+            (
+                IDEMPOTENCY_BUCKET,
+                "gateway Idempotency-Key records: fingerprint and response",
+                Duration::from_secs(24 * 3600),
+            ),
+        ] {
+            let config = async_nats::jetstream::kv::Config {
+                bucket: bucket.to_string(),
+                description: description.to_string(),
+                history: 1,
+                max_age,
+                storage: stream::StorageType::File,
+                num_replicas: replicas.max(1),
+                ..Default::default()
+            };
+            self.jetstream
+                .create_or_update_key_value(config)
+                .await
+                .map_err(BusError::nats)?;
+        }
         Ok(())
+    }
+
+    /// A bucket created by `ensure_streams`.
+    async fn bucket(&self, name: &str) -> Result<async_nats::jetstream::kv::Store, BusError> {
+        self.jetstream
+            .get_key_value(name)
+            .await
+            .map_err(BusError::nats)
     }
 
     /// The gateway's idempotency bucket (created by `ensure_streams`).
     pub async fn idempotency(&self) -> Result<async_nats::jetstream::kv::Store, BusError> {
-        self.jetstream
-            .get_key_value(IDEMPOTENCY_BUCKET)
-            .await
-            .map_err(BusError::nats)
+        self.bucket(IDEMPOTENCY_BUCKET).await
     }
 
     /// The tracked links bucket (created by `ensure_streams`).
     pub async fn links(&self) -> Result<async_nats::jetstream::kv::Store, BusError> {
-        self.jetstream
-            .get_key_value(LINKS_BUCKET)
-            .await
-            .map_err(BusError::nats)
+        self.bucket(LINKS_BUCKET).await
     }
 
     /// Publishes an event directly (not through an outbox) and waits for the ack. For facts

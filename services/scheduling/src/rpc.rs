@@ -115,6 +115,15 @@ impl Scheduling {
             .ok_or_else(|| ServiceError::not_found(format!("no share {share_id}")))
     }
 
+    /// A share as stored after a conditional update of it.
+    async fn reloaded(&self, share_id: String) -> ServiceResult<Share> {
+        let model = share::Entity::find_by_id(share_id)
+            .one(&self.db)
+            .await?
+            .ok_or_else(|| ServiceError::not_found("share vanished"))?;
+        Ok(to_share(model, &self.public_url))
+    }
+
     /// Creates a share for the caller, on the caller's own account only.
     #[tracing::instrument(skip_all, fields(tenant_id = %caller.tenant_id, share_id = tracing::field::Empty))]
     pub async fn create_share(&self, caller: Caller, request: CreateShare) -> ServiceResult<Share> {
@@ -311,11 +320,7 @@ impl Scheduling {
             rescheduled = rescheduled.is_some(),
             "share edited"
         );
-        let model: share::Model = share::Entity::find_by_id(model.id)
-            .one(&self.db)
-            .await?
-            .ok_or_else(|| ServiceError::not_found("share vanished"))?;
-        Ok(to_share(model, &self.public_url))
+        self.reloaded(model.id).await
     }
 
     /// Cancels a share that is not yet due.
@@ -355,10 +360,6 @@ impl Scheduling {
         self.outbox.enqueue(&txn, &event).await?;
         txn.commit().await?;
         self.outbox.wake();
-        let model: share::Model = share::Entity::find_by_id(model.id)
-            .one(&self.db)
-            .await?
-            .ok_or_else(|| ServiceError::not_found("share vanished"))?;
-        Ok(to_share(model, &self.public_url))
+        self.reloaded(model.id).await
     }
 }
