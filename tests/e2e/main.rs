@@ -11,3 +11,4 @@ mod gamification;
 mod harness;
 mod pipeline;
 mod publishing;
+mod webhooks;

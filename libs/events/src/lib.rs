@@ -360,6 +360,13 @@ event!(
     "chorus.notification.v1.NotificationDelivered"
 );
 event!(
+    notification::v1::WebhookEndpointDisabled,
+    NOTIFICATION,
+    "webhook_disabled",
+    1,
+    "chorus.notification.v1.WebhookEndpointDisabled"
+);
+event!(
     identity::v1::UserCreated,
     USER,
     "created",
@@ -427,6 +434,53 @@ macro_rules! user_profile {
 user_profile!(identity::v1::UserCreated);
 user_profile!(identity::v1::UserUpdated);
 
+static DESCRIPTORS: std::sync::LazyLock<prost_reflect::DescriptorPool> =
+    std::sync::LazyLock::new(|| {
+        prost_reflect::DescriptorPool::decode(
+            include_bytes!(concat!(env!("OUT_DIR"), "/chorus_descriptors.bin")).as_ref(),
+        )
+        .expect("the descriptors compiled by build.rs decode")
+    });
+
+/// The JSON form of an event's protobuf payload given its full type name (`ce-type`):
+/// the proto3 JSON mapping with the proto field names (snake_case), every field present,
+/// 64-bit integers as numbers and timestamps as RFC 3339. `None` for an unknown type or
+/// a payload that does not decode.
+pub fn payload_json(type_name: &str, payload: &[u8]) -> Option<serde_json::Value> {
+    let descriptor = DESCRIPTORS.get_message_by_name(type_name)?;
+    let message = prost_reflect::DynamicMessage::decode(descriptor, payload).ok()?;
+    let options = prost_reflect::SerializeOptions::new()
+        .use_proto_field_name(true)
+        .skip_default_fields(false)
+        .stringify_64_bit_integers(false);
+    message
+        .serialize_with_options(serde_json::value::Serializer, &options)
+        .ok()
+}
+
+/// The name of an event type as integrators see it: its subject without
+/// `chorus.<tenant>.` and without partition tokens, e.g. `share.published.v1`.
+pub fn type_name_of_subject(subject: &str) -> Option<&str> {
+    let rest = subject.strip_prefix(SUBJECT_ROOT)?.strip_prefix('.')?;
+    let (_tenant, name) = rest.split_once('.')?;
+    // domain.event.vN, then any partition tokens (share.due.v1.<network>.<partition>).
+    let end = name
+        .match_indices('.')
+        .nth(2)
+        .map(|(index, _)| index)
+        .unwrap_or(name.len());
+    let name = &name[..end];
+    (name.split('.').count() == 3).then_some(name)
+}
+
+/// Every event type name (`share.published.v1`, …), in catalogue order.
+pub fn event_type_names() -> Vec<String> {
+    catalogue()
+        .into_iter()
+        .filter_map(|(subject, _)| type_name_of_subject(&subject).map(str::to_string))
+        .collect()
+}
+
 /// Every event type as (subject pattern with `{tenant}`, full type name): the catalogue
 /// that `proto-schemas/asyncapi.yaml` must list (checked by a test).
 pub fn catalogue() -> Vec<(String, &'static str)> {
@@ -463,6 +517,7 @@ pub fn catalogue() -> Vec<(String, &'static str)> {
         row::<gamification::v1::BadgeEarned>(),
         row::<gamification::v1::ContestFinished>(),
         row::<notification::v1::NotificationDelivered>(),
+        row::<notification::v1::WebhookEndpointDisabled>(),
         row::<identity::v1::UserCreated>(),
         row::<identity::v1::UserUpdated>(),
         row::<identity::v1::UserDeactivated>(),
@@ -524,6 +579,38 @@ mod tests {
             .map(|index| share_due_partition(&format!("account-{index}")))
             .collect();
         assert_eq!(used.len(), SHARE_DUE_PARTITIONS as usize);
+    }
+
+    #[test]
+    fn events_render_as_json_under_their_integrator_names() {
+        let event = gamification::v1::PointsAwarded {
+            tenant_id: "acme".into(),
+            user_id: "ada".into(),
+            points: 20,
+            ..Default::default()
+        };
+        let json = payload_json(
+            "chorus.gamification.v1.PointsAwarded",
+            &prost::Message::encode_to_vec(&event),
+        )
+        .unwrap();
+        assert_eq!(json["tenant_id"], "acme");
+        assert_eq!(json["points"], 20);
+        // Every field is present, defaults included.
+        assert_eq!(json["action"], "");
+        assert!(payload_json("chorus.nothing.v1.Missing", &[]).is_none());
+        assert_eq!(
+            type_name_of_subject("chorus.acme.share.due.v1.x.3"),
+            Some("share.due.v1")
+        );
+        assert_eq!(
+            type_name_of_subject("chorus.acme.share.published.v1"),
+            Some("share.published.v1")
+        );
+        assert_eq!(type_name_of_subject("chorus.acme.share"), None);
+        let names = event_type_names();
+        assert!(names.contains(&"notification.webhook_disabled.v1".to_string()));
+        assert_eq!(names.len(), catalogue().len());
     }
 
     #[test]

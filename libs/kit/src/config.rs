@@ -59,7 +59,7 @@ pub struct Config {
     pub publishing: PublishingConfig,
     pub engagement: EngagementConfig,
     pub gamification: GamificationConfig,
-    pub notifications: DatabaseConfig,
+    pub notifications: NotificationsConfig,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -264,6 +264,37 @@ pub struct GamificationConfig {
     pub points_onboarding_completed: i64,
 }
 
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct NotificationsConfig {
+    pub database_url: Option<String>,
+    /// Delays before the retries of an integrator webhook delivery (the first attempt is
+    /// immediate); each is jittered by ±20%.
+    pub webhook_retry_schedule_ms: Vec<u64>,
+    /// An endpoint whose deliveries have all failed for this long is disabled when one
+    /// more message exhausts its retries.
+    pub webhook_disable_after_secs: u64,
+    /// Time allowed for one webhook request, connection included.
+    pub webhook_timeout_ms: u64,
+    /// Deliveries in flight at once.
+    pub webhook_concurrency: usize,
+}
+
+impl Default for NotificationsConfig {
+    fn default() -> Self {
+        NotificationsConfig {
+            database_url: None,
+            // 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h (the Standard Webhooks schedule).
+            webhook_retry_schedule_ms: vec![
+                5_000, 300_000, 1_800_000, 7_200_000, 18_000_000, 36_000_000, 36_000_000,
+            ],
+            webhook_disable_after_secs: 5 * 86_400,
+            webhook_timeout_ms: 15_000,
+            webhook_concurrency: 32,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct SecurityConfig {
@@ -364,7 +395,7 @@ impl Default for Config {
                 points_survey_answered: 5,
                 points_onboarding_completed: 20,
             },
-            notifications: DatabaseConfig::default(),
+            notifications: NotificationsConfig::default(),
         }
     }
 }
@@ -510,6 +541,22 @@ pub const ENVIRONMENT: &[(&str, &str)] = &[
         "points per share, click, reaction, comment, reshare, submission_approved, survey_answered, onboarding_completed: version 1 of each tenant's rules [10, 20, 15, 30, 25, 50, 5, 20]",
     ),
     (
+        "CHORUS_NOTIFICATIONS__WEBHOOK_RETRY_SCHEDULE_MS",
+        "delays before the retries of an integrator webhook, jittered ±20% [5000,300000,1800000,7200000,18000000,36000000,36000000]",
+    ),
+    (
+        "CHORUS_NOTIFICATIONS__WEBHOOK_DISABLE_AFTER_SECS",
+        "an endpoint failing this long is disabled when a message exhausts its retries [432000]",
+    ),
+    (
+        "CHORUS_NOTIFICATIONS__WEBHOOK_TIMEOUT_MS",
+        "time allowed for one webhook request [15000]",
+    ),
+    (
+        "CHORUS_NOTIFICATIONS__WEBHOOK_CONCURRENCY",
+        "webhook deliveries in flight at once [32]",
+    ),
+    (
         "CHORUS_SECURITY__DEV_SIGNING_KEY",
         "HS256 key for development tokens; generated into the data folder when unset",
     ),
@@ -581,6 +628,14 @@ impl Config {
                 "public_url must be a URL, got {:?}",
                 self.public_url
             )));
+        }
+        if self.notifications.webhook_retry_schedule_ms.is_empty()
+            || self.notifications.webhook_concurrency == 0
+            || self.notifications.webhook_timeout_ms == 0
+        {
+            return Err(ConfigError::Invalid(
+                "notifications: webhook_retry_schedule_ms needs at least one delay, webhook_concurrency and webhook_timeout_ms at least 1".into(),
+            ));
         }
         if self.scheduling.batch_size == 0 {
             return Err(ConfigError::Invalid(

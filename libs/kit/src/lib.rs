@@ -6,6 +6,7 @@ pub mod admin;
 pub mod auth;
 pub mod caller;
 pub mod config;
+pub mod crypto;
 pub mod db;
 pub mod error;
 

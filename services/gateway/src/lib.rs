@@ -11,6 +11,7 @@ pub mod idempotency;
 mod links;
 mod openapi;
 mod routes;
+mod webhook_routes;
 pub mod webhooks;
 
 use axum::Router;

@@ -110,6 +110,7 @@ fn pieces() -> Vec<utoipa::openapi::OpenApi> {
     vec![
         crate::analytics_routes::AnalyticsApi::openapi(),
         crate::gamification_routes::GamificationApi::openapi(),
+        crate::webhook_routes::WebhookApi::openapi(),
     ]
 }
 

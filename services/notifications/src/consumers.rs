@@ -1,12 +1,17 @@
-use crate::entities::notification;
+use crate::entities::{notification, person};
 use chorus_bus::consumer::{self, ConsumerSpec, Delivery, HandlerError};
 use chorus_bus::{Bus, BusError, Outbox};
 use chorus_events::Event;
 use chorus_events::gamification::v1::PointsAwarded;
-use chorus_events::notification::v1::NotificationDelivered;
+use chorus_events::identity::v1::{UserCreated, UserDeactivated, UserErased, UserUpdated};
+use chorus_events::notification::v1::{NotificationDelivered, WebhookEndpointDisabled};
 use chorus_events::share::v1::{AccountExpiring, ShareFailed, ShareNeedsReconnect, SharePublished};
 use chorus_kit::Shutdown;
-use sea_orm::{DatabaseConnection, EntityTrait, Set, TransactionTrait, TryInsertResult};
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{
+    ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set, TransactionTrait,
+    TryInsertResult,
+};
 use std::future::Future;
 use std::sync::Arc;
 
@@ -61,7 +66,100 @@ where
     Ok(())
 }
 
+/// Starts a consumer whose handler is a method of the notifier.
+async fn handle<E, F, Fut>(
+    bus: &Bus,
+    notifier: &Arc<Notifier>,
+    durable: &str,
+    shutdown: &Shutdown,
+    handler: F,
+) -> Result<(), BusError>
+where
+    E: Event,
+    F: Fn(Arc<Notifier>, Delivery<E>) -> Fut + Send + Sync + Copy + 'static,
+    Fut: Future<Output = Result<(), HandlerError>> + Send + 'static,
+{
+    let notifier = notifier.clone();
+    consumer::spawn::<E, _, _>(
+        bus,
+        notifier.db.clone(),
+        ConsumerSpec::new(crate::NAME, durable),
+        shutdown.clone(),
+        move |delivery: Delivery<E>| handler(notifier.clone(), delivery),
+    )
+    .await?;
+    Ok(())
+}
+
 pub async fn spawn(bus: &Bus, notifier: Arc<Notifier>, shutdown: Shutdown) -> Result<(), BusError> {
+    handle::<UserCreated, _, _>(
+        bus,
+        &notifier,
+        "notifications-user-created",
+        &shutdown,
+        |notifier, delivery| async move {
+            let event = delivery.event;
+            notifier
+                .keep_person(&event.tenant_id, &event.user_id, &event.roles, true)
+                .await
+        },
+    )
+    .await?;
+    handle::<UserUpdated, _, _>(
+        bus,
+        &notifier,
+        "notifications-user-updated",
+        &shutdown,
+        |notifier, delivery| async move {
+            let event = delivery.event;
+            notifier
+                .keep_person(&event.tenant_id, &event.user_id, &event.roles, true)
+                .await
+        },
+    )
+    .await?;
+    handle::<UserDeactivated, _, _>(
+        bus,
+        &notifier,
+        "notifications-user-deactivated",
+        &shutdown,
+        |notifier, delivery| async move {
+            let event = delivery.event;
+            notifier
+                .keep_person(&event.tenant_id, &event.user_id, &[], false)
+                .await
+        },
+    )
+    .await?;
+    handle::<UserErased, _, _>(
+        bus,
+        &notifier,
+        "notifications-user-erased",
+        &shutdown,
+        |notifier, delivery| async move {
+            notifier
+                .erase(&delivery.event.tenant_id, &delivery.event.user_id)
+                .await
+        },
+    )
+    .await?;
+    handle::<WebhookEndpointDisabled, _, _>(bus, &notifier, "notifications-webhook-disabled", &shutdown, |notifier, delivery| async move {
+        let event = &delivery.event;
+        for admin in notifier.admins(&event.tenant_id).await? {
+            let message = Message {
+                user_id: admin,
+                kind: "webhook_endpoint_disabled",
+                title: "A webhook endpoint was disabled".to_string(),
+                body: format!(
+                    "Chorus stopped sending events to {}: {}. Fix the receiver, enable the endpoint again and replay its failed messages.",
+                    event.url, event.reason
+                ),
+            };
+            notifier.deliver(&delivery.tenant_id, &delivery.event_id, message).await?;
+        }
+        Ok(())
+    })
+    .await?;
     subscribe::<SharePublished, _>(
         bus,
         &notifier,
@@ -159,6 +257,64 @@ pub async fn spawn(bus: &Bus, notifier: Arc<Notifier>, shutdown: Shutdown) -> Re
 }
 
 impl Notifier {
+    /// Keeps who is who (roles, active) from identity's events; a deactivated person keeps
+    /// their roles but is no longer told.
+    async fn keep_person(
+        &self,
+        tenant_id: &str,
+        user_id: &str,
+        roles: &[String],
+        active: bool,
+    ) -> Result<(), HandlerError> {
+        let mut update = vec![person::Column::Active];
+        if active {
+            update.push(person::Column::Roles);
+        }
+        person::Entity::insert(person::ActiveModel {
+            tenant_id: Set(tenant_id.to_string()),
+            user_id: Set(user_id.to_string()),
+            roles: Set(roles.join(",")),
+            active: Set(active),
+        })
+        .on_conflict(
+            OnConflict::columns([person::Column::TenantId, person::Column::UserId])
+                .update_columns(update)
+                .to_owned(),
+        )
+        .exec(&self.db)
+        .await?;
+        Ok(())
+    }
+
+    /// Forgets a person: their notifications and their row.
+    async fn erase(&self, tenant_id: &str, user_id: &str) -> Result<(), HandlerError> {
+        let txn = self.db.begin().await?;
+        notification::Entity::delete_many()
+            .filter(notification::Column::TenantId.eq(tenant_id))
+            .filter(notification::Column::UserId.eq(user_id))
+            .exec(&txn)
+            .await?;
+        person::Entity::delete_by_id((tenant_id.to_string(), user_id.to_string()))
+            .exec(&txn)
+            .await?;
+        txn.commit().await?;
+        tracing::info!(%tenant_id, %user_id, "notifications erased");
+        Ok(())
+    }
+
+    /// The tenant's active admins.
+    async fn admins(&self, tenant_id: &str) -> Result<Vec<String>, HandlerError> {
+        Ok(person::Entity::find()
+            .filter(person::Column::TenantId.eq(tenant_id))
+            .filter(person::Column::Active.eq(true))
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .filter(|person| person.roles.split(',').any(|role| role == "admin"))
+            .map(|person| person.user_id)
+            .collect())
+    }
+
     /// Stores the in-app notification and announces its delivery, once per event and person.
     async fn deliver(
         &self,

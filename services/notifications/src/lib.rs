@@ -1,14 +1,17 @@
-//! Notifications: tells people what happened to their shares and points. The in-app inbox
-//! is the first channel; each (event, person, channel) is delivered once.
+//! Notifications: tells people what happened to their shares and points (the in-app inbox;
+//! each (event, person, channel) is delivered once), and sends the tenant's events to its
+//! integrators' webhook endpoints, signed per the Standard Webhooks specification.
 
 mod consumers;
 mod entities;
 mod migration;
 mod rpc;
+pub mod webhooks;
 
 use chorus_bus::rpc::RpcServer;
 use chorus_bus::{Bus, Outbox, endpoint};
 use chorus_kit::{Context, Shutdown};
+use secrecy::ExposeSecret;
 use std::sync::Arc;
 
 pub use migration::Migrator;
@@ -26,16 +29,38 @@ pub async fn run(ctx: Context, shutdown: Shutdown) -> anyhow::Result<()> {
     let relay = outbox.spawn_relay(db.clone(), bus.clone(), shutdown.clone());
     let notifier = Arc::new(consumers::Notifier {
         db: db.clone(),
-        outbox,
+        outbox: outbox.clone(),
     });
     consumers::spawn(&bus, notifier, shutdown.clone()).await?;
+    let secrets = chorus_kit::auth::Secrets::resolve(&ctx.config)?;
+    let keys = chorus_kit::crypto::KeyRing::parse(secrets.encryption_keys.expose_secret())?;
+    let hooks = Arc::new(webhooks::Webhooks::new(
+        db.clone(),
+        keys,
+        outbox,
+        ctx.config.notifications.clone(),
+    )?);
+    let worker = webhooks::spawn(&bus, hooks.clone(), shutdown.clone()).await?;
     let state = Arc::new(rpc::Inbox { db });
     let server = RpcServer::start(&ctx.nats, NAME, shutdown.clone()).await?;
     endpoint!(server, "inbox_list", state, list)?;
     endpoint!(server, "inbox_mark_read", state, mark_read)?;
+    endpoint!(server, "webhook_event_types", hooks, event_types)?;
+    endpoint!(server, "webhook_endpoint_create", hooks, create_endpoint)?;
+    endpoint!(server, "webhook_endpoint_list", hooks, list_endpoints)?;
+    endpoint!(server, "webhook_endpoint_get", hooks, get_endpoint)?;
+    endpoint!(server, "webhook_endpoint_delete", hooks, delete_endpoint)?;
+    endpoint!(server, "webhook_endpoint_enable", hooks, enable_endpoint)?;
+    endpoint!(server, "webhook_secret_rotate", hooks, rotate_secret)?;
+    endpoint!(server, "webhook_deliveries", hooks, list_deliveries)?;
+    endpoint!(server, "webhook_replay", hooks, replay)?;
+    endpoint!(server, "webhook_replay_failed", hooks, replay_failed)?;
+    endpoint!(server, "webhook_settings_get", hooks, get_settings)?;
+    endpoint!(server, "webhook_settings_set", hooks, set_settings)?;
     ctx.readiness.started(NAME);
     tracing::info!(service = NAME, "started");
     shutdown.cancelled().await;
+    let _ = worker.await;
     let _ = relay.await;
     Ok(())
 }

@@ -9,6 +9,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(chorus_bus::migration::Migration),
             Box::new(Initial),
+            Box::new(Webhooks),
         ]
     }
 }
@@ -63,5 +64,157 @@ impl MigrationTrait for Initial {
         manager
             .drop_table(Table::drop().table(Alias::new("notifications")).to_owned())
             .await
+    }
+}
+
+struct Webhooks;
+
+impl MigrationName for Webhooks {
+    fn name(&self) -> &str {
+        "m20261129_000100_notifications_webhooks"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for Webhooks {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table(Alias::new("people"))
+                    .if_not_exists()
+                    .col(string(Alias::new("tenant_id")))
+                    .col(string(Alias::new("user_id")))
+                    .col(string(Alias::new("roles")))
+                    .col(boolean(Alias::new("active")))
+                    .primary_key(
+                        Index::create()
+                            .col(Alias::new("tenant_id"))
+                            .col(Alias::new("user_id")),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(Alias::new("webhook_endpoints"))
+                    .if_not_exists()
+                    .col(string(Alias::new("id")).primary_key())
+                    .col(string(Alias::new("tenant_id")))
+                    .col(text(Alias::new("url")))
+                    .col(text(Alias::new("description")))
+                    .col(text(Alias::new("event_types")))
+                    .col(string(Alias::new("secret_key_id")))
+                    .col(blob(Alias::new("secret_cipher")))
+                    .col(string_null(Alias::new("previous_key_id")))
+                    .col(blob_null(Alias::new("previous_cipher")))
+                    .col(timestamp_with_time_zone_null(Alias::new(
+                        "previous_expires_at",
+                    )))
+                    .col(string(Alias::new("status")))
+                    .col(text_null(Alias::new("disabled_reason")))
+                    .col(timestamp_with_time_zone_null(Alias::new("failing_since")))
+                    .col(timestamp_with_time_zone(Alias::new("created_at")))
+                    .col(timestamp_with_time_zone(Alias::new("updated_at")))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("webhook_endpoints_tenant")
+                    .table(Alias::new("webhook_endpoints"))
+                    .col(Alias::new("tenant_id"))
+                    .col(Alias::new("status"))
+                    .if_not_exists()
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(Alias::new("webhook_settings"))
+                    .if_not_exists()
+                    .col(string(Alias::new("tenant_id")).primary_key())
+                    .col(boolean(Alias::new("allow_private_destinations")))
+                    .col(timestamp_with_time_zone(Alias::new("updated_at")))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(Alias::new("webhook_messages"))
+                    .if_not_exists()
+                    .col(string(Alias::new("id")).primary_key())
+                    .col(string(Alias::new("tenant_id")))
+                    .col(string(Alias::new("event_type")))
+                    .col(text(Alias::new("body")))
+                    .col(timestamp_with_time_zone(Alias::new("created_at")))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(Alias::new("webhook_deliveries"))
+                    .if_not_exists()
+                    .col(string(Alias::new("id")).primary_key())
+                    .col(string(Alias::new("tenant_id")))
+                    .col(string(Alias::new("endpoint_id")))
+                    .col(string(Alias::new("message_id")))
+                    .col(string(Alias::new("event_type")))
+                    .col(string(Alias::new("status")))
+                    .col(integer(Alias::new("attempts")))
+                    .col(timestamp_with_time_zone_null(Alias::new("next_attempt_at")))
+                    .col(string_null(Alias::new("lease_owner")))
+                    .col(timestamp_with_time_zone_null(Alias::new("lease_until")))
+                    .col(integer_null(Alias::new("last_status_code")))
+                    .col(text_null(Alias::new("last_error")))
+                    .col(timestamp_with_time_zone(Alias::new("created_at")))
+                    .col(timestamp_with_time_zone(Alias::new("updated_at")))
+                    .to_owned(),
+            )
+            .await?;
+        // One delivery of a message per endpoint, however often the event arrives.
+        manager
+            .create_index(
+                Index::create()
+                    .name("webhook_deliveries_once")
+                    .table(Alias::new("webhook_deliveries"))
+                    .col(Alias::new("endpoint_id"))
+                    .col(Alias::new("message_id"))
+                    .unique()
+                    .if_not_exists()
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("webhook_deliveries_due")
+                    .table(Alias::new("webhook_deliveries"))
+                    .col(Alias::new("status"))
+                    .col(Alias::new("next_attempt_at"))
+                    .if_not_exists()
+                    .to_owned(),
+            )
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        for table in [
+            "webhook_deliveries",
+            "webhook_messages",
+            "webhook_settings",
+            "webhook_endpoints",
+            "people",
+        ] {
+            manager
+                .drop_table(Table::drop().table(Alias::new(table)).to_owned())
+                .await?;
+        }
+        Ok(())
     }
 }

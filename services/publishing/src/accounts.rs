@@ -1,7 +1,6 @@
 //! Connecting accounts (OAuth 2.0 authorization code with PKCE) and token custody.
 
 use crate::NetworkClient;
-use crate::crypto::KeyRing;
 use crate::entities::{account, oauth_state, publication};
 use base64::Engine;
 use chorus_api::Empty;
@@ -10,6 +9,7 @@ use chorus_api::publishing::{
     ShareMetrics, StartConnect,
 };
 use chorus_api::scheduling::ShareRef;
+use chorus_kit::crypto::KeyRing;
 use chorus_kit::{Caller, Role, ServiceError, ServiceResult};
 use chorus_social::{Network, NetworkError, TokenSet};
 use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set};

@@ -2,7 +2,6 @@
 //! that posts due shares within the network's limits, never twice.
 
 mod accounts;
-mod crypto;
 mod entities;
 mod keeper;
 mod migration;
@@ -96,7 +95,7 @@ pub async fn run(ctx: Context, shutdown: Shutdown) -> anyhow::Result<()> {
     ctx.readiness
         .register(NAME, chorus_kit::db::readiness_check(db.clone()));
     let secrets = chorus_kit::auth::Secrets::resolve(&ctx.config)?;
-    let keys = crypto::KeyRing::parse(secrets.encryption_keys.expose_secret())?;
+    let keys = chorus_kit::crypto::KeyRing::parse(secrets.encryption_keys.expose_secret())?;
     let bus = Bus::new(ctx.nats.clone());
     let outbox = Outbox::new(NAME);
     let relay = outbox.spawn_relay(db.clone(), bus.clone(), shutdown.clone());

@@ -1,4 +1,4 @@
-//! Social tokens encrypted at rest: AES-256-GCM, a random 96-bit nonce per value, and a key
+//! Secrets encrypted at rest (social tokens, webhook signing secrets): AES-256-GCM, a random 96-bit nonce per value, and a key
 //! id stored beside the ciphertext so keys can be rotated (the first key encrypts, every
 //! listed key decrypts).
 
@@ -55,7 +55,7 @@ impl KeyRing {
         let nonce = Nonce::from(nonce_bytes);
         let ciphertext = cipher
             .encrypt(&nonce, plaintext.as_bytes())
-            .expect("AES-GCM encryption of a token cannot fail");
+            .expect("AES-GCM encryption of a secret cannot fail");
         let mut stored = nonce_bytes.to_vec();
         stored.extend_from_slice(&ciphertext);
         (key_id.clone(), stored)
