@@ -9,6 +9,7 @@ mod crash;
 mod demo;
 mod gamification;
 mod harness;
+mod notifications;
 mod pipeline;
 mod publishing;
 mod webhooks;

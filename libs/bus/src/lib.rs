@@ -50,15 +50,37 @@ pub struct Bus {
     pub jetstream: jetstream::Context,
 }
 
+/// The user and password written in a NATS URL, percent-decoded (async-nats does not send
+/// them by itself).
+pub fn url_credentials(url: &str) -> Option<(String, String)> {
+    let address: async_nats::ServerAddr = url.parse().ok()?;
+    let decode = |text: &str| {
+        percent_encoding::percent_decode_str(text)
+            .decode_utf8_lossy()
+            .into_owned()
+    };
+    match (address.username(), address.password()) {
+        (Some(user), Some(password)) if !user.is_empty() => {
+            Some((decode(user), decode(password)))
+        }
+        _ => None,
+    }
+}
+
 impl Bus {
     pub fn new(client: async_nats::Client) -> Bus {
         let jetstream = jetstream::new(client.clone());
         Bus { client, jetstream }
     }
 
-    /// Connects to `url` (retrying while the server starts).
+    /// Connects to `url` (retrying while the server starts). A user and password in the
+    /// URL (`nats://chorus:secret@nats:4222`, percent-encoded) are sent to the server.
     pub async fn connect(url: &str) -> Result<Bus, BusError> {
-        let client = async_nats::ConnectOptions::new()
+        let mut options = async_nats::ConnectOptions::new();
+        if let Some((user, password)) = url_credentials(url) {
+            options = options.user_and_password(user, password);
+        }
+        let client = options
             .name("chorus")
             .retry_on_initial_connect()
             .connection_timeout(Duration::from_secs(5))
@@ -214,4 +236,19 @@ macro_rules! endpoint {
         })
         .await
     }};
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_in_the_url_are_decoded() {
+        assert_eq!(
+            url_credentials("nats://chorus:s%40cr%3At@nats:4222"),
+            Some(("chorus".to_string(), "s@cr:t".to_string()))
+        );
+        assert_eq!(url_credentials("nats://127.0.0.1:4222"), None);
+        assert_eq!(url_credentials("not a url"), None);
+    }
 }

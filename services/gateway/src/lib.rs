@@ -9,6 +9,7 @@ mod error;
 mod gamification_routes;
 pub mod idempotency;
 mod links;
+mod live;
 mod openapi;
 mod routes;
 mod webhook_routes;
@@ -41,6 +42,8 @@ pub struct Gateway {
     pub idempotency: async_nats::jetstream::kv::Store,
     /// Verifies network webhooks (the app secrets and verify tokens).
     pub webhooks: webhooks::WebhookSecrets,
+    /// Feeds the live notification streams.
+    pub live: Arc<live::LiveHub>,
 }
 
 pub type AppState = Arc<Gateway>;
@@ -75,6 +78,7 @@ pub async fn serve(
         link_cache: links::LinkCache::default(),
         idempotency: Bus::new(ctx.nats.clone()).idempotency().await?,
         webhooks: webhooks::WebhookSecrets::from_config(&ctx.config),
+        live: live::LiveHub::start(ctx.nats.clone(), shutdown.clone()).await?,
     });
     let listener = tokio::net::TcpListener::bind(&ctx.config.gateway.listen).await?;
     let address = listener.local_addr()?;

@@ -18,7 +18,7 @@ use utoipa::OpenApi;
         content_routes::answer_survey, content_routes::survey_results,
         routes::list_accounts, routes::start_connect, routes::complete_connect, routes::disconnect_account, routes::connect_with_app_password,
         routes::create_share, routes::list_shares, routes::get_share, routes::edit_share, routes::cancel_share, routes::share_stats,
-        routes::my_notifications, routes::mark_read,
+        routes::my_notifications, crate::live::stream, routes::mark_read,
     ),
     components(schemas(chorus_kit::error::Problem, chorus_kit::ErrorCode, chorus_kit::Role)),
     modifiers(&BearerAuth),

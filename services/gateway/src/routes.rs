@@ -40,6 +40,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/shares/{share_id}/cancel", post(cancel_share))
         .route("/v1/shares/{share_id}/stats", get(share_stats))
         .route("/v1/me/notifications", get(my_notifications))
+        .route("/v1/me/notifications/stream", get(crate::live::stream))
         .route(
             "/v1/me/notifications/{notification_id}/read",
             post(mark_read),

@@ -2,7 +2,8 @@ use crate::entities::{notification, person};
 use chorus_bus::consumer::{self, ConsumerSpec, Delivery, HandlerError};
 use chorus_bus::{Bus, BusError, Outbox};
 use chorus_events::Event;
-use chorus_events::gamification::v1::PointsAwarded;
+use chorus_events::content::v1::{SubmissionApproved, SubmissionRejected};
+use chorus_events::gamification::v1::{BadgeEarned, ContestFinished, PointsAwarded};
 use chorus_events::identity::v1::{UserCreated, UserDeactivated, UserErased, UserUpdated};
 use chorus_events::notification::v1::{NotificationDelivered, WebhookEndpointDisabled};
 use chorus_events::share::v1::{AccountExpiring, ShareFailed, ShareNeedsReconnect, SharePublished};
@@ -140,6 +141,78 @@ pub async fn spawn(bus: &Bus, notifier: Arc<Notifier>, shutdown: Shutdown) -> Re
             notifier
                 .erase(&delivery.event.tenant_id, &delivery.event.user_id)
                 .await
+        },
+    )
+    .await?;
+    subscribe::<BadgeEarned, _>(
+        bus,
+        &notifier,
+        "notifications-badge-earned",
+        &shutdown,
+        |event| {
+            Some(Message {
+                user_id: event.user_id.clone(),
+                kind: "badge_earned",
+                title: format!("You earned the badge {}", event.title),
+                body: "Thank you for sharing: see your badges in your profile.".to_string(),
+            })
+        },
+    )
+    .await?;
+    subscribe::<SubmissionApproved, _>(
+        bus,
+        &notifier,
+        "notifications-submission-approved",
+        &shutdown,
+        |event| {
+            Some(Message {
+                user_id: event.author_id.clone(),
+                kind: "submission_approved",
+                title: "Your suggestion was approved".to_string(),
+                body: "It is now in the library for everyone to share.".to_string(),
+            })
+        },
+    )
+    .await?;
+    subscribe::<SubmissionRejected, _>(
+        bus,
+        &notifier,
+        "notifications-submission-rejected",
+        &shutdown,
+        |event| {
+            Some(Message {
+                user_id: event.author_id.clone(),
+                kind: "submission_rejected",
+                title: "Your suggestion was not approved".to_string(),
+                body: event.reason.clone(),
+            })
+        },
+    )
+    .await?;
+    handle::<ContestFinished, _, _>(
+        bus,
+        &notifier,
+        "notifications-contest-finished",
+        &shutdown,
+        |notifier, delivery| async move {
+            let event = &delivery.event;
+            // Individual winners are told their place; team results are on the board.
+            for winner in event
+                .winners
+                .iter()
+                .filter(|winner| !winner.user_id.is_empty())
+            {
+                let message = Message {
+                    user_id: winner.user_id.clone(),
+                    kind: "contest_won",
+                    title: format!("You placed #{} in {}", winner.rank, event.name),
+                    body: format!("The contest {} is over: see the final board.", event.name),
+                };
+                notifier
+                    .deliver(&delivery.tenant_id, &delivery.event_id, message)
+                    .await?;
+            }
+            Ok(())
         },
     )
     .await?;
@@ -325,6 +398,7 @@ impl Notifier {
         let now = chrono::Utc::now();
         let id = uuid::Uuid::now_v7().to_string();
         let channel = "in_app";
+        let (title, body) = (message.title.clone(), message.body.clone());
         let txn = self.db.begin().await?;
         let row = notification::ActiveModel {
             id: Set(id.clone()),
@@ -359,6 +433,8 @@ impl Notifier {
             channel: channel.to_string(),
             source_event_id: source_event_id.to_string(),
             delivered_at: Some(chorus_events::to_timestamp(now)),
+            title: title.clone(),
+            body: body.clone(),
         };
         self.outbox.enqueue(&txn, &event).await?;
         txn.commit().await?;

@@ -1,0 +1,170 @@
+//! The in-app channel: triggers reach the inbox, and web frontends follow it live over
+//! Server-Sent Events, catching up after a reconnect with `Last-Event-ID`.
+
+use crate::harness::{Backend, Harness, eventually};
+use chorus_api::notifications::Inbox;
+use chorus_kit::Role;
+use serde_json::{Value, json};
+use std::time::Duration;
+
+/// One Server-Sent Event.
+#[derive(Debug)]
+struct SseEvent {
+    event: String,
+    id: String,
+    data: Value,
+}
+
+/// Reads events off a `text/event-stream` response, skipping keep-alive comments.
+struct SseReader {
+    response: reqwest::Response,
+    buffer: String,
+}
+
+impl SseReader {
+    async fn open(harness: &Harness, token: &str, last_event_id: Option<&str>) -> SseReader {
+        let mut request = harness
+            .api
+            .http
+            .get(format!(
+                "{}/v1/me/notifications/stream",
+                harness.api.base_url
+            ))
+            .bearer_auth(token);
+        if let Some(id) = last_event_id {
+            request = request.header("Last-Event-ID", id);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        assert!(
+            response.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/event-stream")
+        );
+        SseReader {
+            response,
+            buffer: String::new(),
+        }
+    }
+
+    async fn next(&mut self) -> SseEvent {
+        tokio::time::timeout(Duration::from_secs(30), async {
+            loop {
+                if let Some(end) = self.buffer.find("\n\n") {
+                    let block: String = self.buffer.drain(..end + 2).collect();
+                    let (mut event, mut id, mut data) =
+                        (String::new(), String::new(), String::new());
+                    for line in block.lines() {
+                        if let Some(value) = line.strip_prefix("event:") {
+                            event = value.trim().to_string();
+                        } else if let Some(value) = line.strip_prefix("id:") {
+                            id = value.trim().to_string();
+                        } else if let Some(value) = line.strip_prefix("data:") {
+                            data.push_str(value.trim());
+                        }
+                    }
+                    if event.is_empty() {
+                        continue; // a keep-alive comment
+                    }
+                    return SseEvent {
+                        event,
+                        id,
+                        data: serde_json::from_str(&data).unwrap(),
+                    };
+                }
+                let chunk = self
+                    .response
+                    .chunk()
+                    .await
+                    .unwrap()
+                    .expect("the stream stays open");
+                self.buffer.push_str(&String::from_utf8_lossy(&chunk));
+            }
+        })
+        .await
+        .expect("an event within 30 s")
+    }
+}
+
+async fn grant(harness: &Harness, admin: &str, user: &str, badge: &str, title: &str) {
+    let _: Value = harness
+        .api
+        .post(
+            "/v1/badges",
+            admin,
+            json!({"user_id": user, "badge": badge, "title": title}),
+        )
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn notifications_stream_live_and_catch_up_after_a_reconnect() {
+    let harness = Harness::start(Backend::Sqlite, &[]).await;
+    let admin = harness.tenant("acme", &["alice", "bob"]).await;
+    let alice = harness.token("acme", "alice", &[Role::Advocate]);
+    let mut stream = SseReader::open(&harness, &alice, None).await;
+
+    // Someone else's notification never reaches alice's stream; hers does, live.
+    grant(&harness, &admin, "bob", "early_bird", "Early bird").await;
+    grant(&harness, &admin, "alice", "first_share", "First share").await;
+    let first = stream.next().await;
+    assert_eq!(first.event, "notification");
+    assert_eq!(first.data["kind"], "badge_earned");
+    assert_eq!(first.data["title"], "You earned the badge First share");
+    assert_eq!(first.data["id"], first.id.as_str());
+    let inbox: Inbox = harness
+        .api
+        .get("/v1/me/notifications", &alice)
+        .await
+        .unwrap();
+    assert!(
+        inbox.items.iter().any(|item| item.id == first.id),
+        "the stream carries inbox items"
+    );
+
+    // Disconnected while another arrives: the reconnect with Last-Event-ID catches up
+    // first, then stays live.
+    drop(stream);
+    grant(&harness, &admin, "alice", "storyteller", "Storyteller").await;
+    eventually(
+        Duration::from_secs(30),
+        "the second badge is in the inbox",
+        || async {
+            let inbox: Inbox = harness
+                .api
+                .get("/v1/me/notifications", &alice)
+                .await
+                .unwrap();
+            inbox
+                .items
+                .iter()
+                .any(|item| item.title.contains("Storyteller"))
+                .then_some(())
+        },
+    )
+    .await;
+    let mut stream = SseReader::open(&harness, &alice, Some(&first.id)).await;
+    let missed = stream.next().await;
+    assert_eq!(missed.data["title"], "You earned the badge Storyteller");
+    assert!(missed.id > first.id);
+    grant(&harness, &admin, "alice", "connector", "Connector").await;
+    let live = stream.next().await;
+    assert_eq!(live.data["title"], "You earned the badge Connector");
+
+    // Without a token there is no stream.
+    let anonymous = harness
+        .api
+        .http
+        .get(format!(
+            "{}/v1/me/notifications/stream",
+            harness.api.base_url
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), 401);
+    harness.stop().await;
+    drop(stream);
+}
