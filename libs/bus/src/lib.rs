@@ -60,9 +60,7 @@ pub fn url_credentials(url: &str) -> Option<(String, String)> {
             .into_owned()
     };
     match (address.username(), address.password()) {
-        (Some(user), Some(password)) if !user.is_empty() => {
-            Some((decode(user), decode(password)))
-        }
+        (Some(user), Some(password)) if !user.is_empty() => Some((decode(user), decode(password))),
         _ => None,
     }
 }
