@@ -131,19 +131,17 @@ pub async fn stream(
     let user_id = caller.user_id.clone();
     let backlog = futures::stream::iter(missed.into_iter().map(|item| Ok(event_of(&item))));
     let live = futures::stream::unfold(receiver, |mut receiver| async move {
-        loop {
-            match receiver.recv().await {
-                Ok(event) => return Some((Some(event), receiver)),
-                Err(broadcast::error::RecvError::Lagged(skipped)) => {
-                    tracing::warn!(
-                        skipped,
-                        "live stream lagged; the client can catch up with Last-Event-ID"
-                    );
-                    SENT.with_label_values(&["lagged"]).inc();
-                    return Some((None, receiver));
-                }
-                Err(broadcast::error::RecvError::Closed) => return None,
+        match receiver.recv().await {
+            Ok(event) => Some((Some(event), receiver)),
+            Err(broadcast::error::RecvError::Lagged(skipped)) => {
+                tracing::warn!(
+                    skipped,
+                    "live stream lagged; the client can catch up with Last-Event-ID"
+                );
+                SENT.with_label_values(&["lagged"]).inc();
+                Some((None, receiver))
             }
+            Err(broadcast::error::RecvError::Closed) => None,
         }
     })
     .filter_map(move |event| {
