@@ -138,6 +138,7 @@ pub async fn run(config: chorus_kit::Config, options: BenchOptions) -> anyhow::R
             "efficiency",
             "api",
             "memory",
+            "notifications",
         ],
         other => vec![other],
     };
@@ -153,8 +154,9 @@ pub async fn run(config: chorus_kit::Config, options: BenchOptions) -> anyhow::R
             "efficiency" => crate::bench_pipeline::efficiency(&config, &options).await?,
             "api" => crate::bench_api::api(&config, &options).await?,
             "memory" => crate::bench_api::memory(&config, &options).await?,
+            "notifications" => crate::bench_notify::notifications(&config, &options).await?,
             other => anyhow::bail!(
-                "unknown scenario {other}; scenarios are all, bus, feed, redirect, ingest, leaderboard, pipeline, lateness, efficiency, api, memory"
+                "unknown scenario {other}; scenarios are all, bus, feed, redirect, ingest, leaderboard, pipeline, lateness, efficiency, api, memory, notifications"
             ),
         }
     }

@@ -5,6 +5,7 @@
 pub mod bench;
 pub mod bench_api;
 pub mod bench_links;
+pub mod bench_notify;
 pub mod bench_pipeline;
 pub mod demo;
 pub mod load;
