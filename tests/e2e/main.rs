@@ -4,6 +4,7 @@
 mod analytics;
 mod bad_input;
 mod bus;
+mod channels;
 mod content;
 mod crash;
 mod demo;

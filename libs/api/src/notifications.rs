@@ -132,3 +132,110 @@ pub struct WebhookSettings {
 pub struct WebhookEventTypes {
     pub items: Vec<String>,
 }
+
+/// Where one kind of notification reaches a person.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct KindPreference {
+    /// `share_failed`, `badge_earned`, … (every kind is listed by GET).
+    pub kind: String,
+    /// In the inbox and on the live stream.
+    pub in_app: bool,
+    /// By e-mail (held during quiet hours).
+    pub email: bool,
+}
+
+/// A daily window without e-mail, in the person's time zone; `start` after `end` spans
+/// midnight (22:00–07:00).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct QuietHours {
+    /// `HH:MM`, 24-hour clock.
+    #[schema(example = "22:00")]
+    pub start: String,
+    /// `HH:MM`, 24-hour clock.
+    #[schema(example = "07:00")]
+    pub end: String,
+}
+
+/// A person's notification preferences: GET shows every kind with its effective setting
+/// (defaults where the person chose nothing); PUT changes the kinds it lists and replaces
+/// quiet hours and time zone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct NotificationPreferences {
+    pub items: Vec<KindPreference>,
+    /// No e-mail in this window; e-mails due in it are sent when it ends.
+    pub quiet_hours: Option<QuietHours>,
+    /// IANA time zone of the quiet hours; the profile's time zone when unset.
+    #[schema(example = "Europe/Paris")]
+    pub time_zone: Option<String>,
+    /// Whether this installation sends e-mail at all (read only).
+    #[serde(default)]
+    pub email_available: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TeamChannelType {
+    /// A Slack incoming webhook (`https://hooks.slack.com/services/…`).
+    Slack,
+    /// A Microsoft Teams incoming webhook (Workflows or connector URL); messages are
+    /// Adaptive Cards.
+    Teams,
+}
+
+/// A team channel on Slack or Microsoft Teams that receives the tenant's notifications of
+/// the listed kinds (for example `webhook_endpoint_disabled` for the admins' channel).
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct CreateTeamChannel {
+    #[serde(rename = "type")]
+    pub channel_type: TeamChannelType,
+    /// A name for people (`#social-team`).
+    pub name: String,
+    /// The incoming webhook URL; kept encrypted and never shown again.
+    pub url: String,
+    /// Notification kinds posted to the channel.
+    pub kinds: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct TeamChannel {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub channel_type: TeamChannelType,
+    pub name: String,
+    /// The URL's host only (the rest is a secret).
+    pub host: String,
+    pub kinds: Vec<String>,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct TeamChannels {
+    pub items: Vec<TeamChannel>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct TeamChannelRef {
+    pub channel_id: String,
+}
+
+/// What became of a notification on a channel other than the inbox.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ChannelDelivery {
+    pub id: String,
+    /// `email`, `slack` or `teams`.
+    pub channel: String,
+    pub kind: String,
+    /// `pending`, `sent`, `failed` (with `last_error`) or `skipped` (no address, person
+    /// deactivated, channel removed).
+    pub status: String,
+    pub attempts: i32,
+    pub last_error: Option<String>,
+    pub next_attempt_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub sent_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ChannelDeliveries {
+    pub items: Vec<ChannelDelivery>,
+}

@@ -278,6 +278,18 @@ pub struct NotificationsConfig {
     pub webhook_timeout_ms: u64,
     /// Deliveries in flight at once.
     pub webhook_concurrency: usize,
+    /// SMTP server for e-mail notifications: `smtps://user:pass@host:465` (TLS),
+    /// `smtp://user:pass@host:587?tls=required` (STARTTLS) or `smtp://host:25` (plain, for
+    /// a relay on the same network). No e-mail is sent when unset.
+    #[serde(serialize_with = "expose_optional_secret")]
+    pub smtp_url: Option<SecretString>,
+    /// Sender of e-mail notifications.
+    pub email_from: String,
+    /// Delays before the retries of an e-mail, Slack or Teams notification (the first
+    /// attempt is immediate); each is jittered by ±20%.
+    pub channel_retry_schedule_ms: Vec<u64>,
+    /// Time allowed for one e-mail, Slack or Teams request.
+    pub channel_timeout_ms: u64,
 }
 
 impl Default for NotificationsConfig {
@@ -291,6 +303,13 @@ impl Default for NotificationsConfig {
             webhook_disable_after_secs: 5 * 86_400,
             webhook_timeout_ms: 15_000,
             webhook_concurrency: 32,
+            smtp_url: None,
+            email_from: "Chorus <notifications@chorus.localhost>".to_string(),
+            // 10 s, 1 min, 5 min, 30 min, 2 h, 6 h.
+            channel_retry_schedule_ms: vec![
+                10_000, 60_000, 300_000, 1_800_000, 7_200_000, 21_600_000,
+            ],
+            channel_timeout_ms: 15_000,
         }
     }
 }
@@ -555,6 +574,22 @@ pub const ENVIRONMENT: &[(&str, &str)] = &[
     (
         "CHORUS_NOTIFICATIONS__WEBHOOK_CONCURRENCY",
         "webhook deliveries in flight at once [32]",
+    ),
+    (
+        "CHORUS_NOTIFICATIONS__SMTP_URL",
+        "SMTP server of e-mail notifications: smtps://user:pass@host:465, smtp://user:pass@host:587?tls=required or smtp://host:25; no e-mail when unset",
+    ),
+    (
+        "CHORUS_NOTIFICATIONS__EMAIL_FROM",
+        "sender of e-mail notifications [Chorus <notifications@chorus.localhost>]",
+    ),
+    (
+        "CHORUS_NOTIFICATIONS__CHANNEL_RETRY_SCHEDULE_MS",
+        "delays before the retries of an e-mail, Slack or Teams notification, jittered ±20% [10000,60000,300000,1800000,7200000,21600000]",
+    ),
+    (
+        "CHORUS_NOTIFICATIONS__CHANNEL_TIMEOUT_MS",
+        "time allowed for one e-mail, Slack or Teams request [15000]",
     ),
     (
         "CHORUS_SECURITY__DEV_SIGNING_KEY",

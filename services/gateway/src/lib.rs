@@ -4,6 +4,7 @@
 
 mod analytics_routes;
 mod auth;
+mod channel_routes;
 mod content_routes;
 mod error;
 mod gamification_routes;

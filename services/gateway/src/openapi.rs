@@ -111,6 +111,7 @@ fn pieces() -> Vec<utoipa::openapi::OpenApi> {
         crate::analytics_routes::AnalyticsApi::openapi(),
         crate::gamification_routes::GamificationApi::openapi(),
         crate::webhook_routes::WebhookApi::openapi(),
+        crate::channel_routes::ChannelApi::openapi(),
     ]
 }
 

@@ -51,6 +51,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::analytics_routes::router())
         .merge(crate::webhooks::router())
         .merge(crate::webhook_routes::router())
+        .merge(crate::channel_routes::router())
         .fallback(|| async { ServiceError::not_found("no such endpoint") })
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -1,4 +1,4 @@
-use crate::entities::{notification, person};
+use crate::entities::{channel_message, notification, person, preference, quiet};
 use chorus_bus::consumer::{self, ConsumerSpec, Delivery, HandlerError};
 use chorus_bus::{Bus, BusError, Outbox};
 use chorus_events::Event;
@@ -19,6 +19,7 @@ use std::sync::Arc;
 pub struct Notifier {
     pub db: DatabaseConnection,
     pub outbox: Outbox,
+    pub channels: Arc<crate::channels::Channels>,
 }
 
 /// What to tell whom about an event.
@@ -370,6 +371,19 @@ impl Notifier {
         person::Entity::delete_by_id((tenant_id.to_string(), user_id.to_string()))
             .exec(&txn)
             .await?;
+        channel_message::Entity::delete_many()
+            .filter(channel_message::Column::TenantId.eq(tenant_id))
+            .filter(channel_message::Column::Recipient.eq(user_id))
+            .exec(&txn)
+            .await?;
+        preference::Entity::delete_many()
+            .filter(preference::Column::TenantId.eq(tenant_id))
+            .filter(preference::Column::UserId.eq(user_id))
+            .exec(&txn)
+            .await?;
+        quiet::Entity::delete_by_id((tenant_id.to_string(), user_id.to_string()))
+            .exec(&txn)
+            .await?;
         txn.commit().await?;
         tracing::info!(%tenant_id, %user_id, "notifications erased");
         Ok(())
@@ -397,49 +411,71 @@ impl Notifier {
     ) -> Result<(), HandlerError> {
         let now = chrono::Utc::now();
         let id = uuid::Uuid::now_v7().to_string();
-        let channel = "in_app";
+        let channel = crate::channels::IN_APP;
+        let routing = self
+            .channels
+            .routing(tenant_id, &message.user_id, message.kind)
+            .await?;
         let (title, body) = (message.title.clone(), message.body.clone());
         let txn = self.db.begin().await?;
-        let row = notification::ActiveModel {
-            id: Set(id.clone()),
-            tenant_id: Set(tenant_id.to_string()),
-            user_id: Set(message.user_id.clone()),
-            kind: Set(message.kind.to_string()),
-            channel: Set(channel.to_string()),
-            title: Set(message.title),
-            body: Set(message.body),
-            source_event_id: Set(source_event_id.to_string()),
-            created_at: Set(now),
-            read_at: Set(None),
-        };
-        let inserted = notification::Entity::insert(row)
-            .on_conflict_do_nothing_on([
-                notification::Column::TenantId,
-                notification::Column::UserId,
-                notification::Column::SourceEventId,
-                notification::Column::Channel,
-            ])
-            .exec(&txn)
-            .await?;
-        if matches!(inserted, TryInsertResult::Conflicted) {
-            txn.rollback().await?;
-            return Ok(());
+        if routing.in_app {
+            let row = notification::ActiveModel {
+                id: Set(id.clone()),
+                tenant_id: Set(tenant_id.to_string()),
+                user_id: Set(message.user_id.clone()),
+                kind: Set(message.kind.to_string()),
+                channel: Set(channel.to_string()),
+                title: Set(message.title.clone()),
+                body: Set(message.body.clone()),
+                source_event_id: Set(source_event_id.to_string()),
+                created_at: Set(now),
+                read_at: Set(None),
+            };
+            let inserted = notification::Entity::insert(row)
+                .on_conflict_do_nothing_on([
+                    notification::Column::TenantId,
+                    notification::Column::UserId,
+                    notification::Column::SourceEventId,
+                    notification::Column::Channel,
+                ])
+                .exec(&txn)
+                .await?;
+            if !matches!(inserted, TryInsertResult::Conflicted) {
+                let event = NotificationDelivered {
+                    tenant_id: tenant_id.to_string(),
+                    notification_id: id.clone(),
+                    user_id: message.user_id.clone(),
+                    kind: message.kind.to_string(),
+                    channel: channel.to_string(),
+                    source_event_id: source_event_id.to_string(),
+                    delivered_at: Some(chorus_events::to_timestamp(now)),
+                    title: title.clone(),
+                    body: body.clone(),
+                };
+                self.outbox.enqueue(&txn, &event).await?;
+            }
         }
-        let event = NotificationDelivered {
-            tenant_id: tenant_id.to_string(),
-            notification_id: id.clone(),
-            user_id: message.user_id.clone(),
-            kind: message.kind.to_string(),
-            channel: channel.to_string(),
-            source_event_id: source_event_id.to_string(),
-            delivered_at: Some(chorus_events::to_timestamp(now)),
-            title: title.clone(),
-            body: body.clone(),
-        };
-        self.outbox.enqueue(&txn, &event).await?;
+        // E-mail and team channels: queued here, sent by the channel worker; a repeated
+        // event queues nothing new.
+        let queued = self
+            .channels
+            .enqueue(
+                &txn,
+                tenant_id,
+                &message.user_id,
+                message.kind,
+                &title,
+                &body,
+                source_event_id,
+                routing.email,
+            )
+            .await?;
         txn.commit().await?;
         self.outbox.wake();
-        tracing::info!(%tenant_id, user_id = %message.user_id, kind = message.kind, channel, "notification delivered");
+        if queued > 0 {
+            self.channels.wake.notify_one();
+        }
+        tracing::info!(%tenant_id, user_id = %message.user_id, kind = message.kind, in_app = routing.in_app, queued, "notification delivered");
         Ok(())
     }
 }

@@ -152,3 +152,111 @@ pub mod webhook_delivery {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+pub mod channel_message {
+    //! A notification on a channel other than the inbox (e-mail, a Slack or Teams team
+    //! channel): pending until sent, retried on failure, once per (event, recipient, channel).
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "channel_messages")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub tenant_id: String,
+        /// A user id, or `team:<channel id>` for a team channel.
+        pub recipient: String,
+        pub kind: String,
+        /// `email`, `slack` or `teams`.
+        pub channel: String,
+        pub title: String,
+        pub body: String,
+        pub source_event_id: String,
+        pub status: String,
+        pub attempts: i32,
+        pub next_attempt_at: DateTimeUtc,
+        pub lease_owner: Option<String>,
+        pub lease_until: Option<DateTimeUtc>,
+        pub last_error: Option<String>,
+        pub created_at: DateTimeUtc,
+        pub sent_at: Option<DateTimeUtc>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod preference {
+    //! What a person chose for one kind on one channel (defaults apply otherwise).
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "notification_preferences")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub tenant_id: String,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub user_id: String,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub kind: String,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub channel: String,
+        pub enabled: bool,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod quiet {
+    //! A person's quiet hours and the time zone they are read in.
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "notification_quiet_hours")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub tenant_id: String,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub user_id: String,
+        /// `HH:MM`, both set or both unset.
+        pub quiet_start: Option<String>,
+        pub quiet_end: Option<String>,
+        pub time_zone: Option<String>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod team_channel {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "team_channels")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub tenant_id: String,
+        /// `slack` or `teams`.
+        pub channel_type: String,
+        pub name: String,
+        pub host: String,
+        pub url_key_id: String,
+        pub url_cipher: Vec<u8>,
+        /// Comma-separated notification kinds.
+        pub kinds: String,
+        pub created_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

@@ -2,6 +2,7 @@
 //! each (event, person, channel) is delivered once), and sends the tenant's events to its
 //! integrators' webhook endpoints, signed per the Standard Webhooks specification.
 
+pub mod channels;
 mod consumers;
 mod entities;
 mod migration;
@@ -27,13 +28,23 @@ pub async fn run(ctx: Context, shutdown: Shutdown) -> anyhow::Result<()> {
     let bus = Bus::new(ctx.nats.clone());
     let outbox = Outbox::new(NAME);
     let relay = outbox.spawn_relay(db.clone(), bus.clone(), shutdown.clone());
+    let secrets = chorus_kit::auth::Secrets::resolve(&ctx.config)?;
+    let keys = chorus_kit::crypto::KeyRing::parse(secrets.encryption_keys.expose_secret())?;
+    let channels = Arc::new(channels::Channels::new(
+        db.clone(),
+        ctx.nats.clone(),
+        keys.clone(),
+        outbox.clone(),
+        ctx.config.notifications.clone(),
+        &ctx.config.public_url,
+    )?);
     let notifier = Arc::new(consumers::Notifier {
         db: db.clone(),
         outbox: outbox.clone(),
+        channels: channels.clone(),
     });
     consumers::spawn(&bus, notifier, shutdown.clone()).await?;
-    let secrets = chorus_kit::auth::Secrets::resolve(&ctx.config)?;
-    let keys = chorus_kit::crypto::KeyRing::parse(secrets.encryption_keys.expose_secret())?;
+    let sender = channels::spawn(channels.clone(), shutdown.clone());
     let hooks = Arc::new(webhooks::Webhooks::new(
         db.clone(),
         keys,
@@ -57,10 +68,23 @@ pub async fn run(ctx: Context, shutdown: Shutdown) -> anyhow::Result<()> {
     endpoint!(server, "webhook_replay_failed", hooks, replay_failed)?;
     endpoint!(server, "webhook_settings_get", hooks, get_settings)?;
     endpoint!(server, "webhook_settings_set", hooks, set_settings)?;
+    endpoint!(server, "preferences_get", channels, get_preferences)?;
+    endpoint!(server, "preferences_set", channels, set_preferences)?;
+    endpoint!(server, "channel_deliveries_mine", channels, my_deliveries)?;
+    endpoint!(server, "team_channel_create", channels, create_team_channel)?;
+    endpoint!(server, "team_channel_list", channels, list_team_channels)?;
+    endpoint!(server, "team_channel_delete", channels, delete_team_channel)?;
+    endpoint!(
+        server,
+        "team_channel_deliveries",
+        channels,
+        team_channel_deliveries
+    )?;
     ctx.readiness.started(NAME);
     tracing::info!(service = NAME, "started");
     shutdown.cancelled().await;
     let _ = worker.await;
+    let _ = sender.await;
     let _ = relay.await;
     Ok(())
 }

@@ -10,6 +10,7 @@ impl MigratorTrait for Migrator {
             Box::new(chorus_bus::migration::Migration),
             Box::new(Initial),
             Box::new(Webhooks),
+            Box::new(Channels),
         ]
     }
 }
@@ -210,6 +211,139 @@ impl MigrationTrait for Webhooks {
             "webhook_settings",
             "webhook_endpoints",
             "people",
+        ] {
+            manager
+                .drop_table(Table::drop().table(Alias::new(table)).to_owned())
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+struct Channels;
+
+impl MigrationName for Channels {
+    fn name(&self) -> &str {
+        "m20261129_000200_notifications_channels"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for Channels {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table(Alias::new("channel_messages"))
+                    .if_not_exists()
+                    .col(string(Alias::new("id")).primary_key())
+                    .col(string(Alias::new("tenant_id")))
+                    .col(string(Alias::new("recipient")))
+                    .col(string(Alias::new("kind")))
+                    .col(string(Alias::new("channel")))
+                    .col(string(Alias::new("title")))
+                    .col(text(Alias::new("body")))
+                    .col(string(Alias::new("source_event_id")))
+                    .col(string(Alias::new("status")))
+                    .col(integer(Alias::new("attempts")))
+                    .col(timestamp_with_time_zone(Alias::new("next_attempt_at")))
+                    .col(string_null(Alias::new("lease_owner")))
+                    .col(timestamp_with_time_zone_null(Alias::new("lease_until")))
+                    .col(text_null(Alias::new("last_error")))
+                    .col(timestamp_with_time_zone(Alias::new("created_at")))
+                    .col(timestamp_with_time_zone_null(Alias::new("sent_at")))
+                    .to_owned(),
+            )
+            .await?;
+        // The same event never reaches the same recipient twice on one channel.
+        manager
+            .create_index(
+                Index::create()
+                    .name("channel_messages_once")
+                    .table(Alias::new("channel_messages"))
+                    .col(Alias::new("tenant_id"))
+                    .col(Alias::new("recipient"))
+                    .col(Alias::new("source_event_id"))
+                    .col(Alias::new("channel"))
+                    .unique()
+                    .if_not_exists()
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("channel_messages_due")
+                    .table(Alias::new("channel_messages"))
+                    .col(Alias::new("status"))
+                    .col(Alias::new("next_attempt_at"))
+                    .if_not_exists()
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(Alias::new("notification_preferences"))
+                    .if_not_exists()
+                    .col(string(Alias::new("tenant_id")))
+                    .col(string(Alias::new("user_id")))
+                    .col(string(Alias::new("kind")))
+                    .col(string(Alias::new("channel")))
+                    .col(boolean(Alias::new("enabled")))
+                    .primary_key(
+                        Index::create()
+                            .col(Alias::new("tenant_id"))
+                            .col(Alias::new("user_id"))
+                            .col(Alias::new("kind"))
+                            .col(Alias::new("channel")),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(Alias::new("notification_quiet_hours"))
+                    .if_not_exists()
+                    .col(string(Alias::new("tenant_id")))
+                    .col(string(Alias::new("user_id")))
+                    .col(string_null(Alias::new("quiet_start")))
+                    .col(string_null(Alias::new("quiet_end")))
+                    .col(string_null(Alias::new("time_zone")))
+                    .primary_key(
+                        Index::create()
+                            .col(Alias::new("tenant_id"))
+                            .col(Alias::new("user_id")),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(Alias::new("team_channels"))
+                    .if_not_exists()
+                    .col(string(Alias::new("id")).primary_key())
+                    .col(string(Alias::new("tenant_id")))
+                    .col(string(Alias::new("channel_type")))
+                    .col(string(Alias::new("name")))
+                    .col(string(Alias::new("host")))
+                    .col(string(Alias::new("url_key_id")))
+                    .col(blob(Alias::new("url_cipher")))
+                    .col(text(Alias::new("kinds")))
+                    .col(timestamp_with_time_zone(Alias::new("created_at")))
+                    .to_owned(),
+            )
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        for table in [
+            "team_channels",
+            "notification_quiet_hours",
+            "notification_preferences",
+            "channel_messages",
         ] {
             manager
                 .drop_table(Table::drop().table(Alias::new(table)).to_owned())
