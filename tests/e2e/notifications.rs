@@ -168,3 +168,71 @@ async fn notifications_stream_live_and_catch_up_after_a_reconnect() {
     harness.stop().await;
     drop(stream);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn reviewers_are_told_when_a_post_awaits_review() {
+    let harness = Harness::start(Backend::Sqlite, &[]).await;
+    let curator = harness.tenant("acme", &["ann"]).await;
+    let _: Value = harness
+        .api
+        .post(
+            "/v1/users",
+            &curator,
+            json!({"id": "abe", "display_name": "Abe Approver", "email": "abe@example.com",
+                   "roles": ["approver"]}),
+        )
+        .await
+        .unwrap();
+    let post: chorus_api::content::Post = harness
+        .api
+        .post(
+            "/v1/posts",
+            &curator,
+            json!({"title": "Quarterly results", "commentary": "About results",
+                   "link_url": "https://www.acme.example/news", "content_type": "company_news",
+                   "topics": ["finance"]}),
+        )
+        .await
+        .unwrap();
+    let _: Value = harness
+        .api
+        .post(
+            &format!("/v1/posts/{}/submit", post.id),
+            &curator,
+            json!({}),
+        )
+        .await
+        .unwrap();
+    let abe = harness.token("acme", "abe", &[Role::Approver]);
+    let told = eventually(Duration::from_secs(30), "the approver is told", || async {
+        let inbox: Inbox = harness.api.get("/v1/me/notifications", &abe).await.unwrap();
+        inbox
+            .items
+            .into_iter()
+            .find(|item| item.kind == "post_waiting_review")
+    })
+    .await;
+    assert_eq!(told.title, "A post is waiting for your review");
+    assert!(told.body.contains(&post.id), "{}", told.body);
+    // Neither the author (an admin too) nor an advocate is told.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for (user, roles) in [
+        ("carol", &[Role::Curator, Role::Admin][..]),
+        ("ann", &[Role::Advocate][..]),
+    ] {
+        let token = harness.token("acme", user, roles);
+        let inbox: Inbox = harness
+            .api
+            .get("/v1/me/notifications", &token)
+            .await
+            .unwrap();
+        assert!(
+            inbox
+                .items
+                .iter()
+                .all(|item| item.kind != "post_waiting_review"),
+            "{user} was told"
+        );
+    }
+    harness.stop().await;
+}

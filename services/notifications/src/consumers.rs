@@ -2,7 +2,7 @@ use crate::entities::{channel_message, notification, person, preference, quiet};
 use chorus_bus::consumer::{self, ConsumerSpec, Delivery, HandlerError};
 use chorus_bus::{Bus, BusError, Outbox};
 use chorus_events::Event;
-use chorus_events::content::v1::{SubmissionApproved, SubmissionRejected};
+use chorus_events::content::v1::{PostTransitioned, SubmissionApproved, SubmissionRejected};
 use chorus_events::gamification::v1::{BadgeEarned, ContestFinished, PointsAwarded};
 use chorus_events::identity::v1::{UserCreated, UserDeactivated, UserErased, UserUpdated};
 use chorus_events::notification::v1::{NotificationDelivered, WebhookEndpointDisabled};
@@ -217,6 +217,40 @@ pub async fn spawn(bus: &Bus, notifier: Arc<Notifier>, shutdown: Shutdown) -> Re
         },
     )
     .await?;
+    handle::<PostTransitioned, _, _>(
+        bus,
+        &notifier,
+        "notifications-post-transitioned",
+        &shutdown,
+        |notifier, delivery| async move {
+            let event = &delivery.event;
+            if event.to_status != "in_review" {
+                return Ok(());
+            }
+            // Those who may approve (approvers and admins), the author aside.
+            for reviewer in notifier
+                .people_with(&event.tenant_id, &["approver", "admin"])
+                .await?
+                .into_iter()
+                .filter(|reviewer| *reviewer != event.actor)
+            {
+                let message = Message {
+                    user_id: reviewer,
+                    kind: "post_waiting_review",
+                    title: "A post is waiting for your review".to_string(),
+                    body: format!(
+                        "{} submitted post {} for approval: approve it or ask for changes.",
+                        event.actor, event.post_id
+                    ),
+                };
+                notifier
+                    .deliver(&delivery.tenant_id, &delivery.event_id, message)
+                    .await?;
+            }
+            Ok(())
+        },
+    )
+    .await?;
     handle::<WebhookEndpointDisabled, _, _>(bus, &notifier, "notifications-webhook-disabled", &shutdown, |notifier, delivery| async move {
         let event = &delivery.event;
         for admin in notifier.admins(&event.tenant_id).await? {
@@ -391,13 +425,22 @@ impl Notifier {
 
     /// The tenant's active admins.
     async fn admins(&self, tenant_id: &str) -> Result<Vec<String>, HandlerError> {
+        self.people_with(tenant_id, &["admin"]).await
+    }
+
+    /// The tenant's active people holding any of `roles`.
+    async fn people_with(
+        &self,
+        tenant_id: &str,
+        roles: &[&str],
+    ) -> Result<Vec<String>, HandlerError> {
         Ok(person::Entity::find()
             .filter(person::Column::TenantId.eq(tenant_id))
             .filter(person::Column::Active.eq(true))
             .all(&self.db)
             .await?
             .into_iter()
-            .filter(|person| person.roles.split(',').any(|role| role == "admin"))
+            .filter(|person| person.roles.split(',').any(|role| roles.contains(&role)))
             .map(|person| person.user_id)
             .collect())
     }

@@ -43,6 +43,7 @@ pub const KINDS: &[(&str, bool, bool)] = &[
     ("contest_won", true, true),
     ("submission_approved", true, true),
     ("submission_rejected", true, true),
+    ("post_waiting_review", true, true),
     ("webhook_endpoint_disabled", true, true),
 ];
 
