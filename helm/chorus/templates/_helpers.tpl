@@ -230,6 +230,17 @@ spec:
             {{- . | nindent 12 }}
             {{- end }}
             {{- end }}
+            {{- if and (eq .target "notifications") $root.Values.notifications.smtpUrlKey }}
+            - name: CHORUS_NOTIFICATIONS__SMTP_URL
+              valueFrom:
+                secretKeyRef:
+                  name: {{ $root.Values.secrets.existingSecret }}
+                  key: {{ $root.Values.notifications.smtpUrlKey }}
+            {{- end }}
+            {{- if and (eq .target "notifications") $root.Values.notifications.emailFrom }}
+            - name: CHORUS_NOTIFICATIONS__EMAIL_FROM
+              value: {{ $root.Values.notifications.emailFrom | quote }}
+            {{- end }}
             {{- with .env }}
             {{- toYaml . | nindent 12 }}
             {{- end }}
