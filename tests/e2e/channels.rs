@@ -8,9 +8,11 @@ use crate::harness::{Backend, Harness, eventually};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use chorus_api::notifications::{
-    ChannelDeliveries, Inbox, NotificationPreferences, TeamChannel, TeamChannels,
+    ChannelDeliveries, DigestFrequency, Inbox, NotificationPreferences, TeamChannel, TeamChannels,
 };
 use chorus_kit::Role;
+use sea_orm::ConnectionTrait;
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
 use serde_json::{Value, json};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -350,11 +352,15 @@ async fn channels_on(backend: Backend) {
             reqwest::Method::PUT,
             "/v1/me/notification-preferences",
             &alice,
-            Some(json!({"items": [{"kind": "badge_earned", "in_app": true, "email": false}]})),
+            Some(
+                json!({"items": [{"kind": "badge_earned", "in_app": true, "email": false}],
+                        "digest": "daily", "time_zone": "Europe/Paris"}),
+            ),
         )
         .await
         .unwrap();
     assert!(!kind(&changed, "badge_earned").email);
+    assert_eq!(changed.digest, Some(DigestFrequency::Daily));
     assert!(
         kind(&changed, "share_failed").email,
         "other kinds keep theirs"
@@ -371,6 +377,38 @@ async fn channels_on(backend: Backend) {
     );
     assert!(smtp.mails_to("alice@example.com").is_empty());
     assert!(deliveries(&harness, &alice).await.items.is_empty());
+
+    // Her daily digest (08:00 in Paris, brought forward here) lists what did not go by
+    // e-mail: the badge.
+    let db = sea_orm::Database::connect(harness.config.database_url("notifications"))
+        .await
+        .unwrap();
+    let bring_forward = Query::update()
+        .table(Alias::new("notification_quiet_hours"))
+        .value(
+            Alias::new("digest_next_at"),
+            chrono::Utc::now() - chrono::TimeDelta::seconds(1),
+        )
+        .and_where(Expr::col(Alias::new("user_id")).eq("alice"))
+        .to_owned();
+    db.execute_raw(db.get_database_backend().build(&bring_forward))
+        .await
+        .unwrap();
+    let digest = smtp.wait_for("alice@example.com", 1).await.remove(0);
+    assert_eq!(digest.header("Subject"), "Your Chorus digest: 1 update");
+    let text = digest.part("text/plain");
+    assert!(
+        text.contains("• You earned the badge Storyteller"),
+        "{text}"
+    );
+    let html = digest.part("text/html");
+    assert!(
+        html.contains("• You earned the badge Storyteller"),
+        "{html}"
+    );
+    let listed = deliveries(&harness, &alice).await;
+    assert_eq!(listed.items[0].kind, "digest");
+    db.close().await.ok();
 
     // Quiet hours around now: bob's e-mail waits (pending, due when they end) and goes out
     // once he moves them.

@@ -167,9 +167,29 @@ pub struct NotificationPreferences {
     /// IANA time zone of the quiet hours; the profile's time zone when unset.
     #[schema(example = "Europe/Paris")]
     pub time_zone: Option<String>,
+    /// One e-mail per day or week (at 08:00 in the time zone, weekly on Mondays) listing the
+    /// inbox notifications whose e-mail is off; none when unset.
+    #[serde(default)]
+    pub digest: Option<DigestFrequency>,
     /// Whether this installation sends e-mail at all (read only).
     #[serde(default)]
     pub email_available: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DigestFrequency {
+    Daily,
+    Weekly,
+}
+
+impl DigestFrequency {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DigestFrequency::Daily => "daily",
+            DigestFrequency::Weekly => "weekly",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]

@@ -290,6 +290,9 @@ pub struct NotificationsConfig {
     pub channel_retry_schedule_ms: Vec<u64>,
     /// Time allowed for one e-mail, Slack or Teams request.
     pub channel_timeout_ms: u64,
+    /// Local time (`HH:MM`, each person's time zone) when digests go out; weekly digests on
+    /// Mondays.
+    pub digest_time: String,
 }
 
 impl Default for NotificationsConfig {
@@ -310,6 +313,7 @@ impl Default for NotificationsConfig {
                 10_000, 60_000, 300_000, 1_800_000, 7_200_000, 21_600_000,
             ],
             channel_timeout_ms: 15_000,
+            digest_time: "08:00".to_string(),
         }
     }
 }
@@ -590,6 +594,10 @@ pub const ENVIRONMENT: &[(&str, &str)] = &[
     (
         "CHORUS_NOTIFICATIONS__CHANNEL_TIMEOUT_MS",
         "time allowed for one e-mail, Slack or Teams request [15000]",
+    ),
+    (
+        "CHORUS_NOTIFICATIONS__DIGEST_TIME",
+        "local time (HH:MM, each person's time zone) when daily and weekly (Monday) digests go out [08:00]",
     ),
     (
         "CHORUS_SECURITY__DEV_SIGNING_KEY",

@@ -11,8 +11,9 @@ use axum::routing::get;
 use axum::{Json, Router};
 use chorus_api::Empty;
 use chorus_api::notifications::{
-    ChannelDeliveries, ChannelDelivery, CreateTeamChannel, KindPreference, NotificationPreferences,
-    QuietHours, TeamChannel, TeamChannelRef, TeamChannelType, TeamChannels,
+    ChannelDeliveries, ChannelDelivery, CreateTeamChannel, DigestFrequency, KindPreference,
+    NotificationPreferences, QuietHours, TeamChannel, TeamChannelRef, TeamChannelType,
+    TeamChannels,
 };
 use chorus_kit::ServiceResult;
 use utoipa::OpenApi;
@@ -35,6 +36,7 @@ const SERVICE: &str = "notifications";
     components(schemas(
         KindPreference,
         QuietHours,
+        DigestFrequency,
         NotificationPreferences,
         TeamChannelType,
         CreateTeamChannel,
@@ -81,14 +83,15 @@ pub async fn get_preferences(
 }
 
 /// Change my preferences: the kinds listed in `items` take the given channels (others keep
-/// theirs); `quiet_hours` and `time_zone` are replaced (null clears them). E-mails due in
-/// quiet hours are sent when they end.
+/// theirs); `quiet_hours`, `time_zone` and `digest` are replaced (null clears them). E-mails
+/// due in quiet hours are sent when they end. With `digest` (`daily`, or `weekly` on Mondays)
+/// the inbox notifications that do not go by e-mail come as one e-mail at 08:00 local time.
 #[utoipa::path(put, path = "/v1/me/notification-preferences", tag = "notifications",
     request_body(content = NotificationPreferences, example = json!({
         "items": [{"kind": "points_awarded", "in_app": true, "email": false},
                   {"kind": "share_failed", "in_app": true, "email": true}],
         "quiet_hours": {"start": "22:00", "end": "07:00"},
-        "time_zone": "Europe/Paris"})),
+        "time_zone": "Europe/Paris", "digest": "daily"})),
     responses((status = 200, body = NotificationPreferences), (status = 401, body = Problem), (status = 422, body = Problem)))]
 pub async fn set_preferences(
     State(state): State<AppState>,

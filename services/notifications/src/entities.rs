@@ -213,7 +213,7 @@ pub mod preference {
 }
 
 pub mod quiet {
-    //! A person's quiet hours and the time zone they are read in.
+    //! A person's quiet hours, the time zone they are read in, and their digest.
     use sea_orm::entity::prelude::*;
 
     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -227,6 +227,12 @@ pub mod quiet {
         pub quiet_start: Option<String>,
         pub quiet_end: Option<String>,
         pub time_zone: Option<String>,
+        /// `daily` or `weekly`: the kinds whose e-mail is off come as one e-mail per period.
+        pub digest: Option<String>,
+        /// The digest covers inbox notifications from this moment.
+        pub digest_since: Option<DateTimeUtc>,
+        /// When the next digest is due.
+        pub digest_next_at: Option<DateTimeUtc>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

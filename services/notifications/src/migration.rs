@@ -11,6 +11,7 @@ impl MigratorTrait for Migrator {
             Box::new(Initial),
             Box::new(Webhooks),
             Box::new(Channels),
+            Box::new(Digests),
         ]
     }
 }
@@ -347,6 +348,50 @@ impl MigrationTrait for Channels {
         ] {
             manager
                 .drop_table(Table::drop().table(Alias::new(table)).to_owned())
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+struct Digests;
+
+impl MigrationName for Digests {
+    fn name(&self) -> &str {
+        "m20261129_000300_notifications_digests"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for Digests {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        // One column per statement: SQLite alters a table one column at a time.
+        for column in [
+            string_null(Alias::new("digest")),
+            timestamp_with_time_zone_null(Alias::new("digest_since")),
+            timestamp_with_time_zone_null(Alias::new("digest_next_at")),
+        ] {
+            manager
+                .alter_table(
+                    Table::alter()
+                        .table(Alias::new("notification_quiet_hours"))
+                        .add_column(column)
+                        .to_owned(),
+                )
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        for column in ["digest_next_at", "digest_since", "digest"] {
+            manager
+                .alter_table(
+                    Table::alter()
+                        .table(Alias::new("notification_quiet_hours"))
+                        .drop_column(Alias::new(column))
+                        .to_owned(),
+                )
                 .await?;
         }
         Ok(())

@@ -7,8 +7,9 @@ use crate::entities::{channel_message, preference, quiet, team_channel, webhook_
 use crate::webhooks::destination;
 use chorus_api::Empty;
 use chorus_api::notifications::{
-    ChannelDeliveries, ChannelDelivery, CreateTeamChannel, KindPreference, NotificationPreferences,
-    QuietHours, TeamChannel, TeamChannelRef, TeamChannelType, TeamChannels,
+    ChannelDeliveries, ChannelDelivery, CreateTeamChannel, DigestFrequency, KindPreference,
+    NotificationPreferences, QuietHours, TeamChannel, TeamChannelRef, TeamChannelType,
+    TeamChannels,
 };
 use chorus_kit::{Caller, Role, ServiceError, ServiceResult};
 use sea_orm::sea_query::OnConflict;
@@ -89,7 +90,17 @@ impl Channels {
                     end: quiet.quiet_end.clone()?,
                 })
             }),
-            time_zone: quiet.and_then(|quiet| quiet.time_zone),
+            time_zone: quiet.as_ref().and_then(|quiet| quiet.time_zone.clone()),
+            digest: quiet
+                .as_ref()
+                .and_then(|quiet| quiet.digest.as_deref())
+                .map(|digest| {
+                    if digest == "weekly" {
+                        DigestFrequency::Weekly
+                    } else {
+                        DigestFrequency::Daily
+                    }
+                }),
             email_available: self.email_available(),
         })
     }
@@ -123,6 +134,37 @@ impl Channels {
                 "time_zone: {zone:?} is not an IANA time zone such as Europe/Paris"
             )));
         }
+        // A digest's period starts when it is first chosen and ends at the next digest time.
+        let now = chrono::Utc::now();
+        let existing =
+            quiet::Entity::find_by_id((caller.tenant_id.clone(), caller.user_id.clone()))
+                .one(&self.db)
+                .await?;
+        let (digest, digest_since, digest_next_at) = match request.digest {
+            None => (None, None, None),
+            Some(frequency) => {
+                let zone = match request.time_zone.as_deref() {
+                    Some(zone) => zone.parse().unwrap_or(chrono_tz::UTC),
+                    None => self.profile_zone(&caller.tenant_id, &caller.user_id).await,
+                };
+                let since = existing
+                    .as_ref()
+                    .filter(|existing| existing.digest.is_some())
+                    .and_then(|existing| existing.digest_since)
+                    .unwrap_or(now);
+                let next = super::digest::next_digest(
+                    now,
+                    zone,
+                    self.digest_time,
+                    frequency == DigestFrequency::Weekly,
+                );
+                (
+                    Some(frequency.as_str().to_string()),
+                    Some(since),
+                    Some(next),
+                )
+            }
+        };
         let txn = self.db.begin().await?;
         for item in &request.items {
             for (channel, enabled) in [(IN_APP, item.in_app), (EMAIL, item.email)] {
@@ -156,6 +198,9 @@ impl Channels {
                 .map(|hours| hours.start.clone())),
             quiet_end: Set(request.quiet_hours.as_ref().map(|hours| hours.end.clone())),
             time_zone: Set(request.time_zone.clone()),
+            digest: Set(digest),
+            digest_since: Set(digest_since),
+            digest_next_at: Set(digest_next_at),
         })
         .on_conflict(
             OnConflict::columns([quiet::Column::TenantId, quiet::Column::UserId])
@@ -163,6 +208,9 @@ impl Channels {
                     quiet::Column::QuietStart,
                     quiet::Column::QuietEnd,
                     quiet::Column::TimeZone,
+                    quiet::Column::Digest,
+                    quiet::Column::DigestSince,
+                    quiet::Column::DigestNextAt,
                 ])
                 .to_owned(),
         )

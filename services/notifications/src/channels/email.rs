@@ -91,7 +91,7 @@ pub fn render(
         greeting = frame.greeting,
         name_html = escape(display_name),
         title_html = escape(title),
-        body_html = escape(body),
+        body_html = escape(body).replace('\n', "<br>\n"),
         link_html = escape(link),
         open = frame.open,
         footer = frame.footer,

@@ -5,10 +5,12 @@
 //! row stands alone, so a failing channel never holds back another.
 //!
 //! What reaches whom follows each person's preferences (per kind and channel, with the
-//! defaults of [`KINDS`]); e-mail waits out the person's quiet hours.
+//! defaults of [`KINDS`]); e-mail waits out the person's quiet hours; the kinds a person
+//! does not get by e-mail can come as a daily or weekly digest.
 
 pub mod admin;
 mod chat;
+pub mod digest;
 pub mod email;
 mod worker;
 
@@ -80,6 +82,8 @@ pub struct Channels {
     pub outbox: Outbox,
     pub config: NotificationsConfig,
     pub wake: Arc<tokio::sync::Notify>,
+    /// Local time when digests go out.
+    pub digest_time: chrono::NaiveTime,
     mailer: Option<email::Mailer>,
     http: reqwest::Client,
 }
@@ -101,7 +105,14 @@ impl Channels {
     ) -> anyhow::Result<Channels> {
         let mailer = email::Mailer::from_config(&config, public_url)?;
         let http = chat::client_builder(&config).build()?;
+        let digest_time = worker::parse_time(&config.digest_time).ok_or_else(|| {
+            anyhow::anyhow!(
+                "notifications.digest_time {:?} is not a time as HH:MM",
+                config.digest_time
+            )
+        })?;
         Ok(Channels {
+            digest_time,
             db,
             nats,
             keys,

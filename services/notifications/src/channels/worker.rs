@@ -19,6 +19,9 @@ use tracing::Instrument;
 /// Messages in flight at once.
 const CONCURRENCY: usize = 16;
 
+/// How often due digests are looked for.
+const DIGEST_CHECK: Duration = Duration::from_secs(5);
+
 enum Outcome {
     Sent,
     /// Try again on the retry schedule.
@@ -34,8 +37,15 @@ enum Outcome {
 pub async fn run(channels: Arc<Channels>, shutdown: Shutdown) {
     let slots = Arc::new(tokio::sync::Semaphore::new(CONCURRENCY));
     let mut tasks = tokio::task::JoinSet::new();
+    let mut digests_checked: Option<Instant> = None;
     while !shutdown.is_cancelled() {
         while tasks.try_join_next().is_some() {}
+        if digests_checked.is_none_or(|at| at.elapsed() >= DIGEST_CHECK) {
+            digests_checked = Some(Instant::now());
+            if let Err(error) = channels.collect_digests().await {
+                tracing::warn!(%error, "collecting digests failed");
+            }
+        }
         let free = slots.available_permits();
         let mut claimed_all = false;
         if free > 0 {
