@@ -142,6 +142,10 @@ pub struct KindPreference {
     pub in_app: bool,
     /// By e-mail (held during quiet hours).
     pub email: bool,
+    /// On the person's registered phones and tablets (held during quiet hours); GET always
+    /// says, PUT keeps the current choice when it is left out.
+    #[serde(default)]
+    pub push: Option<bool>,
 }
 
 /// A daily window without e-mail, in the person's time zone; `start` after `end` spans
@@ -174,6 +178,47 @@ pub struct NotificationPreferences {
     /// Whether this installation sends e-mail at all (read only).
     #[serde(default)]
     pub email_available: bool,
+    /// Push platforms this installation sends to (`fcm`, `apns`; read only).
+    #[serde(default)]
+    pub push_platforms: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PushPlatform {
+    /// Firebase Cloud Messaging (Android, and iOS apps that use Firebase).
+    Fcm,
+    /// Apple Push Notification service.
+    Apns,
+}
+
+/// Register a phone or tablet for push: the device token the app got from FCM or APNs.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct RegisterDevice {
+    pub platform: PushPlatform,
+    pub token: String,
+    /// A name for people (`Pixel 8`).
+    #[serde(default)]
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Device {
+    pub id: String,
+    pub platform: PushPlatform,
+    pub name: String,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub last_used_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Devices {
+    pub items: Vec<Device>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct DeviceRef {
+    pub device_id: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]

@@ -293,6 +293,23 @@ pub struct NotificationsConfig {
     /// Local time (`HH:MM`, each person's time zone) when digests go out; weekly digests on
     /// Mondays.
     pub digest_time: String,
+    /// Firebase project of mobile push to Android (and iOS through Firebase); FCM is off
+    /// when unset.
+    pub fcm_project_id: Option<String>,
+    /// The Firebase service account's JSON key file (client_email, private_key, token_uri).
+    pub fcm_service_account_file: Option<PathBuf>,
+    /// Base URL of the FCM HTTP v1 API.
+    pub fcm_endpoint: String,
+    /// Apple team id of APNs provider tokens; APNs is off when unset.
+    pub apns_team_id: Option<String>,
+    /// Key id of the APNs signing key.
+    pub apns_key_id: Option<String>,
+    /// The APNs signing key (`AuthKey_<key id>.p8`, PKCS#8 PEM).
+    pub apns_key_file: Option<PathBuf>,
+    /// The app's bundle id (`apns-topic`).
+    pub apns_topic: Option<String>,
+    /// Base URL of APNs (`https://api.sandbox.push.apple.com` for development builds).
+    pub apns_endpoint: String,
 }
 
 impl Default for NotificationsConfig {
@@ -314,6 +331,14 @@ impl Default for NotificationsConfig {
             ],
             channel_timeout_ms: 15_000,
             digest_time: "08:00".to_string(),
+            fcm_project_id: None,
+            fcm_service_account_file: None,
+            fcm_endpoint: "https://fcm.googleapis.com".to_string(),
+            apns_team_id: None,
+            apns_key_id: None,
+            apns_key_file: None,
+            apns_topic: None,
+            apns_endpoint: "https://api.push.apple.com".to_string(),
         }
     }
 }
@@ -598,6 +623,38 @@ pub const ENVIRONMENT: &[(&str, &str)] = &[
     (
         "CHORUS_NOTIFICATIONS__DIGEST_TIME",
         "local time (HH:MM, each person's time zone) when daily and weekly (Monday) digests go out [08:00]",
+    ),
+    (
+        "CHORUS_NOTIFICATIONS__FCM_PROJECT_ID",
+        "Firebase project of mobile push (FCM HTTP v1); no FCM when unset",
+    ),
+    (
+        "CHORUS_NOTIFICATIONS__FCM_SERVICE_ACCOUNT_FILE",
+        "JSON key file of the Firebase service account",
+    ),
+    (
+        "CHORUS_NOTIFICATIONS__FCM_ENDPOINT",
+        "base URL of the FCM HTTP v1 API [https://fcm.googleapis.com]",
+    ),
+    (
+        "CHORUS_NOTIFICATIONS__APNS_TEAM_ID",
+        "Apple team id of APNs provider tokens; no APNs when unset",
+    ),
+    (
+        "CHORUS_NOTIFICATIONS__APNS_KEY_ID",
+        "key id of the APNs signing key",
+    ),
+    (
+        "CHORUS_NOTIFICATIONS__APNS_KEY_FILE",
+        "APNs signing key file (AuthKey_<key id>.p8)",
+    ),
+    (
+        "CHORUS_NOTIFICATIONS__APNS_TOPIC",
+        "the iOS app's bundle id",
+    ),
+    (
+        "CHORUS_NOTIFICATIONS__APNS_ENDPOINT",
+        "base URL of APNs [https://api.push.apple.com]",
     ),
     (
         "CHORUS_SECURITY__DEV_SIGNING_KEY",

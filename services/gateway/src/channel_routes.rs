@@ -11,9 +11,9 @@ use axum::routing::get;
 use axum::{Json, Router};
 use chorus_api::Empty;
 use chorus_api::notifications::{
-    ChannelDeliveries, ChannelDelivery, CreateTeamChannel, DigestFrequency, KindPreference,
-    NotificationPreferences, QuietHours, TeamChannel, TeamChannelRef, TeamChannelType,
-    TeamChannels,
+    ChannelDeliveries, ChannelDelivery, CreateTeamChannel, Device, DeviceRef, Devices,
+    DigestFrequency, KindPreference, NotificationPreferences, PushPlatform, QuietHours,
+    RegisterDevice, TeamChannel, TeamChannelRef, TeamChannelType, TeamChannels,
 };
 use chorus_kit::ServiceResult;
 use utoipa::OpenApi;
@@ -31,7 +31,10 @@ const SERVICE: &str = "notifications";
         create_team_channel,
         list_team_channels,
         delete_team_channel,
-        team_channel_deliveries
+        team_channel_deliveries,
+        register_device,
+        list_devices,
+        remove_device
     ),
     components(schemas(
         KindPreference,
@@ -43,7 +46,11 @@ const SERVICE: &str = "notifications";
         TeamChannel,
         TeamChannels,
         ChannelDelivery,
-        ChannelDeliveries
+        ChannelDeliveries,
+        PushPlatform,
+        RegisterDevice,
+        Device,
+        Devices
     ))
 )]
 pub struct ChannelApi;
@@ -55,6 +62,11 @@ pub fn router() -> Router<AppState> {
             get(get_preferences).put(set_preferences),
         )
         .route("/v1/me/notification-deliveries", get(my_deliveries))
+        .route("/v1/me/devices", get(list_devices).post(register_device))
+        .route(
+            "/v1/me/devices/{device_id}",
+            axum::routing::delete(remove_device),
+        )
         .route(
             "/v1/notification-channels",
             get(list_team_channels).post(create_team_channel),
@@ -194,4 +206,53 @@ pub async fn team_channel_deliveries(
         )
         .await?,
     ))
+}
+
+/// Register my phone or tablet for push with the device token the app got from FCM or APNs
+/// (registering the same token again returns the same device). Pushes follow my
+/// preferences' `push` choices and quiet hours; a token the platform reports as no longer
+/// valid is removed.
+#[utoipa::path(post, path = "/v1/me/devices", tag = "notifications",
+    request_body(content = RegisterDevice, example = json!({"platform": "fcm",
+        "token": "fKq3cE1xS0uB1bq5Z1mXv2:APA91bH8x1c2d3e4f5g6h7i8j9k0", "name": "Pixel 8"})),
+    responses((status = 201, body = Device), (status = 401, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+pub async fn register_device(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    ApiJson(input): ApiJson<RegisterDevice>,
+) -> ServiceResult<(StatusCode, Json<Device>)> {
+    let device: Device = call(&state, SERVICE, "device_register", &caller, &input).await?;
+    Ok((StatusCode::CREATED, Json(device)))
+}
+
+/// My registered devices (tokens are not shown).
+#[utoipa::path(get, path = "/v1/me/devices", tag = "notifications",
+    responses((status = 200, body = Devices), (status = 401, body = Problem)))]
+pub async fn list_devices(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+) -> ServiceResult<Json<Devices>> {
+    Ok(Json(
+        call(&state, SERVICE, "device_list", &caller, &Empty {}).await?,
+    ))
+}
+
+/// Stop pushing to a device (for example at sign-out in the app).
+#[utoipa::path(delete, path = "/v1/me/devices/{device_id}", tag = "notifications",
+    params(("device_id" = String, Path)),
+    responses((status = 204), (status = 401, body = Problem), (status = 404, body = Problem)))]
+pub async fn remove_device(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    Path(device_id): Path<String>,
+) -> ServiceResult<StatusCode> {
+    let _: Empty = call(
+        &state,
+        SERVICE,
+        "device_remove",
+        &caller,
+        &DeviceRef { device_id },
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -1,4 +1,4 @@
-use crate::entities::{channel_message, notification, person, preference, quiet};
+use crate::entities::{channel_message, notification, person, preference, push_device, quiet};
 use chorus_bus::consumer::{self, ConsumerSpec, Delivery, HandlerError};
 use chorus_bus::{Bus, BusError, Outbox};
 use chorus_events::Event;
@@ -418,6 +418,11 @@ impl Notifier {
         quiet::Entity::delete_by_id((tenant_id.to_string(), user_id.to_string()))
             .exec(&txn)
             .await?;
+        push_device::Entity::delete_many()
+            .filter(push_device::Column::TenantId.eq(tenant_id))
+            .filter(push_device::Column::UserId.eq(user_id))
+            .exec(&txn)
+            .await?;
         txn.commit().await?;
         tracing::info!(%tenant_id, %user_id, "notifications erased");
         Ok(())
@@ -510,7 +515,7 @@ impl Notifier {
                 &title,
                 &body,
                 source_event_id,
-                routing.email,
+                &routing,
             )
             .await?;
         txn.commit().await?;

@@ -266,3 +266,28 @@ pub mod team_channel {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+pub mod push_device {
+    //! A person's phone or tablet registered for push (an FCM or APNs device token).
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "push_devices")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub tenant_id: String,
+        pub user_id: String,
+        /// `fcm` or `apns`.
+        pub platform: String,
+        pub token: String,
+        pub name: String,
+        pub created_at: DateTimeUtc,
+        pub last_used_at: Option<DateTimeUtc>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

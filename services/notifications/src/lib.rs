@@ -80,6 +80,9 @@ pub async fn run(ctx: Context, shutdown: Shutdown) -> anyhow::Result<()> {
         channels,
         team_channel_deliveries
     )?;
+    endpoint!(server, "device_register", channels, register_device)?;
+    endpoint!(server, "device_list", channels, list_devices)?;
+    endpoint!(server, "device_remove", channels, remove_device)?;
     ctx.readiness.started(NAME);
     tracing::info!(service = NAME, "started");
     shutdown.cancelled().await;

@@ -12,6 +12,7 @@ impl MigratorTrait for Migrator {
             Box::new(Webhooks),
             Box::new(Channels),
             Box::new(Digests),
+            Box::new(PushDevices),
         ]
     }
 }
@@ -395,5 +396,52 @@ impl MigrationTrait for Digests {
                 .await?;
         }
         Ok(())
+    }
+}
+
+struct PushDevices;
+
+impl MigrationName for PushDevices {
+    fn name(&self) -> &str {
+        "m20261129_000400_notifications_push_devices"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for PushDevices {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table(Alias::new("push_devices"))
+                    .if_not_exists()
+                    .col(string(Alias::new("id")).primary_key())
+                    .col(string(Alias::new("tenant_id")))
+                    .col(string(Alias::new("user_id")))
+                    .col(string(Alias::new("platform")))
+                    .col(text(Alias::new("token")))
+                    .col(string(Alias::new("name")))
+                    .col(timestamp_with_time_zone(Alias::new("created_at")))
+                    .col(timestamp_with_time_zone_null(Alias::new("last_used_at")))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("push_devices_of_person")
+                    .table(Alias::new("push_devices"))
+                    .col(Alias::new("tenant_id"))
+                    .col(Alias::new("user_id"))
+                    .if_not_exists()
+                    .to_owned(),
+            )
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .drop_table(Table::drop().table(Alias::new("push_devices")).to_owned())
+            .await
     }
 }

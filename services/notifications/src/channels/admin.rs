@@ -2,14 +2,16 @@
 //! channels (admins).
 
 use super::worker::parse_time;
-use super::{Channels, EMAIL, IN_APP, KINDS, is_kind};
-use crate::entities::{channel_message, preference, quiet, team_channel, webhook_settings};
+use super::{Channels, EMAIL, IN_APP, KINDS, PUSH, is_kind};
+use crate::entities::{
+    channel_message, preference, push_device, quiet, team_channel, webhook_settings,
+};
 use crate::webhooks::destination;
 use chorus_api::Empty;
 use chorus_api::notifications::{
-    ChannelDeliveries, ChannelDelivery, CreateTeamChannel, DigestFrequency, KindPreference,
-    NotificationPreferences, QuietHours, TeamChannel, TeamChannelRef, TeamChannelType,
-    TeamChannels,
+    ChannelDeliveries, ChannelDelivery, CreateTeamChannel, Device, DeviceRef, Devices,
+    DigestFrequency, KindPreference, NotificationPreferences, PushPlatform, QuietHours,
+    RegisterDevice, TeamChannel, TeamChannelRef, TeamChannelType, TeamChannels,
 };
 use chorus_kit::{Caller, Role, ServiceError, ServiceResult};
 use sea_orm::sea_query::OnConflict;
@@ -17,6 +19,23 @@ use sea_orm::{
     ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
     QuerySelect, Set, TransactionTrait,
 };
+
+/// Devices a person may register.
+const MAX_DEVICES: u64 = 20;
+
+fn view_device(model: push_device::Model) -> Device {
+    Device {
+        id: model.id,
+        platform: if model.platform == "apns" {
+            PushPlatform::Apns
+        } else {
+            PushPlatform::Fcm
+        },
+        name: model.name,
+        created_at: model.created_at,
+        last_used_at: model.last_used_at,
+    }
+}
 
 /// Team channels a tenant may keep.
 const MAX_TEAM_CHANNELS: u64 = 20;
@@ -45,7 +64,7 @@ fn view_delivery(model: channel_message::Model) -> ChannelDelivery {
     ChannelDelivery {
         next_attempt_at: (model.status == super::PENDING).then_some(model.next_attempt_at),
         id: model.id,
-        channel: model.channel,
+        channel: super::label(&model.channel).to_string(),
         kind: model.kind,
         status: model.status,
         attempts: model.attempts,
@@ -78,10 +97,11 @@ impl Channels {
         Ok(NotificationPreferences {
             items: KINDS
                 .iter()
-                .map(|(kind, in_app, email)| KindPreference {
+                .map(|(kind, in_app, email, push)| KindPreference {
                     kind: kind.to_string(),
                     in_app: choice(kind, IN_APP, *in_app),
                     email: choice(kind, EMAIL, *email),
+                    push: Some(choice(kind, PUSH, *push)),
                 })
                 .collect(),
             quiet_hours: quiet.as_ref().and_then(|quiet| {
@@ -102,6 +122,12 @@ impl Channels {
                     }
                 }),
             email_available: self.email_available(),
+            push_platforms: self
+                .push
+                .platforms()
+                .into_iter()
+                .map(str::to_string)
+                .collect(),
         })
     }
 
@@ -167,7 +193,11 @@ impl Channels {
         };
         let txn = self.db.begin().await?;
         for item in &request.items {
-            for (channel, enabled) in [(IN_APP, item.in_app), (EMAIL, item.email)] {
+            let mut choices = vec![(IN_APP, item.in_app), (EMAIL, item.email)];
+            if let Some(push) = item.push {
+                choices.push((PUSH, push));
+            }
+            for (channel, enabled) in choices {
                 preference::Entity::insert(preference::ActiveModel {
                     tenant_id: Set(caller.tenant_id.clone()),
                     user_id: Set(caller.user_id.clone()),
@@ -384,5 +414,113 @@ impl Channels {
         Ok(ChannelDeliveries {
             items: rows.into_iter().map(view_delivery).collect(),
         })
+    }
+}
+
+impl Channels {
+    /// Registers the caller's device for push; registering a token again returns the same
+    /// device.
+    pub async fn register_device(
+        &self,
+        caller: Caller,
+        request: RegisterDevice,
+    ) -> ServiceResult<Device> {
+        let platform = match request.platform {
+            PushPlatform::Fcm => "fcm",
+            PushPlatform::Apns => "apns",
+        };
+        if !self.push.platforms().contains(&platform) {
+            return Err(ServiceError::invalid(format!(
+                "platform: push to {platform} is not configured on this installation"
+            )));
+        }
+        let token = request.token.trim();
+        let valid = match request.platform {
+            // APNs device tokens are hexadecimal.
+            PushPlatform::Apns => {
+                (32..=200).contains(&token.len()) && token.chars().all(|c| c.is_ascii_hexdigit())
+            }
+            PushPlatform::Fcm => {
+                (20..=4096).contains(&token.len())
+                    && token
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "-_:.".contains(c))
+            }
+        };
+        if !valid {
+            return Err(ServiceError::invalid(format!(
+                "token: not a {platform} device token"
+            )));
+        }
+        let name = request.name.trim();
+        if name.chars().count() > 100 {
+            return Err(ServiceError::invalid("name must be at most 100 characters"));
+        }
+        let mine = || {
+            push_device::Entity::find()
+                .filter(push_device::Column::TenantId.eq(caller.tenant_id.clone()))
+                .filter(push_device::Column::UserId.eq(caller.user_id.clone()))
+        };
+        if let Some(existing) = mine()
+            .filter(push_device::Column::Platform.eq(platform))
+            .filter(push_device::Column::Token.eq(token))
+            .one(&self.db)
+            .await?
+        {
+            return Ok(view_device(existing));
+        }
+        if mine().count(&self.db).await? >= MAX_DEVICES {
+            return Err(ServiceError::conflict(format!(
+                "a person registers at most {MAX_DEVICES} devices; remove one first"
+            )));
+        }
+        // A token moves with its device: it is nobody else's any more.
+        push_device::Entity::delete_many()
+            .filter(push_device::Column::Platform.eq(platform))
+            .filter(push_device::Column::Token.eq(token))
+            .exec(&self.db)
+            .await?;
+        let model = push_device::ActiveModel {
+            id: Set(format!("dev_{}", uuid::Uuid::now_v7().simple())),
+            tenant_id: Set(caller.tenant_id.clone()),
+            user_id: Set(caller.user_id.clone()),
+            platform: Set(platform.to_string()),
+            token: Set(token.to_string()),
+            name: Set(name.to_string()),
+            created_at: Set(chrono::Utc::now()),
+            last_used_at: Set(None),
+        }
+        .insert(&self.db)
+        .await?;
+        tracing::info!(tenant_id = %caller.tenant_id, user_id = %caller.user_id, device_id = %model.id, %platform, "push device registered");
+        Ok(view_device(model))
+    }
+
+    pub async fn list_devices(&self, caller: Caller, _request: Empty) -> ServiceResult<Devices> {
+        let rows = push_device::Entity::find()
+            .filter(push_device::Column::TenantId.eq(caller.tenant_id.clone()))
+            .filter(push_device::Column::UserId.eq(caller.user_id.clone()))
+            .order_by_asc(push_device::Column::Id)
+            .all(&self.db)
+            .await?;
+        Ok(Devices {
+            items: rows.into_iter().map(view_device).collect(),
+        })
+    }
+
+    pub async fn remove_device(&self, caller: Caller, request: DeviceRef) -> ServiceResult<Empty> {
+        let result = push_device::Entity::delete_many()
+            .filter(push_device::Column::Id.eq(request.device_id.clone()))
+            .filter(push_device::Column::TenantId.eq(caller.tenant_id.clone()))
+            .filter(push_device::Column::UserId.eq(caller.user_id.clone()))
+            .exec(&self.db)
+            .await?;
+        if result.rows_affected == 0 {
+            return Err(ServiceError::not_found(format!(
+                "no device {}",
+                request.device_id
+            )));
+        }
+        Ok(Empty {})
     }
 }

@@ -12,9 +12,10 @@ pub mod admin;
 mod chat;
 pub mod digest;
 pub mod email;
+pub mod push;
 mod worker;
 
-use crate::entities::{channel_message, preference, team_channel};
+use crate::entities::{channel_message, preference, push_device, team_channel};
 use chorus_bus::Outbox;
 use chorus_kit::Shutdown;
 use chorus_kit::config::NotificationsConfig;
@@ -32,25 +33,27 @@ pub const SKIPPED: &str = "skipped";
 
 pub const IN_APP: &str = "in_app";
 pub const EMAIL: &str = "email";
+pub const PUSH: &str = "push";
 
-/// Every notification kind with its default channels: (kind, in-app, e-mail).
-/// Urgent and personal news goes by e-mail too; frequent small news stays in the inbox.
-pub const KINDS: &[(&str, bool, bool)] = &[
-    ("share_published", true, false),
-    ("share_failed", true, true),
-    ("account_needs_reconnect", true, true),
-    ("account_expiring", true, true),
-    ("points_awarded", true, false),
-    ("badge_earned", true, true),
-    ("contest_won", true, true),
-    ("submission_approved", true, true),
-    ("submission_rejected", true, true),
-    ("post_waiting_review", true, true),
-    ("webhook_endpoint_disabled", true, true),
+/// Every notification kind with its default channels: (kind, in-app, e-mail, push).
+/// Urgent and personal news goes by e-mail and push too; frequent small news stays in the
+/// inbox.
+pub const KINDS: &[(&str, bool, bool, bool)] = &[
+    ("share_published", true, false, false),
+    ("share_failed", true, true, true),
+    ("account_needs_reconnect", true, true, true),
+    ("account_expiring", true, true, false),
+    ("points_awarded", true, false, false),
+    ("badge_earned", true, true, true),
+    ("contest_won", true, true, true),
+    ("submission_approved", true, true, true),
+    ("submission_rejected", true, true, false),
+    ("post_waiting_review", true, true, true),
+    ("webhook_endpoint_disabled", true, true, false),
 ];
 
 pub fn is_kind(kind: &str) -> bool {
-    KINDS.iter().any(|(name, _, _)| *name == kind)
+    KINDS.iter().any(|(name, _, _, _)| *name == kind)
 }
 
 static SENDS: LazyLock<metrics::IntCounterVec> = LazyLock::new(|| {
@@ -85,6 +88,7 @@ pub struct Channels {
     /// Local time when digests go out.
     pub digest_time: chrono::NaiveTime,
     mailer: Option<email::Mailer>,
+    pub push: push::Push,
     http: reqwest::Client,
 }
 
@@ -92,6 +96,7 @@ pub struct Channels {
 pub struct Routing {
     pub in_app: bool,
     pub email: bool,
+    pub push: bool,
 }
 
 impl Channels {
@@ -104,6 +109,7 @@ impl Channels {
         public_url: &str,
     ) -> anyhow::Result<Channels> {
         let mailer = email::Mailer::from_config(&config, public_url)?;
+        let push = push::Push::from_config(&config)?;
         let http = chat::client_builder(&config).build()?;
         let digest_time = worker::parse_time(&config.digest_time).ok_or_else(|| {
             anyhow::anyhow!(
@@ -120,6 +126,7 @@ impl Channels {
             config,
             wake: Arc::new(tokio::sync::Notify::new()),
             mailer,
+            push,
             http,
         })
     }
@@ -135,11 +142,11 @@ impl Channels {
         user_id: &str,
         kind: &str,
     ) -> Result<Routing, DbErr> {
-        let (_, default_in_app, default_email) = KINDS
+        let (_, default_in_app, default_email, default_push) = KINDS
             .iter()
-            .find(|(name, _, _)| *name == kind)
+            .find(|(name, _, _, _)| *name == kind)
             .copied()
-            .unwrap_or((kind, true, false));
+            .unwrap_or((kind, true, false, false));
         let chosen = preference::Entity::find()
             .filter(preference::Column::TenantId.eq(tenant_id))
             .filter(preference::Column::UserId.eq(user_id))
@@ -155,12 +162,13 @@ impl Channels {
         Ok(Routing {
             in_app: choice(IN_APP, default_in_app),
             email: self.email_available() && choice(EMAIL, default_email),
+            push: self.push.available() && choice(PUSH, default_push),
         })
     }
 
-    /// Queues the notification for e-mail (when `email`) and for every team channel of the
-    /// tenant that takes `kind`, inside the caller's transaction; a repeated event queues
-    /// nothing new.
+    /// Queues the notification for e-mail and push (as `routing` says; one message per
+    /// device) and for every team channel of the tenant that takes `kind`, inside the
+    /// caller's transaction; a repeated event queues nothing new.
     #[allow(clippy::too_many_arguments)]
     pub async fn enqueue<C: ConnectionTrait>(
         &self,
@@ -171,11 +179,25 @@ impl Channels {
         title: &str,
         body: &str,
         source_event_id: &str,
-        email: bool,
+        routing: &Routing,
     ) -> Result<usize, DbErr> {
         let mut targets: Vec<(String, String)> = Vec::new();
-        if email {
+        if routing.email {
             targets.push((user_id.to_string(), EMAIL.to_string()));
+        }
+        if routing.push {
+            let platforms = self.push.platforms();
+            let devices = push_device::Entity::find()
+                .filter(push_device::Column::TenantId.eq(tenant_id))
+                .filter(push_device::Column::UserId.eq(user_id))
+                .all(txn)
+                .await?;
+            for device in devices
+                .into_iter()
+                .filter(|device| platforms.contains(&device.platform.as_str()))
+            {
+                targets.push((user_id.to_string(), format!("{PUSH}:{}", device.id)));
+            }
         }
         let teams = team_channel::Entity::find()
             .filter(team_channel::Column::TenantId.eq(tenant_id))
@@ -217,12 +239,17 @@ impl Channels {
                 .exec(txn)
                 .await?;
             if !matches!(inserted, sea_orm::TryInsertResult::Conflicted) {
-                QUEUED.with_label_values(&[channel.as_str()]).inc();
+                QUEUED.with_label_values(&[label(&channel)]).inc();
                 queued += 1;
             }
         }
         Ok(queued)
     }
+}
+
+/// The channel as metrics and APIs name it (`push:<device>` is `push`).
+pub fn label(channel: &str) -> &str {
+    channel.split(':').next().unwrap_or(channel)
 }
 
 /// Starts the worker that sends due channel messages.

@@ -2,8 +2,11 @@
 
 use super::chat::Posted;
 use super::email::Sent;
+use super::push::Pushed;
 use super::{Channels, EMAIL, FAILED, PENDING, SEND_SECONDS, SENDS, SENT, SKIPPED, chat};
-use crate::entities::{channel_message, quiet, team_channel, webhook_settings};
+use crate::entities::{
+    channel_message, person, push_device, quiet, team_channel, webhook_settings,
+};
 use chorus_events::notification::v1::NotificationDelivered;
 use chorus_kit::{Caller, Shutdown};
 use chrono::{DateTime, NaiveTime, TimeZone, Utc};
@@ -202,10 +205,11 @@ impl Channels {
             let outcome = match message.channel.as_str() {
                 EMAIL => self.send_email(&message).await,
                 "slack" | "teams" => self.send_team(&message).await,
+                channel if channel.starts_with("push:") => self.send_push(&message).await,
                 other => Outcome::Failed(format!("unknown channel {other}")),
             };
             SEND_SECONDS
-                .with_label_values(&[message.channel.as_str()])
+                .with_label_values(&[super::label(&message.channel)])
                 .observe(started.elapsed().as_secs_f64());
             if let Err(error) = self.record(&message, outcome).await {
                 tracing::warn!(%error, "recording a channel attempt failed; the lease will lapse and it is tried again");
@@ -244,27 +248,17 @@ impl Channels {
         if user.email.trim().is_empty() {
             return Outcome::Skipped("the person has no e-mail address".into());
         }
-        match quiet::Entity::find_by_id((message.tenant_id.clone(), message.recipient.clone()))
-            .one(&self.db)
+        match self
+            .quiet_hold(
+                &message.tenant_id,
+                &message.recipient,
+                Some(&user.time_zone),
+            )
             .await
         {
-            Ok(Some(quiet)) => {
-                let zone = quiet
-                    .time_zone
-                    .as_deref()
-                    .unwrap_or(&user.time_zone)
-                    .parse::<chrono_tz::Tz>()
-                    .unwrap_or(chrono_tz::UTC);
-                if let (Some(start), Some(end)) = (
-                    quiet.quiet_start.as_deref().and_then(parse_time),
-                    quiet.quiet_end.as_deref().and_then(parse_time),
-                ) && let Some(until) = quiet_until(Utc::now(), start, end, zone)
-                {
-                    return Outcome::Defer(until);
-                }
-            }
+            Ok(Some(until)) => return Outcome::Defer(until),
             Ok(None) => {}
-            Err(error) => return Outcome::Retry(format!("quiet hours unreadable: {error}")),
+            Err(error) => return Outcome::Retry(error),
         }
         match mailer
             .send(
@@ -280,6 +274,95 @@ impl Channels {
             Sent::Accepted => Outcome::Sent,
             Sent::Refused(reason) => Outcome::Failed(reason),
             Sent::Failed(reason) => Outcome::Retry(reason),
+        }
+    }
+
+    /// When the person's quiet hours hold now, their end.
+    async fn quiet_hold(
+        &self,
+        tenant_id: &str,
+        user_id: &str,
+        profile_zone: Option<&str>,
+    ) -> Result<Option<DateTime<Utc>>, String> {
+        let quiet = quiet::Entity::find_by_id((tenant_id.to_string(), user_id.to_string()))
+            .one(&self.db)
+            .await
+            .map_err(|error| format!("quiet hours unreadable: {error}"))?;
+        let Some(quiet) = quiet else {
+            return Ok(None);
+        };
+        let (Some(start), Some(end)) = (
+            quiet.quiet_start.as_deref().and_then(parse_time),
+            quiet.quiet_end.as_deref().and_then(parse_time),
+        ) else {
+            return Ok(None);
+        };
+        let zone = match quiet.time_zone.as_deref().or(profile_zone) {
+            Some(zone) => zone.parse::<chrono_tz::Tz>().unwrap_or(chrono_tz::UTC),
+            None => self.profile_zone(tenant_id, user_id).await,
+        };
+        Ok(quiet_until(Utc::now(), start, end, zone))
+    }
+
+    async fn send_push(&self, message: &channel_message::Model) -> Outcome {
+        let device_id = message.channel.trim_start_matches("push:");
+        let device = match push_device::Entity::find_by_id(device_id.to_string())
+            .filter(push_device::Column::TenantId.eq(message.tenant_id.clone()))
+            .one(&self.db)
+            .await
+        {
+            Ok(Some(device)) => device,
+            Ok(None) => return Outcome::Skipped("the device was removed".into()),
+            Err(error) => return Outcome::Retry(error.to_string()),
+        };
+        match person::Entity::find_by_id((message.tenant_id.clone(), message.recipient.clone()))
+            .one(&self.db)
+            .await
+        {
+            Ok(Some(person)) if !person.active => {
+                return Outcome::Skipped("the person is deactivated".into());
+            }
+            Ok(_) => {}
+            Err(error) => return Outcome::Retry(error.to_string()),
+        }
+        match self
+            .quiet_hold(&message.tenant_id, &message.recipient, None)
+            .await
+        {
+            Ok(Some(until)) => return Outcome::Defer(until),
+            Ok(None) => {}
+            Err(error) => return Outcome::Retry(error),
+        }
+        match self
+            .push
+            .send(
+                &device.platform,
+                &device.token,
+                &message.title,
+                &message.body,
+                &message.kind,
+                &message.id,
+            )
+            .await
+        {
+            Pushed::Accepted => {
+                let _ = push_device::Entity::update_many()
+                    .col_expr(push_device::Column::LastUsedAt, Expr::value(Utc::now()))
+                    .filter(push_device::Column::Id.eq(device.id.clone()))
+                    .exec(&self.db)
+                    .await;
+                Outcome::Sent
+            }
+            Pushed::Unregistered(reason) => {
+                // The app was removed or the token replaced: forget the device.
+                let _ = push_device::Entity::delete_by_id(device.id.clone())
+                    .exec(&self.db)
+                    .await;
+                tracing::info!(device_id = %device.id, platform = %device.platform, "push device unregistered and removed");
+                Outcome::Skipped(format!("device unregistered: {reason}"))
+            }
+            Pushed::Refused(reason) => Outcome::Failed(reason),
+            Pushed::Failed(reason) => Outcome::Retry(reason),
         }
     }
 
@@ -352,13 +435,13 @@ impl Channels {
                     )
                     .exec(&txn)
                     .await?;
-                if message.channel == EMAIL {
+                if message.channel == EMAIL || message.channel.starts_with("push:") {
                     let event = NotificationDelivered {
                         tenant_id: message.tenant_id.clone(),
                         notification_id: message.id.clone(),
                         user_id: message.recipient.clone(),
                         kind: message.kind.clone(),
-                        channel: message.channel.clone(),
+                        channel: super::label(&message.channel).to_string(),
                         source_event_id: message.source_event_id.clone(),
                         delivered_at: Some(chorus_events::to_timestamp(now)),
                         title: message.title.clone(),
@@ -435,7 +518,7 @@ impl Channels {
             }
         };
         SENDS
-            .with_label_values(&[message.channel.as_str(), label])
+            .with_label_values(&[super::label(&message.channel), label])
             .inc();
         match error {
             Some(error) if label != "skipped" => {
