@@ -236,3 +236,105 @@ async fn reviewers_are_told_when_a_post_awaits_review() {
     }
     harness.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn new_content_reaches_followers_and_targeted_people() {
+    let harness = Harness::start(Backend::Sqlite, &[]).await;
+    let curator = harness.tenant("acme", &["ann", "ben"]).await;
+    let api = &harness.api;
+    let ann = harness.token("acme", "ann", &[Role::Advocate]);
+    let ben = harness.token("acme", "ben", &[Role::Advocate]);
+    let _: Value = api
+        .send(reqwest::Method::PUT, "/v1/me/topics/hiring", &ann, None)
+        .await
+        .unwrap();
+    // A post in a topic ann follows reaches ann only.
+    publish(
+        &harness,
+        &curator,
+        "We are hiring in Lyon",
+        json!({"topics": ["hiring"]}),
+    )
+    .await;
+    // A post targeted at sales reaches everyone in sales, followers or not.
+    publish(
+        &harness,
+        &curator,
+        "Sales kick-off",
+        json!({"topics": ["events"], "targeting": {"departments": ["sales"]}}),
+    )
+    .await;
+    // A post for nobody in particular, in a topic nobody follows, reaches nobody.
+    publish(
+        &harness,
+        &curator,
+        "Office plants",
+        json!({"topics": ["facilities"]}),
+    )
+    .await;
+    let told = eventually(
+        Duration::from_secs(30),
+        "ann hears of both posts",
+        || async {
+            let titles = news(&harness, &ann).await;
+            (titles.len() >= 2).then_some(titles)
+        },
+    )
+    .await;
+    assert!(told.contains(&"New to share: We are hiring in Lyon".to_string()));
+    assert!(told.contains(&"New to share: Sales kick-off".to_string()));
+    let told = eventually(
+        Duration::from_secs(30),
+        "ben hears of the sales post",
+        || async {
+            let titles = news(&harness, &ben).await;
+            (!titles.is_empty()).then_some(titles)
+        },
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(told, vec!["New to share: Sales kick-off".to_string()]);
+    assert_eq!(
+        news(&harness, &ann).await.len(),
+        2,
+        "nothing about office plants"
+    );
+    assert!(
+        news(&harness, &curator).await.is_empty(),
+        "the author is not told"
+    );
+    harness.stop().await;
+}
+
+async fn publish(harness: &Harness, curator: &str, title: &str, extra: Value) {
+    let mut body = json!({"title": title, "commentary": "Suggested words",
+        "link_url": "https://www.acme.example/news", "content_type": "company_news"});
+    for (key, value) in extra.as_object().unwrap() {
+        body[key] = value.clone();
+    }
+    let post: chorus_api::content::Post =
+        harness.api.post("/v1/posts", curator, body).await.unwrap();
+    let _: Value = harness
+        .api
+        .post(
+            &format!("/v1/posts/{}/publish", post.id),
+            curator,
+            json!({}),
+        )
+        .await
+        .unwrap();
+}
+
+async fn news(harness: &Harness, token: &str) -> Vec<String> {
+    let inbox: Inbox = harness
+        .api
+        .get("/v1/me/notifications", token)
+        .await
+        .unwrap();
+    inbox
+        .items
+        .into_iter()
+        .filter(|item| item.kind == "new_content")
+        .map(|item| item.title)
+        .collect()
+}

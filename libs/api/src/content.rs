@@ -215,6 +215,14 @@ pub struct PostRef {
     pub post_id: String,
 }
 
+/// Who hears of a newly published post (internal: for notifications).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PostAudience {
+    /// Active members the post is targeted at who follow one of its topics, or every
+    /// targeted member when the post names a target group.
+    pub user_ids: Vec<String>,
+}
+
 /// A lifecycle move: submit for review, approve, request changes, publish, archive.
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Transition {

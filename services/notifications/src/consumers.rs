@@ -2,7 +2,9 @@ use crate::entities::{channel_message, notification, person, preference, push_de
 use chorus_bus::consumer::{self, ConsumerSpec, Delivery, HandlerError};
 use chorus_bus::{Bus, BusError, Outbox};
 use chorus_events::Event;
-use chorus_events::content::v1::{PostTransitioned, SubmissionApproved, SubmissionRejected};
+use chorus_events::content::v1::{
+    PostPublished, PostTransitioned, SubmissionApproved, SubmissionRejected,
+};
 use chorus_events::gamification::v1::{BadgeEarned, ContestFinished, PointsAwarded};
 use chorus_events::identity::v1::{UserCreated, UserDeactivated, UserErased, UserUpdated};
 use chorus_events::notification::v1::{NotificationDelivered, WebhookEndpointDisabled};
@@ -28,6 +30,20 @@ pub struct Message {
     pub kind: &'static str,
     pub title: String,
     pub body: String,
+}
+
+/// Balances worth a word of recognition.
+const MILESTONES: &[i64] = &[
+    100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000,
+];
+
+/// The highest milestone passed when a balance went from `before` to `after`.
+pub fn milestone_crossed(before: i64, after: i64) -> Option<i64> {
+    MILESTONES
+        .iter()
+        .rev()
+        .find(|milestone| before < **milestone && after >= **milestone)
+        .copied()
 }
 
 fn network_name(network: &str) -> &str {
@@ -217,6 +233,46 @@ pub async fn spawn(bus: &Bus, notifier: Arc<Notifier>, shutdown: Shutdown) -> Re
         },
     )
     .await?;
+    handle::<PostPublished, _, _>(
+        bus,
+        &notifier,
+        "notifications-post-published",
+        &shutdown,
+        |notifier, delivery| async move {
+            let event = &delivery.event;
+            let subject = chorus_bus::rpc::subject("content", "post_audience");
+            let audience: chorus_api::content::PostAudience = chorus_bus::rpc::call(
+                &notifier.channels.nats,
+                &subject,
+                &chorus_kit::Caller::system(&event.tenant_id),
+                &chorus_api::content::PostRef {
+                    post_id: event.post_id.clone(),
+                },
+                std::time::Duration::from_secs(10),
+            )
+            .await?;
+            for user_id in audience.user_ids {
+                let message = Message {
+                    user_id,
+                    kind: "new_content",
+                    title: format!("New to share: {}", event.title),
+                    body: if event.topics.is_empty() {
+                        "A new post is in your feed, ready for your own words.".to_string()
+                    } else {
+                        format!(
+                            "A new post about {} is in your feed, ready for your own words.",
+                            event.topics.join(", ")
+                        )
+                    },
+                };
+                notifier
+                    .deliver(&delivery.tenant_id, &delivery.event_id, message)
+                    .await?;
+            }
+            Ok(())
+        },
+    )
+    .await?;
     handle::<PostTransitioned, _, _>(
         bus,
         &notifier,
@@ -343,21 +399,49 @@ pub async fn spawn(bus: &Bus, notifier: Arc<Notifier>, shutdown: Shutdown) -> Re
         },
     )
     .await?;
-    subscribe::<PointsAwarded, _>(
+    handle::<PointsAwarded, _, _>(
         bus,
         &notifier,
         "notifications-points-awarded",
         &shutdown,
-        |event| {
-            (event.points > 0).then(|| Message {
-                user_id: event.user_id.clone(),
-                kind: "points_awarded",
-                title: format!("You earned {} points", event.points),
-                body: format!(
-                    "For a {}. Your balance is {} points.",
-                    event.action, event.balance
-                ),
-            })
+        |notifier, delivery| async move {
+            let event = &delivery.event;
+            if event.points <= 0 {
+                return Ok(());
+            }
+            notifier
+                .deliver(
+                    &delivery.tenant_id,
+                    &delivery.event_id,
+                    Message {
+                        user_id: event.user_id.clone(),
+                        kind: "points_awarded",
+                        title: format!("You earned {} points", event.points),
+                        body: format!(
+                            "For a {}. Your balance is {} points.",
+                            event.action, event.balance
+                        ),
+                    },
+                )
+                .await?;
+            if let Some(milestone) = milestone_crossed(event.balance - event.points, event.balance) {
+                notifier
+                    .deliver(
+                        &delivery.tenant_id,
+                        &format!("{}:milestone", delivery.event_id),
+                        Message {
+                            user_id: event.user_id.clone(),
+                            kind: "points_milestone",
+                            title: format!("You reached {milestone} points"),
+                            body: format!(
+                                "Your shares have earned you {} points so far. Thank you for sharing!",
+                                event.balance
+                            ),
+                        },
+                    )
+                    .await?;
+            }
+            Ok(())
         },
     )
     .await?;
@@ -525,5 +609,19 @@ impl Notifier {
         }
         tracing::info!(%tenant_id, user_id = %message.user_id, kind = message.kind, in_app = routing.in_app, queued, "notification delivered");
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::milestone_crossed;
+
+    #[test]
+    fn milestones_are_told_once_when_crossed() {
+        assert_eq!(milestone_crossed(90, 100), Some(100));
+        assert_eq!(milestone_crossed(100, 110), None);
+        assert_eq!(milestone_crossed(240, 260), Some(250));
+        assert_eq!(milestone_crossed(0, 600), Some(500));
+        assert_eq!(milestone_crossed(0, 99), None);
     }
 }

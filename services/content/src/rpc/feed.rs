@@ -354,3 +354,56 @@ impl ContentService {
         Ok(request)
     }
 }
+
+impl ContentService {
+    /// Who hears of a newly published post: the active members it is targeted at who follow
+    /// one of its topics, or all of them when it names a target group; never its publisher.
+    /// Internal (called by notifications as the system).
+    pub async fn post_audience(
+        &self,
+        caller: Caller,
+        request: chorus_api::content::PostRef,
+    ) -> ServiceResult<chorus_api::content::PostAudience> {
+        if caller.user_id != "system" || !caller.roles.is_empty() {
+            return Err(ServiceError::forbidden(
+                "the audience of a post is internal",
+            ));
+        }
+        let post = post::Entity::find_by_id(request.post_id.clone())
+            .filter(post::Column::TenantId.eq(caller.tenant_id.clone()))
+            .one(&self.db)
+            .await?
+            .ok_or_else(|| ServiceError::not_found(format!("no post {}", request.post_id)))?;
+        let targeting = super::targeting_of(&post);
+        let group_named = !(targeting.departments.is_empty()
+            && targeting.locations.is_empty()
+            && targeting.roles.is_empty()
+            && targeting.languages.is_empty());
+        let topics = decode_list(&post.topics);
+        let followers: std::collections::HashSet<String> = if topics.is_empty() {
+            Default::default()
+        } else {
+            follow::Entity::find()
+                .filter(follow::Column::TenantId.eq(caller.tenant_id.clone()))
+                .filter(follow::Column::Topic.is_in(topics))
+                .all(&self.db)
+                .await?
+                .into_iter()
+                .map(|row| row.user_id)
+                .collect()
+        };
+        let members = member::Entity::find()
+            .filter(member::Column::TenantId.eq(caller.tenant_id.clone()))
+            .filter(member::Column::Active.eq(true))
+            .all(&self.db)
+            .await?;
+        let user_ids = members
+            .into_iter()
+            .filter(|member| member.user_id != post.created_by)
+            .filter(|member| super::surveys::targets(&targeting, member))
+            .filter(|member| group_named || followers.contains(&member.user_id))
+            .map(|member| member.user_id)
+            .collect();
+        Ok(chorus_api::content::PostAudience { user_ids })
+    }
+}

@@ -37,7 +37,7 @@ fn parse_recurrence(name: &str) -> Recurrence {
 }
 
 /// Whether a survey's targeting includes the member.
-fn targets(targeting: &Targeting, member: &member::Model) -> bool {
+pub(crate) fn targets(targeting: &Targeting, member: &member::Model) -> bool {
     let roles = decode_list(&member.roles);
     (targeting.departments.is_empty()
         || targeting

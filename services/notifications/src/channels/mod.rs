@@ -39,11 +39,13 @@ pub const PUSH: &str = "push";
 /// Urgent and personal news goes by e-mail and push too; frequent small news stays in the
 /// inbox.
 pub const KINDS: &[(&str, bool, bool, bool)] = &[
+    ("new_content", true, false, false),
     ("share_published", true, false, false),
     ("share_failed", true, true, true),
     ("account_needs_reconnect", true, true, true),
     ("account_expiring", true, true, false),
     ("points_awarded", true, false, false),
+    ("points_milestone", true, false, true),
     ("badge_earned", true, true, true),
     ("contest_won", true, true, true),
     ("submission_approved", true, true, true),
