@@ -338,3 +338,137 @@ async fn news(harness: &Harness, token: &str) -> Vec<String> {
         .map(|item| item.title)
         .collect()
 }
+
+/// Publishes a share outcome as the publishing service would.
+async fn outcome(harness: &Harness, tenant: &str, index: usize, failed: bool) {
+    use chorus_events::Event;
+    use chorus_events::share::v1::{ShareFailed, SharePublished};
+    let now = chorus_events::to_timestamp(chrono::Utc::now());
+    let (subject, kind, payload) = if failed {
+        let event = ShareFailed {
+            tenant_id: tenant.into(),
+            share_id: format!("sh-{index}"),
+            user_id: "ann".into(),
+            network: "linkedin".into(),
+            error_code: "invalid_request".into(),
+            reason: "The network refused the post".into(),
+            attempts: 1,
+            failed_at: Some(now),
+        };
+        (
+            event.subject(),
+            ShareFailed::TYPE,
+            prost::Message::encode_to_vec(&event),
+        )
+    } else {
+        let event = SharePublished {
+            tenant_id: tenant.into(),
+            share_id: format!("sh-{index}"),
+            user_id: "ben".into(),
+            network: "linkedin".into(),
+            published_at: Some(now),
+            ..Default::default()
+        };
+        (
+            event.subject(),
+            SharePublished::TYPE,
+            prost::Message::encode_to_vec(&event),
+        )
+    };
+    let headers = chorus_bus::outbox::event_headers(
+        &uuid::Uuid::now_v7().to_string(),
+        kind,
+        "test",
+        &subject,
+        chrono::Utc::now(),
+    );
+    harness
+        .bus
+        .jetstream
+        .publish_with_headers(subject, headers, payload.into())
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn admins_are_alerted_once_when_publishing_fails_too_often() {
+    let harness = Harness::start(Backend::Sqlite, &[]).await;
+    let admin = harness.tenant("acme", &["ann", "ben"]).await;
+    let other_admin = harness.tenant("globex", &["gus"]).await;
+    let alerts = |token: String| {
+        let harness = &harness;
+        async move {
+            let inbox: Inbox = harness
+                .api
+                .get("/v1/me/notifications", &token)
+                .await
+                .unwrap();
+            inbox
+                .items
+                .into_iter()
+                .filter(|item| item.kind == "publishing_failure_rate")
+                .collect::<Vec<_>>()
+        }
+    };
+    // Globex: 5 failures among 100 outcomes (5%) is no alarm.
+    for index in 0..95 {
+        outcome(&harness, "globex", index, false).await;
+    }
+    for index in 95..100 {
+        outcome(&harness, "globex", index, true).await;
+    }
+    // Acme: 6 failures among 16 outcomes is.
+    for index in 0..10 {
+        outcome(&harness, "acme", index, false).await;
+    }
+    for index in 10..16 {
+        outcome(&harness, "acme", index, true).await;
+    }
+    let told = eventually(
+        Duration::from_secs(30),
+        "acme's admin is alerted",
+        || async {
+            let found = alerts(admin.clone()).await;
+            (!found.is_empty()).then_some(found)
+        },
+    )
+    .await;
+    assert!(
+        told[0].title.starts_with("Publishing is failing: "),
+        "{}",
+        told[0].title
+    );
+    // More failures within the cool-down: no second alert.
+    for index in 16..22 {
+        outcome(&harness, "acme", index, true).await;
+    }
+    eventually(
+        Duration::from_secs(30),
+        "ann is told of her last failure",
+        || async {
+            let ann = harness.token("acme", "ann", &[Role::Advocate]);
+            let inbox: Inbox = harness.api.get("/v1/me/notifications", &ann).await.unwrap();
+            (inbox
+                .items
+                .iter()
+                .filter(|item| item.kind == "share_failed")
+                .count()
+                == 12)
+                .then_some(())
+        },
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        alerts(admin.clone()).await.len(),
+        1,
+        "one alert per cool-down"
+    );
+    assert!(
+        alerts(other_admin.clone()).await.is_empty(),
+        "globex is fine"
+    );
+    harness.stop().await;
+}

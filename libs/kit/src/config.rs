@@ -310,6 +310,13 @@ pub struct NotificationsConfig {
     pub apns_topic: Option<String>,
     /// Base URL of APNs (`https://api.sandbox.push.apple.com` for development builds).
     pub apns_endpoint: String,
+    /// Admins are alerted when at least this share of a tenant's publishing outcomes in the
+    /// current and previous hour are failures…
+    pub failure_alert_ratio: f64,
+    /// …and at least this many shares failed.
+    pub failure_alert_min_failures: i64,
+    /// At most one alert per tenant in this time.
+    pub failure_alert_cooldown_secs: u64,
 }
 
 impl Default for NotificationsConfig {
@@ -339,6 +346,9 @@ impl Default for NotificationsConfig {
             apns_key_file: None,
             apns_topic: None,
             apns_endpoint: "https://api.push.apple.com".to_string(),
+            failure_alert_ratio: 0.2,
+            failure_alert_min_failures: 5,
+            failure_alert_cooldown_secs: 6 * 3_600,
         }
     }
 }
@@ -655,6 +665,18 @@ pub const ENVIRONMENT: &[(&str, &str)] = &[
     (
         "CHORUS_NOTIFICATIONS__APNS_ENDPOINT",
         "base URL of APNs [https://api.push.apple.com]",
+    ),
+    (
+        "CHORUS_NOTIFICATIONS__FAILURE_ALERT_RATIO",
+        "admins are alerted when this share of publishing outcomes in the current and previous hour failed [0.2]",
+    ),
+    (
+        "CHORUS_NOTIFICATIONS__FAILURE_ALERT_MIN_FAILURES",
+        "…and at least this many shares failed [5]",
+    ),
+    (
+        "CHORUS_NOTIFICATIONS__FAILURE_ALERT_COOLDOWN_SECS",
+        "at most one failure-rate alert per tenant in this time [21600]",
     ),
     (
         "CHORUS_SECURITY__DEV_SIGNING_KEY",

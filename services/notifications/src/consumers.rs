@@ -233,6 +233,34 @@ pub async fn spawn(bus: &Bus, notifier: Arc<Notifier>, shutdown: Shutdown) -> Re
         },
     )
     .await?;
+    handle::<SharePublished, _, _>(
+        bus,
+        &notifier,
+        "notifications-failure-rate-published",
+        &shutdown,
+        |notifier, delivery| async move {
+            let at = chorus_events::from_timestamp(delivery.event.published_at.as_ref())
+                .unwrap_or_else(chrono::Utc::now);
+            notifier
+                .record_outcome(&delivery.tenant_id, &delivery.event_id, false, at)
+                .await
+        },
+    )
+    .await?;
+    handle::<ShareFailed, _, _>(
+        bus,
+        &notifier,
+        "notifications-failure-rate-failed",
+        &shutdown,
+        |notifier, delivery| async move {
+            let at = chorus_events::from_timestamp(delivery.event.failed_at.as_ref())
+                .unwrap_or_else(chrono::Utc::now);
+            notifier
+                .record_outcome(&delivery.tenant_id, &delivery.event_id, true, at)
+                .await
+        },
+    )
+    .await?;
     handle::<PostPublished, _, _>(
         bus,
         &notifier,
@@ -513,7 +541,7 @@ impl Notifier {
     }
 
     /// The tenant's active admins.
-    async fn admins(&self, tenant_id: &str) -> Result<Vec<String>, HandlerError> {
+    pub async fn admins(&self, tenant_id: &str) -> Result<Vec<String>, HandlerError> {
         self.people_with(tenant_id, &["admin"]).await
     }
 
@@ -535,7 +563,7 @@ impl Notifier {
     }
 
     /// Stores the in-app notification and announces its delivery, once per event and person.
-    async fn deliver(
+    pub async fn deliver(
         &self,
         tenant_id: &str,
         source_event_id: &str,

@@ -2,6 +2,7 @@
 //! each (event, person, channel) is delivered once), and sends the tenant's events to its
 //! integrators' webhook endpoints, signed per the Standard Webhooks specification.
 
+mod alerts;
 pub mod channels;
 mod consumers;
 mod entities;

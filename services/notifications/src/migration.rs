@@ -13,6 +13,7 @@ impl MigratorTrait for Migrator {
             Box::new(Channels),
             Box::new(Digests),
             Box::new(PushDevices),
+            Box::new(FailureAlerts),
         ]
     }
 }
@@ -443,5 +444,55 @@ impl MigrationTrait for PushDevices {
         manager
             .drop_table(Table::drop().table(Alias::new("push_devices")).to_owned())
             .await
+    }
+}
+
+struct FailureAlerts;
+
+impl MigrationName for FailureAlerts {
+    fn name(&self) -> &str {
+        "m20261129_000500_notifications_failure_alerts"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for FailureAlerts {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table(Alias::new("publishing_tallies"))
+                    .if_not_exists()
+                    .col(string(Alias::new("tenant_id")))
+                    .col(timestamp_with_time_zone(Alias::new("hour_start")))
+                    .col(big_integer(Alias::new("published")))
+                    .col(big_integer(Alias::new("failed")))
+                    .primary_key(
+                        Index::create()
+                            .col(Alias::new("tenant_id"))
+                            .col(Alias::new("hour_start")),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(Alias::new("failure_alerts"))
+                    .if_not_exists()
+                    .col(string(Alias::new("tenant_id")).primary_key())
+                    .col(timestamp_with_time_zone(Alias::new("last_alert_at")))
+                    .to_owned(),
+            )
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        for table in ["failure_alerts", "publishing_tallies"] {
+            manager
+                .drop_table(Table::drop().table(Alias::new(table)).to_owned())
+                .await?;
+        }
+        Ok(())
     }
 }

@@ -52,6 +52,7 @@ pub const KINDS: &[(&str, bool, bool, bool)] = &[
     ("submission_rejected", true, true, false),
     ("post_waiting_review", true, true, true),
     ("webhook_endpoint_disabled", true, true, false),
+    ("publishing_failure_rate", true, true, true),
 ];
 
 pub fn is_kind(kind: &str) -> bool {
