@@ -238,7 +238,7 @@ async fn reviewers_are_told_when_a_post_awaits_review() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn new_content_reaches_followers_and_targeted_people() {
+async fn new_content_and_surveys_reach_followers_and_targeted_people() {
     let harness = Harness::start(Backend::Sqlite, &[]).await;
     let curator = harness.tenant("acme", &["ann", "ben"]).await;
     let api = &harness.api;
@@ -303,6 +303,44 @@ async fn new_content_reaches_followers_and_targeted_people() {
         news(&harness, &curator).await.is_empty(),
         "the author is not told"
     );
+
+    // A survey for sales reaches both advocates, not its author.
+    let _: Value = harness
+        .api
+        .post(
+            "/v1/surveys",
+            &curator,
+            json!({"title": "Monthly pulse", "recurrence": "monthly",
+                   "targeting": {"departments": ["sales"]},
+                   "questions": [{"id": "enps", "kind": "enps"}]}),
+        )
+        .await
+        .unwrap();
+    for token in [&ann, &ben] {
+        let waiting = eventually(
+            Duration::from_secs(30),
+            "the survey is announced",
+            || async {
+                let inbox: Inbox = harness
+                    .api
+                    .get("/v1/me/notifications", token)
+                    .await
+                    .unwrap();
+                inbox
+                    .items
+                    .into_iter()
+                    .find(|item| item.kind == "survey_waiting")
+            },
+        )
+        .await;
+        assert_eq!(waiting.title, "A survey is waiting for you: Monthly pulse");
+    }
+    let inbox: Inbox = harness
+        .api
+        .get("/v1/me/notifications", &curator)
+        .await
+        .unwrap();
+    assert!(inbox.items.iter().all(|item| item.kind != "survey_waiting"));
     harness.stop().await;
 }
 

@@ -215,6 +215,11 @@ pub struct PostRef {
     pub post_id: String,
 }
 
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SurveyRef {
+    pub survey_id: String,
+}
+
 /// Who hears of a newly published post (internal: for notifications).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PostAudience {

@@ -218,6 +218,13 @@ event!(
     "chorus.content.v1.SurveyAnswered"
 );
 event!(
+    content::v1::SurveyOpened,
+    CONTENT,
+    "survey_opened",
+    1,
+    "chorus.content.v1.SurveyOpened"
+);
+event!(
     share::v1::ShareRequested,
     SHARE,
     "requested",
@@ -502,6 +509,7 @@ pub fn catalogue() -> Vec<(String, &'static str)> {
         row::<content::v1::SubmissionApproved>(),
         row::<content::v1::SubmissionRejected>(),
         row::<content::v1::SurveyAnswered>(),
+        row::<content::v1::SurveyOpened>(),
         row::<share::v1::ShareRequested>(),
         row::<share::v1::ShareScheduled>(),
         row::<share::v1::ShareDue>(),

@@ -76,6 +76,7 @@ pub async fn run(ctx: Context, shutdown: Shutdown) -> anyhow::Result<()> {
     endpoint!(server, "survey_answer", state, answer_survey)?;
     endpoint!(server, "survey_results", state, survey_results)?;
     endpoint!(server, "post_audience", state, post_audience)?;
+    endpoint!(server, "survey_audience", state, survey_audience)?;
     ctx.readiness.started(NAME);
     tracing::info!(service = NAME, "started");
     shutdown.cancelled().await;

@@ -3,7 +3,7 @@ use chorus_bus::consumer::{self, ConsumerSpec, Delivery, HandlerError};
 use chorus_bus::{Bus, BusError, Outbox};
 use chorus_events::Event;
 use chorus_events::content::v1::{
-    PostPublished, PostTransitioned, SubmissionApproved, SubmissionRejected,
+    PostPublished, PostTransitioned, SubmissionApproved, SubmissionRejected, SurveyOpened,
 };
 use chorus_events::gamification::v1::{BadgeEarned, ContestFinished, PointsAwarded};
 use chorus_events::identity::v1::{UserCreated, UserDeactivated, UserErased, UserUpdated};
@@ -292,6 +292,39 @@ pub async fn spawn(bus: &Bus, notifier: Arc<Notifier>, shutdown: Shutdown) -> Re
                             event.topics.join(", ")
                         )
                     },
+                };
+                notifier
+                    .deliver(&delivery.tenant_id, &delivery.event_id, message)
+                    .await?;
+            }
+            Ok(())
+        },
+    )
+    .await?;
+    handle::<SurveyOpened, _, _>(
+        bus,
+        &notifier,
+        "notifications-survey-opened",
+        &shutdown,
+        |notifier, delivery| async move {
+            let event = &delivery.event;
+            let subject = chorus_bus::rpc::subject("content", "survey_audience");
+            let audience: chorus_api::content::PostAudience = chorus_bus::rpc::call(
+                &notifier.channels.nats,
+                &subject,
+                &chorus_kit::Caller::system(&event.tenant_id),
+                &chorus_api::content::SurveyRef {
+                    survey_id: event.survey_id.clone(),
+                },
+                std::time::Duration::from_secs(10),
+            )
+            .await?;
+            for user_id in audience.user_ids {
+                let message = Message {
+                    user_id,
+                    kind: "survey_waiting",
+                    title: format!("A survey is waiting for you: {}", event.title),
+                    body: "It takes a minute; your answers are anonymous.".to_string(),
                 };
                 notifier
                     .deliver(&delivery.tenant_id, &delivery.event_id, message)

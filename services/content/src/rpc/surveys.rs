@@ -123,7 +123,17 @@ impl ContentService {
             model.title.clone(),
         )
         .await?;
+        let opened = events::SurveyOpened {
+            tenant_id: caller.tenant_id.clone(),
+            survey_id: model.id.clone(),
+            title: model.title.clone(),
+            recurrence: model.recurrence.clone(),
+            created_by: caller.user_id.clone(),
+            opened_at: Some(chorus_events::to_timestamp(model.created_at)),
+        };
+        self.outbox.enqueue(&txn, &opened).await?;
         txn.commit().await?;
+        self.outbox.wake();
         Ok(self.to_survey(&model, false))
     }
 
@@ -367,5 +377,40 @@ impl ContentService {
             }
         }
         Ok(results)
+    }
+}
+
+impl ContentService {
+    /// The active members a survey is aimed at, its author aside (internal: called by
+    /// notifications as the system).
+    pub async fn survey_audience(
+        &self,
+        caller: Caller,
+        request: chorus_api::content::SurveyRef,
+    ) -> ServiceResult<chorus_api::content::PostAudience> {
+        if caller.user_id != "system" || !caller.roles.is_empty() {
+            return Err(ServiceError::forbidden(
+                "the audience of a survey is internal",
+            ));
+        }
+        let survey = survey::Entity::find_by_id(request.survey_id.clone())
+            .filter(survey::Column::TenantId.eq(caller.tenant_id.clone()))
+            .one(&self.db)
+            .await?
+            .ok_or_else(|| ServiceError::not_found(format!("no survey {}", request.survey_id)))?;
+        let targeting: Targeting = serde_json::from_str(&survey.targeting).unwrap_or_default();
+        let members = member::Entity::find()
+            .filter(member::Column::TenantId.eq(caller.tenant_id.clone()))
+            .filter(member::Column::Active.eq(true))
+            .all(&self.db)
+            .await?;
+        Ok(chorus_api::content::PostAudience {
+            user_ids: members
+                .into_iter()
+                .filter(|member| member.user_id != survey.created_by)
+                .filter(|member| targets(&targeting, member))
+                .map(|member| member.user_id)
+                .collect(),
+        })
     }
 }

@@ -40,6 +40,7 @@ pub const PUSH: &str = "push";
 /// inbox.
 pub const KINDS: &[(&str, bool, bool, bool)] = &[
     ("new_content", true, false, false),
+    ("survey_waiting", true, false, true),
     ("share_published", true, false, false),
     ("share_failed", true, true, true),
     ("account_needs_reconnect", true, true, true),
