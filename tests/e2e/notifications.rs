@@ -510,3 +510,63 @@ async fn admins_are_alerted_once_when_publishing_fails_too_often() {
     );
     harness.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn advocates_hear_when_a_contest_begins_and_nears_its_end() {
+    let harness = Harness::start(Backend::Sqlite, &[]).await;
+    let admin = harness.tenant("acme", &["ann"]).await;
+    let ann = harness.token("acme", "ann", &[Role::Advocate]);
+    let start = chrono::Utc::now() + chrono::TimeDelta::seconds(1);
+    let end = start + chrono::TimeDelta::seconds(4);
+    let _: Value = harness
+        .api
+        .post(
+            "/v1/contests",
+            &admin,
+            json!({"name": "Spring sprint", "starts_at": start, "ends_at": end, "metric": "shares"}),
+        )
+        .await
+        .unwrap();
+    let kinds = eventually(Duration::from_secs(30), "start, end and result", || async {
+        let inbox: Inbox = harness.api.get("/v1/me/notifications", &ann).await.unwrap();
+        let kinds: Vec<(String, String)> = inbox
+            .items
+            .into_iter()
+            .filter(|item| item.kind.starts_with("contest_"))
+            .map(|item| (item.kind, item.title))
+            .collect();
+        (kinds.len() >= 2).then_some(kinds)
+    })
+    .await;
+    assert!(
+        kinds.contains(&(
+            "contest_started".into(),
+            "A contest has begun: Spring sprint".into()
+        )),
+        "{kinds:?}"
+    );
+    assert!(
+        kinds.contains(&("contest_ending".into(), "Spring sprint ends soon".into())),
+        "{kinds:?}"
+    );
+    // Once each, however long the loops keep looking.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let inbox: Inbox = harness.api.get("/v1/me/notifications", &ann).await.unwrap();
+    assert_eq!(
+        inbox
+            .items
+            .iter()
+            .filter(|item| item.kind == "contest_started")
+            .count(),
+        1
+    );
+    assert_eq!(
+        inbox
+            .items
+            .iter()
+            .filter(|item| item.kind == "contest_ending")
+            .count(),
+        1
+    );
+    harness.stop().await;
+}

@@ -353,6 +353,20 @@ event!(
     "chorus.gamification.v1.BadgeEarned"
 );
 event!(
+    gamification::v1::ContestStarted,
+    GAMIFICATION,
+    "contest_started",
+    1,
+    "chorus.gamification.v1.ContestStarted"
+);
+event!(
+    gamification::v1::ContestEnding,
+    GAMIFICATION,
+    "contest_ending",
+    1,
+    "chorus.gamification.v1.ContestEnding"
+);
+event!(
     gamification::v1::ContestFinished,
     GAMIFICATION,
     "contest_finished",
@@ -523,6 +537,8 @@ pub fn catalogue() -> Vec<(String, &'static str)> {
         row::<engagement::v1::EngagementRecorded>(),
         row::<gamification::v1::PointsAwarded>(),
         row::<gamification::v1::BadgeEarned>(),
+        row::<gamification::v1::ContestStarted>(),
+        row::<gamification::v1::ContestEnding>(),
         row::<gamification::v1::ContestFinished>(),
         row::<notification::v1::NotificationDelivered>(),
         row::<notification::v1::WebhookEndpointDisabled>(),

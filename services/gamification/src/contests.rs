@@ -8,7 +8,9 @@ use crate::rpc::{Gamification, HIDDEN_NAME};
 use chorus_api::gamification::{Contest, ContestInput, ContestRef, ContestStanding, ContestStatus};
 use chorus_api::{Empty, Page};
 use chorus_bus::Outbox;
-use chorus_events::gamification::v1::{ContestFinished, ContestWinner};
+use chorus_events::gamification::v1::{
+    ContestEnding, ContestFinished, ContestStarted, ContestWinner,
+};
 use chorus_kit::{Caller, Role, ServiceError, ServiceResult, Shutdown};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
@@ -86,6 +88,8 @@ impl Gamification {
             post_ids: Set(serde_json::to_string(&input.post_ids).expect("ids serialise")),
             teams: Set(input.teams),
             finished: Set(false),
+            started_announced: Set(false),
+            ending_announced: Set(false),
             results: Set(None),
             created_by: Set(caller.user_id.clone()),
         };
@@ -238,6 +242,107 @@ async fn standings<C: ConnectionTrait>(
         .collect())
 }
 
+/// How long before its end a contest is announced as ending (at most half its length).
+const ENDING_NOTICE: chrono::TimeDelta = chrono::TimeDelta::hours(24);
+
+/// Announces contests that began (`contest_started`) and contests ending within a day
+/// (`contest_ending`), once each: the flag is claimed in the transaction that queues the
+/// event, whose id is derived from the contest.
+pub async fn announce_due(db: &DatabaseConnection, outbox: &Outbox) -> Result<usize, DbErr> {
+    let now = chrono::Utc::now();
+    let mut announced = 0;
+    let started = contest::Entity::find()
+        .filter(contest::Column::StartedAnnounced.eq(false))
+        .filter(contest::Column::StartsAt.lte(now))
+        .filter(contest::Column::EndsAt.gt(now))
+        .all(db)
+        .await?;
+    for row in started {
+        let txn = db.begin().await?;
+        let claimed = contest::Entity::update_many()
+            .col_expr(
+                contest::Column::StartedAnnounced,
+                sea_orm::sea_query::Expr::value(true),
+            )
+            .filter(contest::Column::TenantId.eq(row.tenant_id.clone()))
+            .filter(contest::Column::Id.eq(row.id.clone()))
+            .filter(contest::Column::StartedAnnounced.eq(false))
+            .exec(&txn)
+            .await?;
+        if claimed.rows_affected == 0 {
+            txn.rollback().await?;
+            continue;
+        }
+        let event = ContestStarted {
+            tenant_id: row.tenant_id.clone(),
+            contest_id: row.id.clone(),
+            name: row.name.clone(),
+            metric: row.metric.clone(),
+            starts_at: Some(chorus_events::to_timestamp(row.starts_at)),
+            ends_at: Some(chorus_events::to_timestamp(row.ends_at)),
+        };
+        outbox
+            .enqueue_with_id(
+                &txn,
+                &event,
+                format!("contest-started-{}-{}", row.tenant_id, row.id),
+            )
+            .await?;
+        txn.commit().await?;
+        announced += 1;
+        tracing::info!(tenant_id = %row.tenant_id, contest_id = %row.id, "contest started");
+    }
+    let ending = contest::Entity::find()
+        .filter(contest::Column::EndingAnnounced.eq(false))
+        .filter(contest::Column::EndsAt.lte(now + ENDING_NOTICE))
+        .filter(contest::Column::EndsAt.gt(now))
+        .all(db)
+        .await?;
+    for row in ending {
+        // A short contest is announced as ending at its midpoint.
+        let notice = ENDING_NOTICE.min((row.ends_at - row.starts_at) / 2);
+        if now < row.ends_at - notice {
+            continue;
+        }
+        let txn = db.begin().await?;
+        let claimed = contest::Entity::update_many()
+            .col_expr(
+                contest::Column::EndingAnnounced,
+                sea_orm::sea_query::Expr::value(true),
+            )
+            .filter(contest::Column::TenantId.eq(row.tenant_id.clone()))
+            .filter(contest::Column::Id.eq(row.id.clone()))
+            .filter(contest::Column::EndingAnnounced.eq(false))
+            .exec(&txn)
+            .await?;
+        if claimed.rows_affected == 0 {
+            txn.rollback().await?;
+            continue;
+        }
+        let event = ContestEnding {
+            tenant_id: row.tenant_id.clone(),
+            contest_id: row.id.clone(),
+            name: row.name.clone(),
+            metric: row.metric.clone(),
+            ends_at: Some(chorus_events::to_timestamp(row.ends_at)),
+        };
+        outbox
+            .enqueue_with_id(
+                &txn,
+                &event,
+                format!("contest-ending-{}-{}", row.tenant_id, row.id),
+            )
+            .await?;
+        txn.commit().await?;
+        announced += 1;
+        tracing::info!(tenant_id = %row.tenant_id, contest_id = %row.id, "contest ending soon");
+    }
+    if announced > 0 {
+        outbox.wake();
+    }
+    Ok(announced)
+}
+
 /// Freezes every contest that has ended and announces its winners.
 pub async fn finish_due(db: &DatabaseConnection, outbox: &Outbox) -> Result<usize, DbErr> {
     let now = chrono::Utc::now();
@@ -322,6 +427,9 @@ pub fn spawn_finisher(
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         loop {
+            if let Err(error) = announce_due(&db, &outbox).await {
+                tracing::warn!(%error, "announcing contests failed");
+            }
             if let Err(error) = finish_due(&db, &outbox).await {
                 tracing::warn!(%error, "finishing contests failed");
             }

@@ -137,6 +137,9 @@ entity!(contest, "contests", {
     pub post_ids: String,
     pub teams: bool,
     pub finished: bool,
+    /// Whether `contest_started` and `contest_ending` were announced.
+    pub started_announced: bool,
+    pub ending_announced: bool,
     /// JSON array of frozen `ContestStanding`s.
     pub results: Option<String>,
     pub created_by: String,

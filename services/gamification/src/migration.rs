@@ -10,6 +10,7 @@ impl MigratorTrait for Migrator {
             Box::new(chorus_bus::migration::Migration),
             Box::new(Initial),
             Box::new(Tallies),
+            Box::new(ContestAnnouncements),
         ]
     }
 }
@@ -387,5 +388,46 @@ impl MigrationTrait for Tallies {
         manager
             .drop_table(Table::drop().table(name("tallies")).to_owned())
             .await
+    }
+}
+
+/// Whether a contest's start and approaching end were announced.
+struct ContestAnnouncements;
+
+impl MigrationName for ContestAnnouncements {
+    fn name(&self) -> &str {
+        "m20261129_000100_gamification_contest_announcements"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for ContestAnnouncements {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        // One column per statement (SQLite); existing contests count as announced.
+        for column in ["started_announced", "ending_announced"] {
+            manager
+                .alter_table(
+                    Table::alter()
+                        .table(name("contests"))
+                        .add_column(boolean(name(column)).default(true))
+                        .to_owned(),
+                )
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        for column in ["ending_announced", "started_announced"] {
+            manager
+                .alter_table(
+                    Table::alter()
+                        .table(name("contests"))
+                        .drop_column(name(column))
+                        .to_owned(),
+                )
+                .await?;
+        }
+        Ok(())
     }
 }

@@ -5,7 +5,9 @@ use chorus_events::Event;
 use chorus_events::content::v1::{
     PostPublished, PostTransitioned, SubmissionApproved, SubmissionRejected, SurveyOpened,
 };
-use chorus_events::gamification::v1::{BadgeEarned, ContestFinished, PointsAwarded};
+use chorus_events::gamification::v1::{
+    BadgeEarned, ContestEnding, ContestFinished, ContestStarted, PointsAwarded,
+};
 use chorus_events::identity::v1::{UserCreated, UserDeactivated, UserErased, UserUpdated};
 use chorus_events::notification::v1::{NotificationDelivered, WebhookEndpointDisabled};
 use chorus_events::share::v1::{AccountExpiring, ShareFailed, ShareNeedsReconnect, SharePublished};
@@ -325,6 +327,67 @@ pub async fn spawn(bus: &Bus, notifier: Arc<Notifier>, shutdown: Shutdown) -> Re
                     kind: "survey_waiting",
                     title: format!("A survey is waiting for you: {}", event.title),
                     body: "It takes a minute; your answers are anonymous.".to_string(),
+                };
+                notifier
+                    .deliver(&delivery.tenant_id, &delivery.event_id, message)
+                    .await?;
+            }
+            Ok(())
+        },
+    )
+    .await?;
+    handle::<ContestStarted, _, _>(
+        bus,
+        &notifier,
+        "notifications-contest-started",
+        &shutdown,
+        |notifier, delivery| async move {
+            let event = &delivery.event;
+            let ends = chorus_events::from_timestamp(event.ends_at.as_ref())
+                .map(|at| at.format("%Y-%m-%d %H:%M UTC").to_string())
+                .unwrap_or_default();
+            for advocate in notifier
+                .people_with(&event.tenant_id, &["advocate"])
+                .await?
+            {
+                let message = Message {
+                    user_id: advocate,
+                    kind: "contest_started",
+                    title: format!("A contest has begun: {}", event.name),
+                    body: format!(
+                        "Counting {} until {ends}. Share what you like, in your own words.",
+                        event.metric
+                    ),
+                };
+                notifier
+                    .deliver(&delivery.tenant_id, &delivery.event_id, message)
+                    .await?;
+            }
+            Ok(())
+        },
+    )
+    .await?;
+    handle::<ContestEnding, _, _>(
+        bus,
+        &notifier,
+        "notifications-contest-ending",
+        &shutdown,
+        |notifier, delivery| async move {
+            let event = &delivery.event;
+            let ends = chorus_events::from_timestamp(event.ends_at.as_ref())
+                .map(|at| at.format("%Y-%m-%d %H:%M UTC").to_string())
+                .unwrap_or_default();
+            for advocate in notifier
+                .people_with(&event.tenant_id, &["advocate"])
+                .await?
+            {
+                let message = Message {
+                    user_id: advocate,
+                    kind: "contest_ending",
+                    title: format!("{} ends soon", event.name),
+                    body: format!(
+                        "The contest closes at {ends}: see where you stand on the board."
+                    ),
                 };
                 notifier
                     .deliver(&delivery.tenant_id, &delivery.event_id, message)

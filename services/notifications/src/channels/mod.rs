@@ -48,6 +48,8 @@ pub const KINDS: &[(&str, bool, bool, bool)] = &[
     ("points_awarded", true, false, false),
     ("points_milestone", true, false, true),
     ("badge_earned", true, true, true),
+    ("contest_started", true, false, false),
+    ("contest_ending", true, false, true),
     ("contest_won", true, true, true),
     ("submission_approved", true, true, true),
     ("submission_rejected", true, true, false),
