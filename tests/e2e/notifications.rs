@@ -570,3 +570,150 @@ async fn advocates_hear_when_a_contest_begins_and_nears_its_end() {
     );
     harness.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn suggestions_milestones_and_wins_reach_the_right_people() {
+    use chorus_events::gamification::v1::{ContestFinished, ContestWinner, PointsAwarded};
+    let harness = Harness::start(Backend::Sqlite, &[]).await;
+    let curator = harness.tenant("acme", &["ann", "ben"]).await;
+    let api = &harness.api;
+    let ann = harness.token("acme", "ann", &[Role::Advocate]);
+    let ben = harness.token("acme", "ben", &[Role::Advocate]);
+    let inbox_of = |token: String, kind: &'static str| {
+        let harness = &harness;
+        async move {
+            let inbox: Inbox = harness
+                .api
+                .get("/v1/me/notifications", &token)
+                .await
+                .unwrap();
+            inbox
+                .items
+                .into_iter()
+                .filter(|item| item.kind == kind)
+                .map(|item| item.title)
+                .collect::<Vec<_>>()
+        }
+    };
+    let wait = |token: String, kind: &'static str| {
+        let inbox_of = &inbox_of;
+        async move {
+            eventually(Duration::from_secs(30), kind, || async {
+                let titles = inbox_of(token.clone(), kind).await;
+                (!titles.is_empty()).then_some(titles)
+            })
+            .await
+        }
+    };
+
+    // Suggestions: curators hear of them; authors hear the decision.
+    let suggestion = |title: &str| {
+        json!({"title": title, "link_url": "https://blog.example.org/hack",
+               "text": "48 hours, one tracker", "topics": ["engineering"]})
+    };
+    let accepted: Value = api
+        .post("/v1/submissions", &ann, suggestion("Our hackathon"))
+        .await
+        .unwrap();
+    let turned_down: Value = api
+        .post("/v1/submissions", &ben, suggestion("Our lunch menu"))
+        .await
+        .unwrap();
+    let waiting = wait(curator.clone(), "submission_waiting").await;
+    assert!(
+        waiting.contains(&"A suggestion is waiting: Our hackathon".to_string()),
+        "{waiting:?}"
+    );
+    let _: Value = api
+        .post(
+            &format!(
+                "/v1/submissions/{}/approve",
+                accepted["id"].as_str().unwrap()
+            ),
+            &curator,
+            json!({}),
+        )
+        .await
+        .unwrap();
+    let _: Value = api
+        .post(
+            &format!(
+                "/v1/submissions/{}/reject",
+                turned_down["id"].as_str().unwrap()
+            ),
+            &curator,
+            json!({"reason": "Not about our work"}),
+        )
+        .await
+        .unwrap();
+    wait(ann.clone(), "submission_approved").await;
+    wait(ben.clone(), "submission_rejected").await;
+    assert!(
+        inbox_of(ann.clone(), "submission_rejected")
+            .await
+            .is_empty()
+    );
+
+    // Points: crossing 100 is a milestone, once.
+    for (points, balance) in [(60, 60), (50, 110), (20, 130)] {
+        harness
+            .bus
+            .publish_event(
+                &PointsAwarded {
+                    tenant_id: "acme".into(),
+                    user_id: "ann".into(),
+                    points,
+                    action: "share".into(),
+                    source_event_id: uuid::Uuid::now_v7().to_string(),
+                    balance,
+                    ..Default::default()
+                },
+                "test",
+            )
+            .await
+            .unwrap();
+    }
+    let milestones = wait(ann.clone(), "points_milestone").await;
+    assert_eq!(milestones, vec!["You reached 100 points".to_string()]);
+
+    // A contest's individual winners hear their place.
+    harness
+        .bus
+        .publish_event(
+            &ContestFinished {
+                tenant_id: "acme".into(),
+                contest_id: "c1".into(),
+                name: "Spring sprint".into(),
+                metric: "shares".into(),
+                winners: vec![
+                    ContestWinner {
+                        rank: 1,
+                        user_id: "ben".into(),
+                        score: 9,
+                        ..Default::default()
+                    },
+                    ContestWinner {
+                        rank: 2,
+                        user_id: "ann".into(),
+                        score: 7,
+                        ..Default::default()
+                    },
+                ],
+                ..Default::default()
+            },
+            "test",
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        wait(ben.clone(), "contest_won").await,
+        vec!["You placed #1 in Spring sprint".to_string()]
+    );
+    assert_eq!(
+        wait(ann.clone(), "contest_won").await,
+        vec!["You placed #2 in Spring sprint".to_string()]
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(inbox_of(ann.clone(), "points_milestone").await.len(), 1);
+    harness.stop().await;
+}

@@ -197,6 +197,13 @@ event!(
     "chorus.content.v1.PostExpired"
 );
 event!(
+    content::v1::SubmissionCreated,
+    CONTENT,
+    "submission_created",
+    1,
+    "chorus.content.v1.SubmissionCreated"
+);
+event!(
     content::v1::SubmissionApproved,
     CONTENT,
     "submission_approved",
@@ -520,6 +527,7 @@ pub fn catalogue() -> Vec<(String, &'static str)> {
         row::<content::v1::PostArchived>(),
         row::<content::v1::PostTransitioned>(),
         row::<content::v1::PostExpired>(),
+        row::<content::v1::SubmissionCreated>(),
         row::<content::v1::SubmissionApproved>(),
         row::<content::v1::SubmissionRejected>(),
         row::<content::v1::SurveyAnswered>(),

@@ -3,7 +3,8 @@ use chorus_bus::consumer::{self, ConsumerSpec, Delivery, HandlerError};
 use chorus_bus::{Bus, BusError, Outbox};
 use chorus_events::Event;
 use chorus_events::content::v1::{
-    PostPublished, PostTransitioned, SubmissionApproved, SubmissionRejected, SurveyOpened,
+    PostPublished, PostTransitioned, SubmissionApproved, SubmissionCreated, SubmissionRejected,
+    SurveyOpened,
 };
 use chorus_events::gamification::v1::{
     BadgeEarned, ContestEnding, ContestFinished, ContestStarted, PointsAwarded,
@@ -387,6 +388,36 @@ pub async fn spawn(bus: &Bus, notifier: Arc<Notifier>, shutdown: Shutdown) -> Re
                     title: format!("{} ends soon", event.name),
                     body: format!(
                         "The contest closes at {ends}: see where you stand on the board."
+                    ),
+                };
+                notifier
+                    .deliver(&delivery.tenant_id, &delivery.event_id, message)
+                    .await?;
+            }
+            Ok(())
+        },
+    )
+    .await?;
+    handle::<SubmissionCreated, _, _>(
+        bus,
+        &notifier,
+        "notifications-submission-created",
+        &shutdown,
+        |notifier, delivery| async move {
+            let event = &delivery.event;
+            for curator in notifier
+                .people_with(&event.tenant_id, &["curator"])
+                .await?
+                .into_iter()
+                .filter(|curator| *curator != event.author)
+            {
+                let message = Message {
+                    user_id: curator,
+                    kind: "submission_waiting",
+                    title: format!("A suggestion is waiting: {}", event.title),
+                    body: format!(
+                        "{} suggested content for the library: approve it or turn it down with a reason.",
+                        event.author
                     ),
                 };
                 notifier

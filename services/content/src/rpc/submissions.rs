@@ -62,9 +62,20 @@ impl ContentService {
             decided_by: Set(None),
             decided_at: Set(None),
         };
+        let txn = self.db.begin().await?;
         let model = submission::Entity::insert(row)
-            .exec_with_returning(&self.db)
+            .exec_with_returning(&txn)
             .await?;
+        let created = chorus_events::content::v1::SubmissionCreated {
+            tenant_id: model.tenant_id.clone(),
+            submission_id: model.id.clone(),
+            author: model.author.clone(),
+            title: model.title.clone(),
+            created_at: Some(chorus_events::to_timestamp(model.created_at)),
+        };
+        self.outbox.enqueue(&txn, &created).await?;
+        txn.commit().await?;
+        self.outbox.wake();
         Ok(to_submission(model))
     }
 

@@ -54,6 +54,7 @@ pub const KINDS: &[(&str, bool, bool, bool)] = &[
     ("submission_approved", true, true, true),
     ("submission_rejected", true, true, false),
     ("post_waiting_review", true, true, true),
+    ("submission_waiting", true, false, false),
     ("webhook_endpoint_disabled", true, true, false),
     ("publishing_failure_rate", true, true, true),
 ];
