@@ -324,7 +324,7 @@ async fn channels_on(backend: Backend) {
     );
     assert_eq!(
         mail.header("Subject"),
-        "You earned the badge Premier partage"
+        "Vous avez obtenu le badge Premier partage"
     );
     assert!(
         mail.header("Content-Type")
@@ -333,8 +333,12 @@ async fn channels_on(backend: Backend) {
     assert!(mail.header("Message-ID").ends_with("@chorus>"));
     let text = mail.part("text/plain");
     assert!(
-        text.starts_with("Bonjour Léa Martin,\n\nYou earned the badge Premier partage\n"),
+        text.starts_with("Bonjour Léa Martin,\n\nVous avez obtenu le badge Premier partage\n"),
         "{text}"
+    );
+    assert!(
+        text.contains("Merci de partager : retrouvez vos badges dans votre profil."),
+        "the message itself is in French: {text}"
     );
     assert!(text.contains("Ouvrir Chorus: "), "{text}");
     assert!(text.contains("Paramètres › Notifications"), "{text}");
@@ -593,7 +597,7 @@ async fn channels_on(backend: Backend) {
                     "type": "AdaptiveCard",
                     "version": "1.4",
                     "body": [
-                        {"type": "TextBlock", "text": "You earned the badge Connector", "weight": "Bolder", "size": "Medium", "wrap": true},
+                        {"type": "TextBlock", "text": "Vous avez obtenu le badge Connector", "weight": "Bolder", "size": "Medium", "wrap": true},
                         {"type": "TextBlock", "text": posted[0]["attachments"][0]["content"]["body"][1]["text"], "wrap": true}
                     ]
                 }
@@ -605,7 +609,7 @@ async fn channels_on(backend: Backend) {
     assert_eq!(posted[0], posted[1], "the retry sends the same message");
     assert_eq!(
         posted[1]["blocks"][0]["text"]["text"],
-        "You earned the badge Connector"
+        "Vous avez obtenu le badge Connector"
     );
     assert_eq!(posted[1]["blocks"][0]["type"], "header");
     assert_eq!(posted[1]["blocks"][1]["type"], "section");
@@ -613,7 +617,7 @@ async fn channels_on(backend: Backend) {
         posted[1]["text"]
             .as_str()
             .unwrap()
-            .starts_with("You earned the badge Connector: ")
+            .starts_with("Vous avez obtenu le badge Connector: ")
     );
     let history = eventually(
         Duration::from_secs(10),

@@ -122,12 +122,11 @@ impl Notifier {
         }
         tracing::warn!(%tenant_id, failed, total, "publishing failure rate above the alert threshold");
         for admin in self.admins(tenant_id).await? {
-            let message = Message {
-                user_id: admin,
-                kind: "publishing_failure_rate",
-                title: format!("Publishing is failing: {failed} of {total} shares in the last hours"),
-                body: "Shares are failing more than usual. Look at the failed shares' reasons (GET /v1/shares?status=failed): a network may be down, an app's credentials revoked or a limit reached.".to_string(),
-            };
+            let message = Message::new(
+                &admin,
+                "publishing_failure_rate",
+                vec![("failed", failed.to_string()), ("total", total.to_string())],
+            );
             self.deliver(tenant_id, &format!("{event_id}:failure-rate"), message)
                 .await?;
         }

@@ -27,12 +27,25 @@ pub struct Notifier {
     pub channels: Arc<crate::channels::Channels>,
 }
 
-/// What to tell whom about an event.
+/// What to tell whom about an event: the kind, and the values its text needs (the text is
+/// rendered in the person's language when delivered, see `texts`).
 pub struct Message {
     pub user_id: String,
     pub kind: &'static str,
-    pub title: String,
-    pub body: String,
+    /// The text's template: the kind, or a variant of it.
+    pub template: &'static str,
+    pub params: Vec<(&'static str, String)>,
+}
+
+impl Message {
+    pub fn new(user_id: &str, kind: &'static str, params: Vec<(&'static str, String)>) -> Message {
+        Message {
+            user_id: user_id.to_string(),
+            kind,
+            template: kind,
+            params,
+        }
+    }
 }
 
 /// Balances worth a word of recognition.
@@ -121,7 +134,13 @@ pub async fn spawn(bus: &Bus, notifier: Arc<Notifier>, shutdown: Shutdown) -> Re
         |notifier, delivery| async move {
             let event = delivery.event;
             notifier
-                .keep_person(&event.tenant_id, &event.user_id, &event.roles, true)
+                .keep_person(
+                    &event.tenant_id,
+                    &event.user_id,
+                    &event.roles,
+                    Some(&event.language),
+                    true,
+                )
                 .await
         },
     )
@@ -134,7 +153,13 @@ pub async fn spawn(bus: &Bus, notifier: Arc<Notifier>, shutdown: Shutdown) -> Re
         |notifier, delivery| async move {
             let event = delivery.event;
             notifier
-                .keep_person(&event.tenant_id, &event.user_id, &event.roles, true)
+                .keep_person(
+                    &event.tenant_id,
+                    &event.user_id,
+                    &event.roles,
+                    Some(&event.language),
+                    true,
+                )
                 .await
         },
     )
@@ -147,7 +172,7 @@ pub async fn spawn(bus: &Bus, notifier: Arc<Notifier>, shutdown: Shutdown) -> Re
         |notifier, delivery| async move {
             let event = delivery.event;
             notifier
-                .keep_person(&event.tenant_id, &event.user_id, &[], false)
+                .keep_person(&event.tenant_id, &event.user_id, &[], None, false)
                 .await
         },
     )
@@ -170,12 +195,11 @@ pub async fn spawn(bus: &Bus, notifier: Arc<Notifier>, shutdown: Shutdown) -> Re
         "notifications-badge-earned",
         &shutdown,
         |event| {
-            Some(Message {
-                user_id: event.user_id.clone(),
-                kind: "badge_earned",
-                title: format!("You earned the badge {}", event.title),
-                body: "Thank you for sharing: see your badges in your profile.".to_string(),
-            })
+            Some(Message::new(
+                &event.user_id,
+                "badge_earned",
+                vec![("badge", event.title.clone())],
+            ))
         },
     )
     .await?;
@@ -185,12 +209,11 @@ pub async fn spawn(bus: &Bus, notifier: Arc<Notifier>, shutdown: Shutdown) -> Re
         "notifications-submission-approved",
         &shutdown,
         |event| {
-            Some(Message {
-                user_id: event.author_id.clone(),
-                kind: "submission_approved",
-                title: "Your suggestion was approved".to_string(),
-                body: "It is now in the library for everyone to share.".to_string(),
-            })
+            Some(Message::new(
+                &event.author_id,
+                "submission_approved",
+                vec![],
+            ))
         },
     )
     .await?;
@@ -200,12 +223,11 @@ pub async fn spawn(bus: &Bus, notifier: Arc<Notifier>, shutdown: Shutdown) -> Re
         "notifications-submission-rejected",
         &shutdown,
         |event| {
-            Some(Message {
-                user_id: event.author_id.clone(),
-                kind: "submission_rejected",
-                title: "Your suggestion was not approved".to_string(),
-                body: event.reason.clone(),
-            })
+            Some(Message::new(
+                &event.author_id,
+                "submission_rejected",
+                vec![("reason", event.reason.clone())],
+            ))
         },
     )
     .await?;
@@ -222,12 +244,14 @@ pub async fn spawn(bus: &Bus, notifier: Arc<Notifier>, shutdown: Shutdown) -> Re
                 .iter()
                 .filter(|winner| !winner.user_id.is_empty())
             {
-                let message = Message {
-                    user_id: winner.user_id.clone(),
-                    kind: "contest_won",
-                    title: format!("You placed #{} in {}", winner.rank, event.name),
-                    body: format!("The contest {} is over: see the final board.", event.name),
-                };
+                let message = Message::new(
+                    &winner.user_id,
+                    "contest_won",
+                    vec![
+                        ("rank", winner.rank.to_string()),
+                        ("contest", event.name.clone()),
+                    ],
+                );
                 notifier
                     .deliver(&delivery.tenant_id, &delivery.event_id, message)
                     .await?;
@@ -283,19 +307,17 @@ pub async fn spawn(bus: &Bus, notifier: Arc<Notifier>, shutdown: Shutdown) -> Re
             )
             .await?;
             for user_id in audience.user_ids {
-                let message = Message {
-                    user_id,
-                    kind: "new_content",
-                    title: format!("New to share: {}", event.title),
-                    body: if event.topics.is_empty() {
-                        "A new post is in your feed, ready for your own words.".to_string()
-                    } else {
-                        format!(
-                            "A new post about {} is in your feed, ready for your own words.",
-                            event.topics.join(", ")
-                        )
-                    },
-                };
+                let mut message = Message::new(
+                    &user_id,
+                    "new_content",
+                    vec![
+                        ("title", event.title.clone()),
+                        ("topics", event.topics.join(", ")),
+                    ],
+                );
+                if event.topics.is_empty() {
+                    message.template = "new_content_plain";
+                }
                 notifier
                     .deliver(&delivery.tenant_id, &delivery.event_id, message)
                     .await?;
@@ -323,12 +345,11 @@ pub async fn spawn(bus: &Bus, notifier: Arc<Notifier>, shutdown: Shutdown) -> Re
             )
             .await?;
             for user_id in audience.user_ids {
-                let message = Message {
-                    user_id,
-                    kind: "survey_waiting",
-                    title: format!("A survey is waiting for you: {}", event.title),
-                    body: "It takes a minute; your answers are anonymous.".to_string(),
-                };
+                let message = Message::new(
+                    &user_id,
+                    "survey_waiting",
+                    vec![("title", event.title.clone())],
+                );
                 notifier
                     .deliver(&delivery.tenant_id, &delivery.event_id, message)
                     .await?;
@@ -351,15 +372,15 @@ pub async fn spawn(bus: &Bus, notifier: Arc<Notifier>, shutdown: Shutdown) -> Re
                 .people_with(&event.tenant_id, &["advocate"])
                 .await?
             {
-                let message = Message {
-                    user_id: advocate,
-                    kind: "contest_started",
-                    title: format!("A contest has begun: {}", event.name),
-                    body: format!(
-                        "Counting {} until {ends}. Share what you like, in your own words.",
-                        event.metric
-                    ),
-                };
+                let message = Message::new(
+                    &advocate,
+                    "contest_started",
+                    vec![
+                        ("contest", event.name.clone()),
+                        ("metric", event.metric.clone()),
+                        ("ends", ends.clone()),
+                    ],
+                );
                 notifier
                     .deliver(&delivery.tenant_id, &delivery.event_id, message)
                     .await?;
@@ -382,14 +403,11 @@ pub async fn spawn(bus: &Bus, notifier: Arc<Notifier>, shutdown: Shutdown) -> Re
                 .people_with(&event.tenant_id, &["advocate"])
                 .await?
             {
-                let message = Message {
-                    user_id: advocate,
-                    kind: "contest_ending",
-                    title: format!("{} ends soon", event.name),
-                    body: format!(
-                        "The contest closes at {ends}: see where you stand on the board."
-                    ),
-                };
+                let message = Message::new(
+                    &advocate,
+                    "contest_ending",
+                    vec![("contest", event.name.clone()), ("ends", ends.clone())],
+                );
                 notifier
                     .deliver(&delivery.tenant_id, &delivery.event_id, message)
                     .await?;
@@ -411,15 +429,14 @@ pub async fn spawn(bus: &Bus, notifier: Arc<Notifier>, shutdown: Shutdown) -> Re
                 .into_iter()
                 .filter(|curator| *curator != event.author)
             {
-                let message = Message {
-                    user_id: curator,
-                    kind: "submission_waiting",
-                    title: format!("A suggestion is waiting: {}", event.title),
-                    body: format!(
-                        "{} suggested content for the library: approve it or turn it down with a reason.",
-                        event.author
-                    ),
-                };
+                let message = Message::new(
+                    &curator,
+                    "submission_waiting",
+                    vec![
+                        ("title", event.title.clone()),
+                        ("author", event.author.clone()),
+                    ],
+                );
                 notifier
                     .deliver(&delivery.tenant_id, &delivery.event_id, message)
                     .await?;
@@ -445,15 +462,14 @@ pub async fn spawn(bus: &Bus, notifier: Arc<Notifier>, shutdown: Shutdown) -> Re
                 .into_iter()
                 .filter(|reviewer| *reviewer != event.actor)
             {
-                let message = Message {
-                    user_id: reviewer,
-                    kind: "post_waiting_review",
-                    title: "A post is waiting for your review".to_string(),
-                    body: format!(
-                        "{} submitted post {} for approval: approve it or ask for changes.",
-                        event.actor, event.post_id
-                    ),
-                };
+                let message = Message::new(
+                    &reviewer,
+                    "post_waiting_review",
+                    vec![
+                        ("actor", event.actor.clone()),
+                        ("post", event.post_id.clone()),
+                    ],
+                );
                 notifier
                     .deliver(&delivery.tenant_id, &delivery.event_id, message)
                     .await?;
@@ -462,22 +478,26 @@ pub async fn spawn(bus: &Bus, notifier: Arc<Notifier>, shutdown: Shutdown) -> Re
         },
     )
     .await?;
-    handle::<WebhookEndpointDisabled, _, _>(bus, &notifier, "notifications-webhook-disabled", &shutdown, |notifier, delivery| async move {
-        let event = &delivery.event;
-        for admin in notifier.admins(&event.tenant_id).await? {
-            let message = Message {
-                user_id: admin,
-                kind: "webhook_endpoint_disabled",
-                title: "A webhook endpoint was disabled".to_string(),
-                body: format!(
-                    "Chorus stopped sending events to {}: {}. Fix the receiver, enable the endpoint again and replay its failed messages.",
-                    event.url, event.reason
-                ),
-            };
-            notifier.deliver(&delivery.tenant_id, &delivery.event_id, message).await?;
-        }
-        Ok(())
-    })
+    handle::<WebhookEndpointDisabled, _, _>(
+        bus,
+        &notifier,
+        "notifications-webhook-disabled",
+        &shutdown,
+        |notifier, delivery| async move {
+            let event = &delivery.event;
+            for admin in notifier.admins(&event.tenant_id).await? {
+                let message = Message::new(
+                    &admin,
+                    "webhook_endpoint_disabled",
+                    vec![("url", event.url.clone()), ("reason", event.reason.clone())],
+                );
+                notifier
+                    .deliver(&delivery.tenant_id, &delivery.event_id, message)
+                    .await?;
+            }
+            Ok(())
+        },
+    )
     .await?;
     subscribe::<SharePublished, _>(
         bus,
@@ -485,15 +505,14 @@ pub async fn spawn(bus: &Bus, notifier: Arc<Notifier>, shutdown: Shutdown) -> Re
         "notifications-share-published",
         &shutdown,
         |event| {
-            Some(Message {
-                user_id: event.user_id.clone(),
-                kind: "share_published",
-                title: format!(
-                    "Your share was published on {}",
-                    network_name(&event.network)
-                ),
-                body: format!("See it at {}", event.external_url),
-            })
+            Some(Message::new(
+                &event.user_id,
+                "share_published",
+                vec![
+                    ("network", network_name(&event.network).to_string()),
+                    ("url", event.external_url.clone()),
+                ],
+            ))
         },
     )
     .await?;
@@ -503,15 +522,14 @@ pub async fn spawn(bus: &Bus, notifier: Arc<Notifier>, shutdown: Shutdown) -> Re
         "notifications-share-failed",
         &shutdown,
         |event| {
-            Some(Message {
-                user_id: event.user_id.clone(),
-                kind: "share_failed",
-                title: format!(
-                    "Your share could not be published on {}",
-                    network_name(&event.network)
-                ),
-                body: event.reason.clone(),
-            })
+            Some(Message::new(
+                &event.user_id,
+                "share_failed",
+                vec![
+                    ("network", network_name(&event.network).to_string()),
+                    ("reason", event.reason.clone()),
+                ],
+            ))
         },
     )
     .await?;
@@ -521,12 +539,14 @@ pub async fn spawn(bus: &Bus, notifier: Arc<Notifier>, shutdown: Shutdown) -> Re
         "notifications-share-needs-reconnect",
         &shutdown,
         |event| {
-            Some(Message {
-                user_id: event.user_id.clone(),
-                kind: "account_needs_reconnect",
-                title: format!("Reconnect your {} account", network_name(&event.network)),
-                body: format!("A share is waiting: {}", event.reason),
-            })
+            Some(Message::new(
+                &event.user_id,
+                "account_needs_reconnect",
+                vec![
+                    ("network", network_name(&event.network).to_string()),
+                    ("reason", event.reason.clone()),
+                ],
+            ))
         },
     )
     .await?;
@@ -539,18 +559,14 @@ pub async fn spawn(bus: &Bus, notifier: Arc<Notifier>, shutdown: Shutdown) -> Re
             let when = chorus_events::from_timestamp(event.expires_at.as_ref())
                 .map(|at| at.format("%Y-%m-%d %H:%M UTC").to_string())
                 .unwrap_or_else(|| "soon".to_string());
-            Some(Message {
-                user_id: event.user_id.clone(),
-                kind: "account_expiring",
-                title: format!(
-                    "Reconnect your {} account before {when}",
-                    network_name(&event.network)
-                ),
-                body: format!(
-                    "{} asks you to sign in again every so often. Reconnect before {when} so that your scheduled shares go out.",
-                    network_name(&event.network)
-                ),
-            })
+            Some(Message::new(
+                &event.user_id,
+                "account_expiring",
+                vec![
+                    ("network", network_name(&event.network).to_string()),
+                    ("when", when),
+                ],
+            ))
         },
     )
     .await?;
@@ -568,31 +584,31 @@ pub async fn spawn(bus: &Bus, notifier: Arc<Notifier>, shutdown: Shutdown) -> Re
                 .deliver(
                     &delivery.tenant_id,
                     &delivery.event_id,
-                    Message {
-                        user_id: event.user_id.clone(),
-                        kind: "points_awarded",
-                        title: format!("You earned {} points", event.points),
-                        body: format!(
-                            "For a {}. Your balance is {} points.",
-                            event.action, event.balance
-                        ),
-                    },
+                    Message::new(
+                        &event.user_id,
+                        "points_awarded",
+                        vec![
+                            ("points", event.points.to_string()),
+                            ("action", event.action.clone()),
+                            ("balance", event.balance.to_string()),
+                        ],
+                    ),
                 )
                 .await?;
-            if let Some(milestone) = milestone_crossed(event.balance - event.points, event.balance) {
+            if let Some(milestone) = milestone_crossed(event.balance - event.points, event.balance)
+            {
                 notifier
                     .deliver(
                         &delivery.tenant_id,
                         &format!("{}:milestone", delivery.event_id),
-                        Message {
-                            user_id: event.user_id.clone(),
-                            kind: "points_milestone",
-                            title: format!("You reached {milestone} points"),
-                            body: format!(
-                                "Your shares have earned you {} points so far. Thank you for sharing!",
-                                event.balance
-                            ),
-                        },
+                        Message::new(
+                            &event.user_id,
+                            "points_milestone",
+                            vec![
+                                ("milestone", milestone.to_string()),
+                                ("balance", event.balance.to_string()),
+                            ],
+                        ),
                     )
                     .await?;
             }
@@ -611,17 +627,22 @@ impl Notifier {
         tenant_id: &str,
         user_id: &str,
         roles: &[String],
+        language: Option<&str>,
         active: bool,
     ) -> Result<(), HandlerError> {
         let mut update = vec![person::Column::Active];
         if active {
             update.push(person::Column::Roles);
         }
+        if language.is_some() {
+            update.push(person::Column::Language);
+        }
         person::Entity::insert(person::ActiveModel {
             tenant_id: Set(tenant_id.to_string()),
             user_id: Set(user_id.to_string()),
             roles: Set(roles.join(",")),
             active: Set(active),
+            language: Set(language.unwrap_or_default().to_string()),
         })
         .on_conflict(
             OnConflict::columns([person::Column::TenantId, person::Column::UserId])
@@ -667,6 +688,30 @@ impl Notifier {
         Ok(())
     }
 
+    /// The language a person reads notifications in: from identity's events, or asked of
+    /// identity when the person's events have not arrived yet; English when unknown.
+    async fn language_of(&self, tenant_id: &str, user_id: &str) -> Result<String, HandlerError> {
+        if let Some(person) =
+            person::Entity::find_by_id((tenant_id.to_string(), user_id.to_string()))
+                .one(&self.db)
+                .await?
+        {
+            return Ok(person.language);
+        }
+        let subject = chorus_bus::rpc::subject("identity", "user_get");
+        let user: Result<chorus_api::identity::User, _> = chorus_bus::rpc::call(
+            &self.channels.nats,
+            &subject,
+            &chorus_kit::Caller::system(tenant_id),
+            &chorus_api::identity::GetUser {
+                user_id: user_id.to_string(),
+            },
+            std::time::Duration::from_secs(5),
+        )
+        .await;
+        Ok(user.map(|user| user.language).unwrap_or_default())
+    }
+
     /// The tenant's active admins.
     pub async fn admins(&self, tenant_id: &str) -> Result<Vec<String>, HandlerError> {
         self.people_with(tenant_id, &["admin"]).await
@@ -703,7 +748,8 @@ impl Notifier {
             .channels
             .routing(tenant_id, &message.user_id, message.kind)
             .await?;
-        let (title, body) = (message.title.clone(), message.body.clone());
+        let language = self.language_of(tenant_id, &message.user_id).await?;
+        let (title, body) = crate::texts::render(message.template, &language, &message.params);
         let txn = self.db.begin().await?;
         if routing.in_app {
             let row = notification::ActiveModel {
@@ -712,8 +758,8 @@ impl Notifier {
                 user_id: Set(message.user_id.clone()),
                 kind: Set(message.kind.to_string()),
                 channel: Set(channel.to_string()),
-                title: Set(message.title.clone()),
-                body: Set(message.body.clone()),
+                title: Set(title.clone()),
+                body: Set(body.clone()),
                 source_event_id: Set(source_event_id.to_string()),
                 created_at: Set(now),
                 read_at: Set(None),

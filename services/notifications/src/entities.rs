@@ -38,6 +38,8 @@ pub mod person {
         /// Comma-separated roles.
         pub roles: String,
         pub active: bool,
+        /// Language tag of the person's notifications (`fr`, `pl`, …; empty: English).
+        pub language: String,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

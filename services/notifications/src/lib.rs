@@ -8,6 +8,7 @@ mod consumers;
 mod entities;
 mod migration;
 mod rpc;
+mod texts;
 pub mod webhooks;
 
 use chorus_bus::rpc::RpcServer;

@@ -14,6 +14,7 @@ impl MigratorTrait for Migrator {
             Box::new(Digests),
             Box::new(PushDevices),
             Box::new(FailureAlerts),
+            Box::new(PeopleLanguage),
         ]
     }
 }
@@ -494,5 +495,39 @@ impl MigrationTrait for FailureAlerts {
                 .await?;
         }
         Ok(())
+    }
+}
+
+/// The language people read their notifications in.
+struct PeopleLanguage;
+
+impl MigrationName for PeopleLanguage {
+    fn name(&self) -> &str {
+        "m20261129_000600_notifications_people_language"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for PeopleLanguage {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(Alias::new("people"))
+                    .add_column(string(Alias::new("language")).default(""))
+                    .to_owned(),
+            )
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(Alias::new("people"))
+                    .drop_column(Alias::new("language"))
+                    .to_owned(),
+            )
+            .await
     }
 }
