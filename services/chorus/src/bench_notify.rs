@@ -104,6 +104,19 @@ pub async fn notifications(
         )
         .await?;
     let admin = api.token("bench", "admin", &[Role::Admin]);
+    // The advocates the points go to, known to notifications (language, roles) as in a
+    // real tenant.
+    for index in 0..200 {
+        let _: serde_json::Value = api
+            .post(
+                "/v1/users",
+                &admin,
+                json!({"id": format!("advocate-{index}"), "display_name": format!("Advocate {index}"),
+                "email": format!("advocate-{index}@bench.example"), "roles": ["advocate"],
+                "language": if index % 2 == 0 { "en" } else { "fr" }}),
+            )
+            .await?;
+    }
     let _: serde_json::Value = api
         .send(
             reqwest::Method::PUT,
@@ -126,6 +139,8 @@ pub async fn notifications(
         secrets.lock().unwrap().push(created.secret);
     }
     let bus = chorus_bus::Bus::connect(&running.nats_url).await?;
+    // Let identity's user events reach notifications before the measured burst.
+    tokio::time::sleep(Duration::from_secs(2)).await;
     let delivered_before = bus
         .jetstream
         .get_stream("CHORUS_NOTIFICATION")
@@ -145,7 +160,8 @@ pub async fn notifications(
             action: "share".into(),
             source_event_id: uuid::Uuid::now_v7().to_string(),
             share_id: format!("share-{index}"),
-            balance: 10 * (index as i64 / 200 + 1),
+            // A balance below every milestone: one notification per event.
+            balance: 10,
             awarded_at: Some(chorus_events::to_timestamp(chrono::Utc::now())),
         };
         let subject = chorus_events::Event::subject(&event);
