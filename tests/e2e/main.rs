@@ -2,6 +2,7 @@
 //! PostgreSQL), the network simulator, every service, driven through the gateway's API.
 
 mod analytics;
+mod api_keys;
 mod bad_input;
 mod bus;
 mod channels;

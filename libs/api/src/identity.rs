@@ -64,3 +64,51 @@ pub struct User {
 pub struct GetUser {
     pub user_id: String,
 }
+
+/// An API key for an integrator: it acts as its user with the roles it names (a subset of
+/// the user's roles, never `advocate`: keys do not post on anyone's accounts).
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(example = json!({"user_id": "crm-sync", "name": "CRM sync", "roles": ["integrator"]}))]
+pub struct CreateApiKey {
+    /// The user the key acts as (an integrator).
+    pub user_id: String,
+    pub name: String,
+    pub roles: Vec<Role>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ApiKey {
+    pub id: String,
+    pub user_id: String,
+    pub name: String,
+    pub roles: Vec<Role>,
+    /// The key's first characters, to recognise it (`chk_ab12cd34…`).
+    pub prefix: String,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    /// Updated at most once a minute.
+    pub last_used_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub revoked_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// A new key: `key` is shown now and never again (only its hash is kept).
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ApiKeyCreated {
+    pub api_key: ApiKey,
+    pub key: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ApiKeys {
+    pub items: Vec<ApiKey>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ApiKeyRef {
+    pub key_id: String,
+}
+
+/// Internal: the gateway resolves a presented key.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ResolveApiKey {
+    pub key: String,
+}

@@ -62,6 +62,9 @@ impl FromRequestParts<AppState> for Authenticated {
         let token = header.strip_prefix("Bearer ").ok_or_else(|| {
             ServiceError::unauthorized("the Authorization header must be `Bearer <token>`")
         })?;
+        if token.starts_with("chk_") {
+            return api_key_caller(state, token).await.map(Authenticated);
+        }
         let claimed = chorus_kit::auth::verify(&state.dev_signing_key, token)
             .map_err(|error| ServiceError::unauthorized(error.to_string()))?;
         tracing::Span::current().record("tenant_id", claimed.tenant_id.as_str());
@@ -95,4 +98,33 @@ impl FromRequestParts<AppState> for Authenticated {
         };
         Ok(Authenticated(Caller { roles, ..claimed }))
     }
+}
+
+/// The caller an integrator's API key stands for, asked of identity on every request so
+/// that a revoked key stops at once.
+async fn api_key_caller(state: &AppState, key: &str) -> Result<Caller, ServiceError> {
+    let tenant = key
+        .strip_prefix("chk_")
+        .and_then(|rest| rest.split_once('_'))
+        .map(|(tenant, _)| tenant)
+        .filter(|tenant| chorus_events::is_valid_tenant_token(tenant))
+        .ok_or_else(|| ServiceError::unauthorized("this API key is not valid"))?;
+    let subject = chorus_bus::rpc::subject("identity", "api_key_resolve");
+    let user: User = chorus_bus::rpc::call(
+        &state.nats,
+        &subject,
+        &Caller::system(tenant),
+        &chorus_api::identity::ResolveApiKey {
+            key: key.to_string(),
+        },
+        state.rpc_timeout,
+    )
+    .await?;
+    let caller = Caller {
+        tenant_id: user.tenant_id,
+        user_id: user.id,
+        roles: user.roles,
+    };
+    tracing::Span::current().record("tenant_id", caller.tenant_id.as_str());
+    Ok(caller)
 }

@@ -9,6 +9,7 @@ mod content_routes;
 mod error;
 mod gamification_routes;
 pub mod idempotency;
+mod key_routes;
 mod links;
 mod live;
 mod openapi;

@@ -112,6 +112,7 @@ fn pieces() -> Vec<utoipa::openapi::OpenApi> {
         crate::gamification_routes::GamificationApi::openapi(),
         crate::webhook_routes::WebhookApi::openapi(),
         crate::channel_routes::ChannelApi::openapi(),
+        crate::key_routes::KeyApi::openapi(),
     ]
 }
 

@@ -52,6 +52,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::webhooks::router())
         .merge(crate::webhook_routes::router())
         .merge(crate::channel_routes::router())
+        .merge(crate::key_routes::router())
         .fallback(|| async { ServiceError::not_found("no such endpoint") })
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -1,5 +1,6 @@
 //! Identity: tenants, users and their roles. The gateway asks it who a caller is.
 
+mod api_keys;
 mod entities;
 mod migration;
 mod rpc;
@@ -28,6 +29,10 @@ pub async fn run(ctx: Context, shutdown: Shutdown) -> anyhow::Result<()> {
     endpoint!(server, "user_create", state, create_user)?;
     endpoint!(server, "user_get", state, get_user)?;
     endpoint!(server, "caller_resolve", state, resolve_caller)?;
+    endpoint!(server, "api_key_create", state, create_api_key)?;
+    endpoint!(server, "api_key_list", state, list_api_keys)?;
+    endpoint!(server, "api_key_revoke", state, revoke_api_key)?;
+    endpoint!(server, "api_key_resolve", state, resolve_api_key)?;
     ctx.readiness.started(NAME);
     tracing::info!(service = NAME, "started");
     shutdown.cancelled().await;

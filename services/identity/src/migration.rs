@@ -9,6 +9,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(chorus_bus::migration::Migration),
             Box::new(Initial),
+            Box::new(ApiKeys),
         ]
     }
 }
@@ -67,6 +68,44 @@ impl MigrationTrait for Initial {
             .await?;
         manager
             .drop_table(Table::drop().table(Alias::new("tenants")).to_owned())
+            .await
+    }
+}
+
+struct ApiKeys;
+
+impl MigrationName for ApiKeys {
+    fn name(&self) -> &str {
+        "m20261129_000100_identity_api_keys"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for ApiKeys {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table(Alias::new("api_keys"))
+                    .if_not_exists()
+                    .col(string(Alias::new("id")).primary_key())
+                    .col(string(Alias::new("tenant_id")))
+                    .col(string(Alias::new("user_id")))
+                    .col(string(Alias::new("name")))
+                    .col(string(Alias::new("roles")))
+                    .col(string(Alias::new("hash")))
+                    .col(timestamp_with_time_zone(Alias::new("created_at")))
+                    .col(string(Alias::new("created_by")))
+                    .col(timestamp_with_time_zone_null(Alias::new("last_used_at")))
+                    .col(timestamp_with_time_zone_null(Alias::new("revoked_at")))
+                    .to_owned(),
+            )
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .drop_table(Table::drop().table(Alias::new("api_keys")).to_owned())
             .await
     }
 }

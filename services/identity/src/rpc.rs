@@ -11,7 +11,7 @@ pub struct Identity {
     pub outbox: Outbox,
 }
 
-fn to_user(model: user::Model) -> User {
+pub(crate) fn to_user(model: user::Model) -> User {
     User {
         id: model.id,
         tenant_id: model.tenant_id,
