@@ -14,4 +14,5 @@ mod harness;
 mod notifications;
 mod pipeline;
 mod publishing;
+mod sso;
 mod webhooks;

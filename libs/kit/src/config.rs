@@ -366,6 +366,15 @@ pub struct SecurityConfig {
     /// Salt of visitor hashes for unique-visitor counting; generated when unset.
     #[serde(serialize_with = "expose_optional_secret")]
     pub visitor_salt: Option<SecretString>,
+    /// OpenID Connect issuer whose tokens the gateway accepts (its JWKS found through
+    /// `/.well-known/openid-configuration`); none when unset.
+    pub oidc_issuer: Option<String>,
+    /// The audience those tokens must name (the client id of Chorus at the issuer).
+    pub oidc_audience: Option<String>,
+    /// Claim naming the Chorus tenant [chorus_tenant].
+    pub oidc_tenant_claim: Option<String>,
+    /// Claim naming the Chorus user id [sub].
+    pub oidc_user_claim: Option<String>,
 }
 
 impl Default for Config {
@@ -689,6 +698,22 @@ pub const ENVIRONMENT: &[(&str, &str)] = &[
     (
         "CHORUS_SECURITY__VISITOR_SALT",
         "salt of unique-visitor hashes",
+    ),
+    (
+        "CHORUS_SECURITY__OIDC_ISSUER",
+        "OpenID Connect issuer whose RS256/ES256 tokens the gateway accepts (JWKS from its discovery document)",
+    ),
+    (
+        "CHORUS_SECURITY__OIDC_AUDIENCE",
+        "audience the OIDC tokens must name",
+    ),
+    (
+        "CHORUS_SECURITY__OIDC_TENANT_CLAIM",
+        "claim naming the tenant [chorus_tenant]",
+    ),
+    (
+        "CHORUS_SECURITY__OIDC_USER_CLAIM",
+        "claim naming the user id [sub]",
     ),
 ];
 

@@ -65,8 +65,14 @@ impl FromRequestParts<AppState> for Authenticated {
         if token.starts_with("chk_") {
             return api_key_caller(state, token).await.map(Authenticated);
         }
-        let claimed = chorus_kit::auth::verify(&state.dev_signing_key, token)
-            .map_err(|error| ServiceError::unauthorized(error.to_string()))?;
+        // Tokens of the OpenID Connect issuer are asymmetric; development tokens are HS256.
+        let asymmetric = jsonwebtoken::decode_header(token)
+            .is_ok_and(|header| header.alg != jsonwebtoken::Algorithm::HS256);
+        let claimed = match &state.oidc {
+            Some(oidc) if asymmetric => oidc.verify(token).await?,
+            _ => chorus_kit::auth::verify(&state.dev_signing_key, token)
+                .map_err(|error| ServiceError::unauthorized(error.to_string()))?,
+        };
         tracing::Span::current().record("tenant_id", claimed.tenant_id.as_str());
         if claimed.has(Role::Operator) {
             return Ok(Authenticated(claimed));

@@ -12,6 +12,7 @@ pub mod idempotency;
 mod key_routes;
 mod links;
 mod live;
+mod oidc;
 mod openapi;
 mod routes;
 mod webhook_routes;
@@ -35,6 +36,8 @@ pub struct Gateway {
     pub bus: Bus,
     pub rpc_timeout: Duration,
     pub dev_signing_key: Vec<u8>,
+    /// The OpenID Connect issuer whose tokens are accepted, when configured.
+    pub oidc: Option<oidc::Oidc>,
     pub visitor_salt: String,
     pub callers: auth::CallerCache,
     /// Tracked links (code -> target), read without asking any service.
@@ -74,6 +77,7 @@ pub async fn serve(
         bus: Bus::connect(&ctx.nats_url).await?,
         rpc_timeout: Duration::from_millis(ctx.config.gateway.rpc_timeout_ms),
         dev_signing_key: secrets.dev_signing_key_bytes(),
+        oidc: oidc::Oidc::from_config(&ctx.config.security)?,
         visitor_salt: secrets.visitor_salt.expose_secret().to_string(),
         callers: auth::CallerCache::default(),
         links: Bus::new(ctx.nats.clone()).links().await?,
