@@ -62,6 +62,12 @@ pub fn milestone_crossed(before: i64, after: i64) -> Option<i64> {
         .copied()
 }
 
+/// A time as people read it in a notification (`2026-12-01 09:00 UTC`); empty when unset.
+fn utc_minute(at: Option<chrono::DateTime<chrono::Utc>>) -> String {
+    at.map(|at| at.format("%Y-%m-%d %H:%M UTC").to_string())
+        .unwrap_or_default()
+}
+
 fn network_name(network: &str) -> &str {
     match network {
         "linkedin" => "LinkedIn",
@@ -295,34 +301,33 @@ pub async fn spawn(bus: &Bus, notifier: Arc<Notifier>, shutdown: Shutdown) -> Re
         &shutdown,
         |notifier, delivery| async move {
             let event = &delivery.event;
-            let subject = chorus_bus::rpc::subject("content", "post_audience");
-            let audience: chorus_api::content::PostAudience = chorus_bus::rpc::call(
-                &notifier.channels.nats,
-                &subject,
-                &chorus_kit::Caller::system(&event.tenant_id),
-                &chorus_api::content::PostRef {
-                    post_id: event.post_id.clone(),
-                },
-                std::time::Duration::from_secs(10),
-            )
-            .await?;
-            for user_id in audience.user_ids {
-                let mut message = Message::new(
-                    &user_id,
+            let users = notifier
+                .audience(
+                    &event.tenant_id,
+                    "post_audience",
+                    &chorus_api::content::PostRef {
+                        post_id: event.post_id.clone(),
+                    },
+                )
+                .await?;
+            let template = if event.topics.is_empty() {
+                "new_content_plain"
+            } else {
+                "new_content"
+            };
+            notifier
+                .tell_all(
+                    &delivery.tenant_id,
+                    &delivery.event_id,
+                    users,
                     "new_content",
+                    template,
                     vec![
                         ("title", event.title.clone()),
                         ("topics", event.topics.join(", ")),
                     ],
-                );
-                if event.topics.is_empty() {
-                    message.template = "new_content_plain";
-                }
-                notifier
-                    .deliver(&delivery.tenant_id, &delivery.event_id, message)
-                    .await?;
-            }
-            Ok(())
+                )
+                .await
         },
     )
     .await?;
@@ -333,28 +338,25 @@ pub async fn spawn(bus: &Bus, notifier: Arc<Notifier>, shutdown: Shutdown) -> Re
         &shutdown,
         |notifier, delivery| async move {
             let event = &delivery.event;
-            let subject = chorus_bus::rpc::subject("content", "survey_audience");
-            let audience: chorus_api::content::PostAudience = chorus_bus::rpc::call(
-                &notifier.channels.nats,
-                &subject,
-                &chorus_kit::Caller::system(&event.tenant_id),
-                &chorus_api::content::SurveyRef {
-                    survey_id: event.survey_id.clone(),
-                },
-                std::time::Duration::from_secs(10),
-            )
-            .await?;
-            for user_id in audience.user_ids {
-                let message = Message::new(
-                    &user_id,
+            let users = notifier
+                .audience(
+                    &event.tenant_id,
+                    "survey_audience",
+                    &chorus_api::content::SurveyRef {
+                        survey_id: event.survey_id.clone(),
+                    },
+                )
+                .await?;
+            notifier
+                .tell_all(
+                    &delivery.tenant_id,
+                    &delivery.event_id,
+                    users,
+                    "survey_waiting",
                     "survey_waiting",
                     vec![("title", event.title.clone())],
-                );
-                notifier
-                    .deliver(&delivery.tenant_id, &delivery.event_id, message)
-                    .await?;
-            }
-            Ok(())
+                )
+                .await
         },
     )
     .await?;
@@ -365,27 +367,26 @@ pub async fn spawn(bus: &Bus, notifier: Arc<Notifier>, shutdown: Shutdown) -> Re
         &shutdown,
         |notifier, delivery| async move {
             let event = &delivery.event;
-            let ends = chorus_events::from_timestamp(event.ends_at.as_ref())
-                .map(|at| at.format("%Y-%m-%d %H:%M UTC").to_string())
-                .unwrap_or_default();
-            for advocate in notifier
+            let advocates = notifier
                 .people_with(&event.tenant_id, &["advocate"])
-                .await?
-            {
-                let message = Message::new(
-                    &advocate,
+                .await?;
+            notifier
+                .tell_all(
+                    &delivery.tenant_id,
+                    &delivery.event_id,
+                    advocates,
+                    "contest_started",
                     "contest_started",
                     vec![
                         ("contest", event.name.clone()),
                         ("metric", event.metric.clone()),
-                        ("ends", ends.clone()),
+                        (
+                            "ends",
+                            utc_minute(chorus_events::from_timestamp(event.ends_at.as_ref())),
+                        ),
                     ],
-                );
-                notifier
-                    .deliver(&delivery.tenant_id, &delivery.event_id, message)
-                    .await?;
-            }
-            Ok(())
+                )
+                .await
         },
     )
     .await?;
@@ -396,23 +397,25 @@ pub async fn spawn(bus: &Bus, notifier: Arc<Notifier>, shutdown: Shutdown) -> Re
         &shutdown,
         |notifier, delivery| async move {
             let event = &delivery.event;
-            let ends = chorus_events::from_timestamp(event.ends_at.as_ref())
-                .map(|at| at.format("%Y-%m-%d %H:%M UTC").to_string())
-                .unwrap_or_default();
-            for advocate in notifier
+            let advocates = notifier
                 .people_with(&event.tenant_id, &["advocate"])
-                .await?
-            {
-                let message = Message::new(
-                    &advocate,
+                .await?;
+            notifier
+                .tell_all(
+                    &delivery.tenant_id,
+                    &delivery.event_id,
+                    advocates,
                     "contest_ending",
-                    vec![("contest", event.name.clone()), ("ends", ends.clone())],
-                );
-                notifier
-                    .deliver(&delivery.tenant_id, &delivery.event_id, message)
-                    .await?;
-            }
-            Ok(())
+                    "contest_ending",
+                    vec![
+                        ("contest", event.name.clone()),
+                        (
+                            "ends",
+                            utc_minute(chorus_events::from_timestamp(event.ends_at.as_ref())),
+                        ),
+                    ],
+                )
+                .await
         },
     )
     .await?;
@@ -423,25 +426,21 @@ pub async fn spawn(bus: &Bus, notifier: Arc<Notifier>, shutdown: Shutdown) -> Re
         &shutdown,
         |notifier, delivery| async move {
             let event = &delivery.event;
-            for curator in notifier
-                .people_with(&event.tenant_id, &["curator"])
-                .await?
-                .into_iter()
-                .filter(|curator| *curator != event.author)
-            {
-                let message = Message::new(
-                    &curator,
+            let mut curators = notifier.people_with(&event.tenant_id, &["curator"]).await?;
+            curators.retain(|curator| *curator != event.author);
+            notifier
+                .tell_all(
+                    &delivery.tenant_id,
+                    &delivery.event_id,
+                    curators,
+                    "submission_waiting",
                     "submission_waiting",
                     vec![
                         ("title", event.title.clone()),
                         ("author", event.author.clone()),
                     ],
-                );
-                notifier
-                    .deliver(&delivery.tenant_id, &delivery.event_id, message)
-                    .await?;
-            }
-            Ok(())
+                )
+                .await
         },
     )
     .await?;
@@ -456,25 +455,23 @@ pub async fn spawn(bus: &Bus, notifier: Arc<Notifier>, shutdown: Shutdown) -> Re
                 return Ok(());
             }
             // Those who may approve (approvers and admins), the author aside.
-            for reviewer in notifier
+            let mut reviewers = notifier
                 .people_with(&event.tenant_id, &["approver", "admin"])
-                .await?
-                .into_iter()
-                .filter(|reviewer| *reviewer != event.actor)
-            {
-                let message = Message::new(
-                    &reviewer,
+                .await?;
+            reviewers.retain(|reviewer| *reviewer != event.actor);
+            notifier
+                .tell_all(
+                    &delivery.tenant_id,
+                    &delivery.event_id,
+                    reviewers,
+                    "post_waiting_review",
                     "post_waiting_review",
                     vec![
                         ("actor", event.actor.clone()),
                         ("post", event.post_id.clone()),
                     ],
-                );
-                notifier
-                    .deliver(&delivery.tenant_id, &delivery.event_id, message)
-                    .await?;
-            }
-            Ok(())
+                )
+                .await
         },
     )
     .await?;
@@ -485,17 +482,17 @@ pub async fn spawn(bus: &Bus, notifier: Arc<Notifier>, shutdown: Shutdown) -> Re
         &shutdown,
         |notifier, delivery| async move {
             let event = &delivery.event;
-            for admin in notifier.admins(&event.tenant_id).await? {
-                let message = Message::new(
-                    &admin,
+            let admins = notifier.admins(&event.tenant_id).await?;
+            notifier
+                .tell_all(
+                    &delivery.tenant_id,
+                    &delivery.event_id,
+                    admins,
+                    "webhook_endpoint_disabled",
                     "webhook_endpoint_disabled",
                     vec![("url", event.url.clone()), ("reason", event.reason.clone())],
-                );
-                notifier
-                    .deliver(&delivery.tenant_id, &delivery.event_id, message)
-                    .await?;
-            }
-            Ok(())
+                )
+                .await
         },
     )
     .await?;
@@ -556,9 +553,10 @@ pub async fn spawn(bus: &Bus, notifier: Arc<Notifier>, shutdown: Shutdown) -> Re
         "notifications-account-expiring",
         &shutdown,
         |event| {
-            let when = chorus_events::from_timestamp(event.expires_at.as_ref())
-                .map(|at| at.format("%Y-%m-%d %H:%M UTC").to_string())
-                .unwrap_or_else(|| "soon".to_string());
+            let when = match chorus_events::from_timestamp(event.expires_at.as_ref()) {
+                Some(at) => utc_minute(Some(at)),
+                None => "soon".to_string(),
+            };
             Some(Message::new(
                 &event.user_id,
                 "account_expiring",
@@ -710,6 +708,42 @@ impl Notifier {
         )
         .await;
         Ok(user.map(|user| user.language).unwrap_or_default())
+    }
+
+    /// Tells each of `users` the same thing about one event (each once).
+    pub async fn tell_all(
+        &self,
+        tenant_id: &str,
+        event_id: &str,
+        users: Vec<String>,
+        kind: &'static str,
+        template: &'static str,
+        params: Vec<(&'static str, String)>,
+    ) -> Result<(), HandlerError> {
+        for user_id in users {
+            let mut message = Message::new(&user_id, kind, params.clone());
+            message.template = template;
+            self.deliver(tenant_id, event_id, message).await?;
+        }
+        Ok(())
+    }
+
+    /// Who content says a post or a survey is for (`post_audience`, `survey_audience`).
+    async fn audience<R: serde::Serialize>(
+        &self,
+        tenant_id: &str,
+        endpoint: &str,
+        request: &R,
+    ) -> Result<Vec<String>, HandlerError> {
+        let audience: chorus_api::content::PostAudience = chorus_bus::rpc::call(
+            &self.channels.nats,
+            &chorus_bus::rpc::subject("content", endpoint),
+            &chorus_kit::Caller::system(tenant_id),
+            request,
+            std::time::Duration::from_secs(10),
+        )
+        .await?;
+        Ok(audience.user_ids)
     }
 
     /// The tenant's active admins.
