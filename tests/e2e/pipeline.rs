@@ -142,7 +142,8 @@ async fn share_journey(backend: Backend) {
         (1, 1, 1, 3, 1)
     );
 
-    // Notifications: "your share was published" and "you earned points".
+    // Notifications: "your share was published", "you earned points" (four times) and, the
+    // balance having passed 100, "you reached 100 points".
     let inbox: Inbox = eventually(Duration::from_secs(20), "notifications", || async {
         let inbox: Inbox = api.get("/v1/me/notifications", &alice).await.ok()?;
         let kinds: BTreeSet<&str> = inbox.items.iter().map(|item| item.kind.as_str()).collect();
@@ -151,7 +152,10 @@ async fn share_journey(backend: Backend) {
             .iter()
             .filter(|item| item.kind == "points_awarded")
             .count();
-        (kinds.contains("share_published") && points_notes == 4).then_some(inbox)
+        (kinds.contains("share_published")
+            && kinds.contains("points_milestone")
+            && points_notes == 4)
+            .then_some(inbox)
     })
     .await;
     assert_eq!(inbox.unread as usize, inbox.items.len());

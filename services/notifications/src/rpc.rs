@@ -8,6 +8,9 @@ use sea_orm::{
     QuerySelect,
 };
 
+/// Notifications listed at once, newest first.
+const PAGE: u64 = 100;
+
 pub struct Inbox {
     pub db: DatabaseConnection,
 }
@@ -20,15 +23,21 @@ impl Inbox {
                 .filter(notification::Column::UserId.eq(caller.user_id.clone()))
                 .filter(notification::Column::Channel.eq("in_app"))
         };
-        let unread = mine()
-            .filter(notification::Column::ReadAt.is_null())
-            .count(&self.db)
-            .await?;
         let rows = mine()
             .order_by_desc(notification::Column::Id)
-            .limit(100)
+            .limit(PAGE)
             .all(&self.db)
             .await?;
+        // When the page holds every notification, the unread count is read from it, so
+        // that both describe the same moment; otherwise it is counted.
+        let unread = if (rows.len() as u64) < PAGE {
+            rows.iter().filter(|row| row.read_at.is_none()).count() as u64
+        } else {
+            mine()
+                .filter(notification::Column::ReadAt.is_null())
+                .count(&self.db)
+                .await?
+        };
         Ok(InboxPage {
             unread,
             items: rows
