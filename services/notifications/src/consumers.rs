@@ -696,17 +696,7 @@ impl Notifier {
         {
             return Ok(person.language);
         }
-        let subject = chorus_bus::rpc::subject("identity", "user_get");
-        let user: Result<chorus_api::identity::User, _> = chorus_bus::rpc::call(
-            &self.channels.nats,
-            &subject,
-            &chorus_kit::Caller::system(tenant_id),
-            &chorus_api::identity::GetUser {
-                user_id: user_id.to_string(),
-            },
-            std::time::Duration::from_secs(5),
-        )
-        .await;
+        let user = self.channels.profile(tenant_id, user_id).await;
         Ok(user.map(|user| user.language).unwrap_or_default())
     }
 

@@ -65,21 +65,29 @@ pub fn compose(weekly: bool, titles: &[String]) -> (String, String) {
 }
 
 impl Channels {
-    /// The person's time zone as identity knows it; UTC when it cannot be read.
-    pub async fn profile_zone(&self, tenant_id: &str, user_id: &str) -> chrono_tz::Tz {
-        let subject = chorus_bus::rpc::subject("identity", "user_get");
-        let request = chorus_api::identity::GetUser {
-            user_id: user_id.to_string(),
-        };
-        let user: Result<chorus_api::identity::User, _> = chorus_bus::rpc::call(
+    /// The person as identity knows them now (address, language, time zone, active).
+    pub async fn profile(
+        &self,
+        tenant_id: &str,
+        user_id: &str,
+    ) -> chorus_kit::ServiceResult<chorus_api::identity::User> {
+        chorus_bus::rpc::call(
             &self.nats,
-            &subject,
+            &chorus_bus::rpc::subject("identity", "user_get"),
             &Caller::system(tenant_id),
-            &request,
+            &chorus_api::identity::GetUser {
+                user_id: user_id.to_string(),
+            },
             Duration::from_secs(5),
         )
-        .await;
-        user.ok()
+        .await
+    }
+
+    /// The person's time zone as identity knows it; UTC when it cannot be read.
+    pub async fn profile_zone(&self, tenant_id: &str, user_id: &str) -> chrono_tz::Tz {
+        self.profile(tenant_id, user_id)
+            .await
+            .ok()
             .and_then(|user| user.time_zone.parse().ok())
             .unwrap_or(chrono_tz::UTC)
     }

@@ -8,7 +8,7 @@ use crate::entities::{
     channel_message, person, push_device, quiet, team_channel, webhook_settings,
 };
 use chorus_events::notification::v1::NotificationDelivered;
-use chorus_kit::{Caller, Shutdown};
+use chorus_kit::Shutdown;
 use chrono::{DateTime, NaiveTime, TimeZone, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
@@ -34,6 +34,15 @@ enum Outcome {
     /// Nothing to send to (no address, person gone, channel removed).
     Skipped(String),
     /// Quiet hours: send at this time, not counted as an attempt.
+    Defer(DateTime<Utc>),
+}
+
+/// What is written for an attempt: a retry carries its delay from the schedule.
+enum Recorded {
+    Sent,
+    Retry(String, u64),
+    Failed(String),
+    Skipped(String),
     Defer(DateTime<Utc>),
 }
 
@@ -223,19 +232,7 @@ impl Channels {
         let Some(mailer) = &self.mailer else {
             return Outcome::Skipped("e-mail is not configured".into());
         };
-        let subject = chorus_bus::rpc::subject("identity", "user_get");
-        let request = chorus_api::identity::GetUser {
-            user_id: message.recipient.clone(),
-        };
-        let user: chorus_api::identity::User = match chorus_bus::rpc::call(
-            &self.nats,
-            &subject,
-            &Caller::system(&message.tenant_id),
-            &request,
-            Duration::from_secs(5),
-        )
-        .await
-        {
+        let user = match self.profile(&message.tenant_id, &message.recipient).await {
             Ok(user) => user,
             Err(error) if error.code == chorus_kit::error::ErrorCode::NotFound => {
                 return Outcome::Skipped("the person is no longer known".into());
@@ -422,8 +419,23 @@ impl Channels {
                 .filter(channel_message::Column::Id.eq(message.id.clone()))
                 .filter(channel_message::Column::LeaseOwner.eq(message.lease_owner.clone()))
         };
+        // A retry past the end of the schedule is a failure.
+        let outcome = match outcome {
+            Outcome::Retry(reason) => match self
+                .config
+                .channel_retry_schedule_ms
+                .get(message.attempts as usize)
+            {
+                Some(delay) => Recorded::Retry(reason, *delay),
+                None => Recorded::Failed(reason),
+            },
+            Outcome::Sent => Recorded::Sent,
+            Outcome::Failed(reason) => Recorded::Failed(reason),
+            Outcome::Skipped(reason) => Recorded::Skipped(reason),
+            Outcome::Defer(until) => Recorded::Defer(until),
+        };
         let (label, error) = match outcome {
-            Outcome::Sent => {
+            Recorded::Sent => {
                 let txn = self.db.begin().await?;
                 update()
                     .col_expr(channel_message::Column::Status, Expr::value(SENT))
@@ -453,40 +465,23 @@ impl Channels {
                 self.outbox.wake();
                 ("sent", None)
             }
-            Outcome::Retry(reason) => {
-                let schedule = &self.config.channel_retry_schedule_ms;
-                match schedule.get(message.attempts as usize) {
-                    Some(delay) => {
-                        let jittered = (*delay as f64 * (0.8 + 0.4 * fastrand::f64())) as i64;
-                        update()
-                            .col_expr(channel_message::Column::Attempts, Expr::value(attempts))
-                            .col_expr(
-                                channel_message::Column::NextAttemptAt,
-                                Expr::value(now + chrono::TimeDelta::milliseconds(jittered)),
-                            )
-                            .col_expr(
-                                channel_message::Column::LastError,
-                                Expr::value(reason.clone()),
-                            )
-                            .exec(&self.db)
-                            .await?;
-                        ("retry", Some(reason))
-                    }
-                    None => {
-                        update()
-                            .col_expr(channel_message::Column::Status, Expr::value(FAILED))
-                            .col_expr(channel_message::Column::Attempts, Expr::value(attempts))
-                            .col_expr(
-                                channel_message::Column::LastError,
-                                Expr::value(reason.clone()),
-                            )
-                            .exec(&self.db)
-                            .await?;
-                        ("failed", Some(reason))
-                    }
-                }
+            Recorded::Retry(reason, delay) => {
+                let jittered = (delay as f64 * (0.8 + 0.4 * fastrand::f64())) as i64;
+                update()
+                    .col_expr(channel_message::Column::Attempts, Expr::value(attempts))
+                    .col_expr(
+                        channel_message::Column::NextAttemptAt,
+                        Expr::value(now + chrono::TimeDelta::milliseconds(jittered)),
+                    )
+                    .col_expr(
+                        channel_message::Column::LastError,
+                        Expr::value(reason.clone()),
+                    )
+                    .exec(&self.db)
+                    .await?;
+                ("retry", Some(reason))
             }
-            Outcome::Failed(reason) => {
+            Recorded::Failed(reason) => {
                 update()
                     .col_expr(channel_message::Column::Status, Expr::value(FAILED))
                     .col_expr(channel_message::Column::Attempts, Expr::value(attempts))
@@ -498,7 +493,7 @@ impl Channels {
                     .await?;
                 ("failed", Some(reason))
             }
-            Outcome::Skipped(reason) => {
+            Recorded::Skipped(reason) => {
                 update()
                     .col_expr(channel_message::Column::Status, Expr::value(SKIPPED))
                     .col_expr(
@@ -509,7 +504,7 @@ impl Channels {
                     .await?;
                 ("skipped", Some(reason))
             }
-            Outcome::Defer(until) => {
+            Recorded::Defer(until) => {
                 update()
                     .col_expr(channel_message::Column::NextAttemptAt, Expr::value(until))
                     .exec(&self.db)
