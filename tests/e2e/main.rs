@@ -3,6 +3,7 @@
 
 mod analytics;
 mod api_keys;
+mod audit;
 mod bad_input;
 mod bus;
 mod channels;
@@ -13,6 +14,8 @@ mod gamification;
 mod harness;
 mod notifications;
 mod pipeline;
+mod privacy;
 mod publishing;
+mod scim;
 mod sso;
 mod webhooks;

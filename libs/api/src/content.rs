@@ -411,6 +411,32 @@ pub struct ListQuery {
     pub status: Option<String>,
 }
 
+/// Which audit entries to list (admins), newest first.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AuditQuery {
+    pub cursor: Option<String>,
+    /// Entries per page (1 to 500, default 50).
+    #[param(minimum = 1, maximum = 500)]
+    pub limit: Option<u32>,
+    /// Only this person's actions.
+    pub actor: Option<String>,
+    /// Only actions starting with this, e.g. `post.` or `POST /v1/contests`.
+    pub action: Option<String>,
+    /// From this time on (RFC 3339).
+    pub from: Option<chrono::DateTime<chrono::Utc>>,
+    /// Before this time (RFC 3339).
+    pub to: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// How long the tenant's audit log keeps entries.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(example = json!({"retention_days": 730}))]
+pub struct AuditSettings {
+    /// 30 to 3650 days (default 365); older entries are deleted.
+    pub retention_days: u32,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AuditEntry {
     pub id: String,

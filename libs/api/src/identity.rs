@@ -112,3 +112,37 @@ pub struct ApiKeyRef {
 pub struct ResolveApiKey {
     pub key: String,
 }
+
+/// A SCIM 2.0 resource (User or Group) to create, or to put in place of resource `id`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ScimWrite {
+    #[serde(default)]
+    pub id: Option<String>,
+    pub resource: serde_json::Value,
+}
+
+/// A SCIM `PatchOp` body for resource `id`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ScimPatch {
+    pub id: String,
+    pub patch: serde_json::Value,
+}
+
+/// A SCIM list query: `filter` (`<attribute> eq "<value>"`), 1-based `startIndex`, `count`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ScimQuery {
+    #[serde(default)]
+    pub filter: Option<String>,
+    #[serde(default)]
+    pub start_index: Option<u64>,
+    #[serde(default)]
+    pub count: Option<u64>,
+    /// `members` leaves the members out of groups (as Okta asks).
+    #[serde(default)]
+    pub excluded_attributes: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ScimRef {
+    pub id: String,
+}

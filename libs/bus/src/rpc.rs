@@ -211,3 +211,30 @@ where
         ServiceError::internal(&error)
     })
 }
+
+/// The request of every service's `personal_data` endpoint (GDPR export).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct PersonalDataRequest {
+    pub user_id: String,
+}
+
+impl RpcServer {
+    /// Serves `personal_data`: the rows of `tables` that concern a person, for the export
+    /// the gateway assembles from every service.
+    pub async fn personal_data(
+        &self,
+        db: sea_orm::DatabaseConnection,
+        tables: &'static [chorus_kit::db::PersonalTable],
+    ) -> Result<(), crate::BusError> {
+        self.endpoint(
+            "personal_data",
+            move |caller: Caller, request: PersonalDataRequest| {
+                let db = db.clone();
+                async move {
+                    chorus_kit::db::personal_data(&db, &caller, &request.user_id, tables).await
+                }
+            },
+        )
+        .await
+    }
+}

@@ -197,6 +197,13 @@ event!(
     "chorus.content.v1.PostExpired"
 );
 event!(
+    content::v1::ActionAudited,
+    CONTENT,
+    "action_audited",
+    1,
+    "chorus.content.v1.ActionAudited"
+);
+event!(
     content::v1::SubmissionCreated,
     CONTENT,
     "submission_created",
@@ -528,6 +535,7 @@ pub fn catalogue() -> Vec<(String, &'static str)> {
         row::<content::v1::PostTransitioned>(),
         row::<content::v1::PostExpired>(),
         row::<content::v1::SubmissionCreated>(),
+        row::<content::v1::ActionAudited>(),
         row::<content::v1::SubmissionApproved>(),
         row::<content::v1::SubmissionRejected>(),
         row::<content::v1::SurveyAnswered>(),

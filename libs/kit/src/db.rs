@@ -85,3 +85,131 @@ pub fn redact_url(url: &str) -> String {
         _ => url.to_string(),
     }
 }
+
+/// A table that holds a person's data: its rows whose `tenant_id` is the tenant and whose
+/// `column` names the person. Each service lists its tables once; the GDPR export reads
+/// them and erasure (`user.erased`) empties them of the person.
+pub struct PersonalTable {
+    pub table: &'static str,
+    pub column: &'static str,
+    /// The columns exported; empty for all of them. Secrets (tokens, hashes) are left out
+    /// by naming the others.
+    pub columns: &'static [&'static str],
+    pub on_erase: OnErase,
+}
+
+/// What erasure does to a person's rows.
+pub enum OnErase {
+    /// The rows go.
+    Delete,
+    /// The rows stay (they count in totals) under a random pseudonym, with these columns
+    /// (words the person wrote) emptied.
+    Pseudonymise { blank: &'static [&'static str] },
+}
+
+impl PersonalTable {
+    /// Rows that are deleted on erasure.
+    pub const fn deleted(table: &'static str, column: &'static str) -> PersonalTable {
+        PersonalTable {
+            table,
+            column,
+            columns: &[],
+            on_erase: OnErase::Delete,
+        }
+    }
+
+    /// Rows that stay, pseudonymised, on erasure.
+    pub const fn kept(table: &'static str, column: &'static str) -> PersonalTable {
+        PersonalTable {
+            table,
+            column,
+            columns: &[],
+            on_erase: OnErase::Pseudonymise { blank: &[] },
+        }
+    }
+
+    /// Erasure also empties these columns of the kept rows.
+    pub const fn blanking(self, blank: &'static [&'static str]) -> PersonalTable {
+        PersonalTable {
+            on_erase: OnErase::Pseudonymise { blank },
+            ..self
+        }
+    }
+
+    /// Only these columns are exported.
+    pub const fn exporting(self, columns: &'static [&'static str]) -> PersonalTable {
+        PersonalTable { columns, ..self }
+    }
+}
+
+/// Erases a person from `tables` (see [`OnErase`]); one pseudonym for the call, so that
+/// the kept rows still belong together. Running it again finds nothing left to do.
+pub async fn erase_person<C: ConnectionTrait>(
+    db: &C,
+    tenant_id: &str,
+    user_id: &str,
+    tables: &[PersonalTable],
+) -> Result<u64, DbErr> {
+    use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
+    let pseudonym = format!("erased-{}", uuid::Uuid::new_v4().simple());
+    let backend = db.get_database_backend();
+    let mut rows = 0;
+    for table in tables {
+        let condition = Expr::col(Alias::new("tenant_id"))
+            .eq(tenant_id)
+            .and(Expr::col(Alias::new(table.column)).eq(user_id));
+        let statement = match &table.on_erase {
+            OnErase::Delete => backend.build(
+                Query::delete()
+                    .from_table(Alias::new(table.table))
+                    .cond_where(condition),
+            ),
+            OnErase::Pseudonymise { blank } => {
+                let mut update = Query::update();
+                update
+                    .table(Alias::new(table.table))
+                    .value(Alias::new(table.column), pseudonym.as_str());
+                for column in *blank {
+                    update.value(Alias::new(*column), "");
+                }
+                backend.build(update.cond_where(condition))
+            }
+        };
+        rows += db.execute_raw(statement).await?.rows_affected();
+    }
+    Ok(rows)
+}
+
+/// What a service holds about `user_id` (of the caller's tenant), one list of rows per
+/// table. Administrators may export anyone; others only themselves.
+pub async fn personal_data(
+    db: &DatabaseConnection,
+    caller: &crate::Caller,
+    user_id: &str,
+    tables: &[PersonalTable],
+) -> crate::ServiceResult<serde_json::Value> {
+    use sea_orm::sea_query::{Alias, Asterisk, Expr, ExprTrait, Query};
+    use sea_orm::{FromQueryResult, JsonValue};
+    if caller.user_id != user_id && !caller.has(crate::Role::Admin) {
+        return Err(crate::ServiceError::forbidden(
+            "only administrators export another person's data",
+        ));
+    }
+    let mut out = serde_json::Map::new();
+    for table in tables {
+        let mut query = Query::select();
+        if table.columns.is_empty() {
+            query.column(Asterisk);
+        } else {
+            query.columns(table.columns.iter().map(|c| Alias::new(*c)));
+        }
+        query
+            .from(Alias::new(table.table))
+            .and_where(Expr::col(Alias::new("tenant_id")).eq(caller.tenant_id.as_str()))
+            .and_where(Expr::col(Alias::new(table.column)).eq(user_id));
+        let statement = db.get_database_backend().build(&query);
+        let rows = JsonValue::find_by_statement(statement).all(db).await?;
+        out.insert(table.table.to_string(), serde_json::Value::Array(rows));
+    }
+    Ok(serde_json::Value::Object(out))
+}

@@ -5,6 +5,7 @@ use crate::entities::{member, post_share};
 use chorus_bus::consumer::{self, ConsumerSpec, Delivery, HandlerError};
 use chorus_bus::{Bus, BusError, inbox};
 use chorus_events::UserProfileEvent;
+use chorus_events::content::v1::ActionAudited;
 use chorus_events::identity::v1::{UserCreated, UserDeactivated, UserErased, UserUpdated};
 use chorus_events::share::v1::SharePublished;
 use chorus_kit::Shutdown;
@@ -137,36 +138,32 @@ pub async fn spawn(bus: &Bus, db: DatabaseConnection, shutdown: Shutdown) -> Res
             let db = erased_db.clone();
             async move {
                 // Shares stay counted; the person behind them is forgotten.
-                let tenant = delivery.tenant_id.clone();
-                let user = delivery.event.user_id.clone();
                 let txn = db.begin().await?;
-                member::Entity::delete_many()
-                    .filter(member::Column::TenantId.eq(tenant.clone()))
-                    .filter(member::Column::UserId.eq(user.clone()))
-                    .exec(&txn)
-                    .await?;
-                crate::entities::follow::Entity::delete_many()
-                    .filter(crate::entities::follow::Column::TenantId.eq(tenant.clone()))
-                    .filter(crate::entities::follow::Column::UserId.eq(user.clone()))
-                    .exec(&txn)
-                    .await?;
-                crate::entities::participation::Entity::delete_many()
-                    .filter(crate::entities::participation::Column::TenantId.eq(tenant.clone()))
-                    .filter(crate::entities::participation::Column::UserId.eq(user.clone()))
-                    .exec(&txn)
-                    .await?;
-                post_share::Entity::update_many()
-                    .col_expr(
-                        post_share::Column::UserId,
-                        Expr::value(format!("erased-{}", uuid::Uuid::new_v4())),
-                    )
-                    .filter(post_share::Column::TenantId.eq(tenant))
-                    .filter(post_share::Column::UserId.eq(user))
-                    .exec(&txn)
-                    .await?;
+                if !inbox::record(&txn, CONSUMER, &delivery.event_id).await? {
+                    return Ok(());
+                }
+                chorus_kit::db::erase_person(
+                    &txn,
+                    &delivery.tenant_id,
+                    &delivery.event.user_id,
+                    crate::PERSONAL_DATA,
+                )
+                .await?;
                 txn.commit().await?;
                 Ok(())
             }
+        },
+    )
+    .await?;
+    let audited_db = db.clone();
+    consumer::spawn::<ActionAudited, _, _>(
+        bus,
+        db.clone(),
+        ConsumerSpec::new(crate::NAME, "content-action-audited"),
+        shutdown.clone(),
+        move |delivery: Delivery<ActionAudited>| {
+            let db = audited_db.clone();
+            async move { record_action(&db, delivery).await }
         },
     )
     .await?;
@@ -211,5 +208,40 @@ pub async fn spawn(bus: &Bus, db: DatabaseConnection, shutdown: Shutdown) -> Res
         },
     )
     .await?;
+    Ok(())
+}
+
+/// Keeps a change made through the API in the tenant's audit log, once.
+async fn record_action(
+    db: &DatabaseConnection,
+    delivery: Delivery<ActionAudited>,
+) -> Result<(), HandlerError> {
+    let event = delivery.event;
+    let txn = db.begin().await?;
+    if !inbox::record(&txn, CONSUMER, &delivery.event_id).await? {
+        return Ok(());
+    }
+    let mut detail = format!(
+        "status {}; via {}; roles {}",
+        event.status,
+        event.via,
+        event.roles.join(",")
+    );
+    if !event.trace_id.is_empty() {
+        detail.push_str(&format!("; trace {}", event.trace_id));
+    }
+    let row = crate::entities::audit::ActiveModel {
+        id: Set(uuid::Uuid::now_v7().to_string()),
+        tenant_id: Set(delivery.tenant_id.clone()),
+        actor: Set(event.actor.clone()),
+        action: Set(format!("{} {}", event.method, event.route)),
+        target: Set(event.path.clone()),
+        detail: Set(detail),
+        at: Set(chorus_events::from_timestamp(event.at.as_ref()).unwrap_or_else(chrono::Utc::now)),
+    };
+    crate::entities::audit::Entity::insert(row)
+        .exec_without_returning(&txn)
+        .await?;
+    txn.commit().await?;
     Ok(())
 }

@@ -135,6 +135,14 @@ entity!(audit, "audit_log", {
     pub at: DateTimeUtc,
 });
 
+entity!(audit_setting, "audit_settings", {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub tenant_id: String,
+    pub retention_days: i32,
+    pub updated_by: String,
+    pub updated_at: DateTimeUtc,
+});
+
 entity!(survey, "surveys", {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: String,

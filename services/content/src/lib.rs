@@ -36,9 +36,16 @@ pub async fn run(ctx: Context, shutdown: Shutdown) -> anyhow::Result<()> {
         let state = state.clone();
         let shutdown = shutdown.clone();
         async move {
+            let mut purged_at: Option<std::time::Instant> = None;
             loop {
                 if let Err(error) = state.expire_due().await {
                     tracing::warn!(%error, "post expiry failed");
+                }
+                if purged_at.is_none_or(|at| at.elapsed() > std::time::Duration::from_secs(3600)) {
+                    purged_at = Some(std::time::Instant::now());
+                    if let Err(error) = rpc::audit_log::purge(&state.db).await {
+                        tracing::warn!(%error, "audit retention purge failed");
+                    }
                 }
                 tokio::select! {
                     _ = shutdown.cancelled() => break,
@@ -48,6 +55,9 @@ pub async fn run(ctx: Context, shutdown: Shutdown) -> anyhow::Result<()> {
         }
     });
     let server = RpcServer::start(&ctx.nats, NAME, shutdown.clone()).await?;
+    server
+        .personal_data(state.db.clone(), PERSONAL_DATA)
+        .await?;
     endpoint!(server, "post_create", state, create_post)?;
     endpoint!(server, "post_update", state, update_post)?;
     endpoint!(server, "post_get", state, get_post)?;
@@ -67,6 +77,9 @@ pub async fn run(ctx: Context, shutdown: Shutdown) -> anyhow::Result<()> {
     endpoint!(server, "rule_delete", state, delete_rule)?;
     endpoint!(server, "caption_check", state, check_caption)?;
     endpoint!(server, "audit_list", state, audit_log)?;
+    endpoint!(server, "audit_export", state, audit_export)?;
+    endpoint!(server, "audit_settings_get", state, audit_settings)?;
+    endpoint!(server, "audit_settings_set", state, set_audit_settings)?;
     endpoint!(server, "submission_create", state, create_submission)?;
     endpoint!(server, "submission_list", state, list_submissions)?;
     endpoint!(server, "submission_approve", state, approve_submission)?;
@@ -84,3 +97,15 @@ pub async fn run(ctx: Context, shutdown: Shutdown) -> anyhow::Result<()> {
     let _ = relay.await;
     Ok(())
 }
+
+/// What this service holds about a person: read by the GDPR export, emptied of them on
+/// `user.erased`.
+pub(crate) const PERSONAL_DATA: &[chorus_kit::db::PersonalTable] = &[
+    chorus_kit::db::PersonalTable::deleted("members", "user_id"),
+    chorus_kit::db::PersonalTable::deleted("follows", "user_id"),
+    chorus_kit::db::PersonalTable::deleted("survey_participation", "user_id"),
+    chorus_kit::db::PersonalTable::kept("post_shares", "user_id"),
+    chorus_kit::db::PersonalTable::kept("submissions", "author"),
+    chorus_kit::db::PersonalTable::kept("posts", "created_by"),
+    chorus_kit::db::PersonalTable::kept("audit_log", "actor"),
+];

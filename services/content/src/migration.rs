@@ -9,6 +9,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(chorus_bus::migration::Migration),
             Box::new(Initial),
+            Box::new(AuditRetention),
         ]
     }
 }
@@ -311,5 +312,46 @@ impl MigrationTrait for Initial {
                 .await?;
         }
         Ok(())
+    }
+}
+
+/// Audit log retention per tenant, and an index for purging and exporting by time.
+struct AuditRetention;
+
+impl MigrationName for AuditRetention {
+    fn name(&self) -> &str {
+        "m20261129_000100_content_audit_retention"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for AuditRetention {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table(name("audit_settings"))
+                    .if_not_exists()
+                    .col(string(name("tenant_id")).primary_key())
+                    .col(integer(name("retention_days")))
+                    .col(string(name("updated_by")))
+                    .col(timestamp_with_time_zone(name("updated_at")))
+                    .to_owned(),
+            )
+            .await?;
+        index(
+            manager,
+            "audit_log_at",
+            "audit_log",
+            &["tenant_id", "at"],
+            false,
+        )
+        .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .drop_table(Table::drop().table(name("audit_settings")).to_owned())
+            .await
     }
 }

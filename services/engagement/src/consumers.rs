@@ -10,7 +10,7 @@ use chorus_bus::consumer::{self, ConsumerSpec, Delivery, HandlerError};
 use chorus_bus::{Bus, BusError, Outbox, inbox};
 use chorus_events::content::v1::{PostPublished, PostUpdated, SubmissionApproved};
 use chorus_events::engagement::v1::{EngagementRecorded, LinkClicked, Metric};
-use chorus_events::identity::v1::{UserCreated, UserDeactivated, UserUpdated};
+use chorus_events::identity::v1::{UserCreated, UserDeactivated, UserErased, UserUpdated};
 use chorus_events::share::v1::{SharePublished, ShareScheduled};
 use chorus_events::{Event, UserProfileEvent};
 use chorus_kit::Shutdown;
@@ -136,6 +136,24 @@ pub async fn spawn(bus: &Bus, ingest: Arc<Ingest>, shutdown: Shutdown) -> Result
                 .filter(member::Column::UserId.eq(d.event.user_id.clone()))
                 .exec(&ingest.db)
                 .await?;
+            Ok(())
+        },
+    )
+    .await?;
+    subscribe::<UserErased, _, _>(
+        bus,
+        &ingest,
+        "engagement-user-erased",
+        &shutdown,
+        |ingest, d| async move {
+            // Clicks and reactions stay counted under a pseudonym.
+            chorus_kit::db::erase_person(
+                &ingest.db,
+                &d.tenant_id,
+                &d.event.user_id,
+                crate::PERSONAL_DATA,
+            )
+            .await?;
             Ok(())
         },
     )

@@ -55,6 +55,9 @@ pub async fn run(ctx: Context, shutdown: Shutdown) -> anyhow::Result<()> {
     let poll_task = tokio::spawn(poller.run(shutdown.clone()));
     let state = Arc::new(rpc::Engagement { db, poll_now });
     let server = RpcServer::start(&ctx.nats, NAME, shutdown.clone()).await?;
+    server
+        .personal_data(state.db.clone(), PERSONAL_DATA)
+        .await?;
     endpoint!(server, "link_resolve", state, resolve_link)?;
     endpoint!(server, "share_stats", state, share_stats)?;
     endpoint!(server, "network_activity", state, network_activity)?;
@@ -70,3 +73,12 @@ pub async fn run(ctx: Context, shutdown: Shutdown) -> anyhow::Result<()> {
     let _ = relay.await;
     Ok(())
 }
+
+/// What this service holds about a person: read by the GDPR export, emptied of them on
+/// `user.erased`.
+pub(crate) const PERSONAL_DATA: &[chorus_kit::db::PersonalTable] = &[
+    chorus_kit::db::PersonalTable::deleted("members", "user_id"),
+    chorus_kit::db::PersonalTable::kept("links", "user_id"),
+    chorus_kit::db::PersonalTable::kept("tracked_shares", "user_id"),
+    chorus_kit::db::PersonalTable::kept("observations", "user_id"),
+];

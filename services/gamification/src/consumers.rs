@@ -388,6 +388,10 @@ async fn hide_member(
         .filter(score::Column::UserId.eq(user_id))
         .exec(&txn)
         .await?;
+    if erase_name {
+        // Points stay in the totals under a pseudonym; nothing names the person any more.
+        chorus_kit::db::erase_person(&txn, tenant_id, user_id, crate::PERSONAL_DATA).await?;
+    }
     txn.commit().await?;
     Ok(())
 }

@@ -43,6 +43,9 @@ pub async fn run(ctx: Context, shutdown: Shutdown) -> anyhow::Result<()> {
     let finisher = contests::spawn_finisher(db.clone(), outbox, shutdown.clone());
     let state = Arc::new(rpc::Gamification { db, ledger });
     let server = RpcServer::start(&ctx.nats, NAME, shutdown.clone()).await?;
+    server
+        .personal_data(state.db.clone(), PERSONAL_DATA)
+        .await?;
     endpoint!(server, "points_me", state, my_points)?;
     endpoint!(server, "rules_get", state, rules)?;
     endpoint!(server, "rules_set", state, set_rules)?;
@@ -67,3 +70,16 @@ pub async fn run(ctx: Context, shutdown: Shutdown) -> anyhow::Result<()> {
     let _ = relay.await;
     Ok(())
 }
+
+/// What this service holds about a person: read by the GDPR export, emptied of them on
+/// `user.erased`.
+pub(crate) const PERSONAL_DATA: &[chorus_kit::db::PersonalTable] = &[
+    chorus_kit::db::PersonalTable::kept("members", "user_id")
+        .blanking(&["display_name", "department"]),
+    chorus_kit::db::PersonalTable::kept("balances", "user_id"),
+    chorus_kit::db::PersonalTable::kept("ledger", "user_id"),
+    chorus_kit::db::PersonalTable::kept("tallies", "user_id"),
+    chorus_kit::db::PersonalTable::kept("scores", "user_id"),
+    chorus_kit::db::PersonalTable::kept("badges", "user_id"),
+    chorus_kit::db::PersonalTable::kept("redemptions", "user_id"),
+];

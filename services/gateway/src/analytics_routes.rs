@@ -48,7 +48,7 @@ fn wants_csv(format: &Option<String>) -> ServiceResult<bool> {
     }
 }
 
-fn csv_field(text: &str) -> String {
+pub fn csv_field(text: &str) -> String {
     if text.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", text.replace('"', "\"\""))
     } else {
@@ -165,7 +165,7 @@ pub async fn personal(
 }
 
 /// The tenant's analytics settings: time zone of day boundaries, currency, EMV rates.
-#[utoipa::path(get, path = "/v1/analytics/settings", tag = "analytics", responses((status = 200, body = AnalyticsSettings)))]
+#[utoipa::path(get, path = "/v1/analytics/settings", operation_id = "get_analytics_settings", tag = "analytics", responses((status = 200, body = AnalyticsSettings)))]
 pub async fn get_settings(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,

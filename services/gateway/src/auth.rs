@@ -30,6 +30,11 @@ impl CallerCache {
             .map(|(_, roles)| roles.clone())
     }
 
+    fn forget(&self, tenant: &str, user: &str) {
+        let mut entries = self.entries.lock().expect("caller cache lock");
+        entries.remove(&(tenant.to_string(), user.to_string()));
+    }
+
     fn put(&self, tenant: &str, user: &str, roles: Vec<Role>) {
         let mut entries = self.entries.lock().expect("caller cache lock");
         if entries.len() > 100_000 {
@@ -42,6 +47,40 @@ impl CallerCache {
     }
 }
 
+/// The tenant and user every `user.*` event starts with.
+#[derive(Clone, PartialEq, prost::Message)]
+struct UserRef {
+    #[prost(string, tag = "1")]
+    tenant_id: String,
+    #[prost(string, tag = "2")]
+    user_id: String,
+}
+
+/// Forgets a cached caller as soon as identity announces a change of their roles, their
+/// deactivation or their erasure, so that these take effect on the next request.
+pub async fn follow_user_changes(
+    nats: &async_nats::Client,
+    state: std::sync::Weak<crate::Gateway>,
+) -> anyhow::Result<()> {
+    use futures::StreamExt;
+    let subject = format!(
+        "{}.*.{}.*.v1",
+        chorus_events::SUBJECT_ROOT,
+        chorus_events::USER.token
+    );
+    let mut subscription = nats.subscribe(subject).await?;
+    tokio::spawn(async move {
+        while let Some(message) = subscription.next().await {
+            let Some(state) = state.upgrade() else { break };
+            match <UserRef as prost::Message>::decode(message.payload.as_ref()) {
+                Ok(user) => state.callers.forget(&user.tenant_id, &user.user_id),
+                Err(error) => tracing::warn!(%error, "undecodable user event"),
+            }
+        }
+    });
+    Ok(())
+}
+
 /// An authenticated caller whose tenant and user exist (operators are not tenant members).
 pub struct Authenticated(pub Caller);
 
@@ -52,6 +91,17 @@ impl FromRequestParts<AppState> for Authenticated {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
+        let (caller, via) = authenticate(parts, state).await?;
+        if let Some(slot) = parts.extensions.get::<crate::audit::CallerSlot>() {
+            slot.fill(&caller, via);
+        }
+        Ok(Authenticated(caller))
+    }
+}
+
+/// The caller of a request and how they authenticated (`token`, `api_key:<id>`).
+async fn authenticate(parts: &Parts, state: &AppState) -> Result<(Caller, String), ServiceError> {
+    {
         let header = parts
             .headers
             .get(axum::http::header::AUTHORIZATION)
@@ -63,7 +113,10 @@ impl FromRequestParts<AppState> for Authenticated {
             ServiceError::unauthorized("the Authorization header must be `Bearer <token>`")
         })?;
         if token.starts_with("chk_") {
-            return api_key_caller(state, token).await.map(Authenticated);
+            let via = format!("api_key:{}", token.split('_').nth(2).unwrap_or_default());
+            return api_key_caller(state, token)
+                .await
+                .map(|caller| (caller, via));
         }
         // Tokens of the OpenID Connect issuer are asymmetric; development tokens are HS256.
         let asymmetric = jsonwebtoken::decode_header(token)
@@ -75,7 +128,7 @@ impl FromRequestParts<AppState> for Authenticated {
         };
         tracing::Span::current().record("tenant_id", claimed.tenant_id.as_str());
         if claimed.has(Role::Operator) {
-            return Ok(Authenticated(claimed));
+            return Ok((claimed, "token".to_string()));
         }
         if !chorus_events::is_valid_tenant_token(&claimed.tenant_id) {
             return Err(ServiceError::unauthorized(format!(
@@ -102,7 +155,7 @@ impl FromRequestParts<AppState> for Authenticated {
                 user.roles
             }
         };
-        Ok(Authenticated(Caller { roles, ..claimed }))
+        Ok((Caller { roles, ..claimed }, "token".to_string()))
     }
 }
 

@@ -98,7 +98,7 @@ pub async fn get_preferences(
 /// theirs); `quiet_hours`, `time_zone` and `digest` are replaced (null clears them). E-mails
 /// due in quiet hours are sent when they end. With `digest` (`daily`, or `weekly` on Mondays)
 /// the inbox notifications that do not go by e-mail come as one e-mail at 08:00 local time.
-#[utoipa::path(put, path = "/v1/me/notification-preferences", tag = "notifications",
+#[utoipa::path(put, path = "/v1/me/notification-preferences", operation_id = "set_notification_preferences", tag = "notifications",
     request_body(content = NotificationPreferences, example = json!({
         "items": [{"kind": "points_awarded", "in_app": true, "email": false},
                   {"kind": "share_failed", "in_app": true, "email": true}],

@@ -11,9 +11,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use chorus_api::content::{
-    AuditEntry, ComplianceRule, ComplianceRuleInput, ContentPreferences, Decision, FeedItem,
-    FeedQuery, ListQuery, Post, PostInput, PostRef, RuleRef, Submission, SubmissionInput, TopicRef,
-    Topics, Transition, UpdatePost,
+    AuditEntry, AuditQuery, AuditSettings, ComplianceRule, ComplianceRuleInput, ContentPreferences,
+    Decision, FeedItem, FeedQuery, ListQuery, Post, PostInput, PostRef, RuleRef, Submission,
+    SubmissionInput, TopicRef, Topics, Transition, UpdatePost,
 };
 use chorus_api::surveys::{ResultsQuery, SubmitAnswers, Survey, SurveyInput, SurveyResults};
 use chorus_api::{Empty, Page};
@@ -43,6 +43,11 @@ pub fn router() -> Router<AppState> {
             axum::routing::delete(delete_rule),
         )
         .route("/v1/audit", get(audit_log))
+        .route("/v1/audit/export", get(audit_export))
+        .route(
+            "/v1/audit/settings",
+            get(get_audit_settings).put(set_audit_settings),
+        )
         .route(
             "/v1/submissions",
             post(create_submission).get(list_submissions),
@@ -372,15 +377,144 @@ pub async fn delete_rule(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// The audit log of curation and compliance actions, newest first (admins).
-#[utoipa::path(get, path = "/v1/audit", tag = "compliance", params(ListQuery), responses((status = 200, body = Page<AuditEntry>)))]
+/// The tenant's audit log, newest first (admins): curation and compliance actions with their
+/// detail, and every change made through the API by an administrator, curator, approver,
+/// integrator or operator (`METHOD /route`, the path, status, how they authenticated and the
+/// trace id). Filter by `actor`, `action` prefix and period.
+#[utoipa::path(get, path = "/v1/audit", tag = "compliance", params(AuditQuery),
+    responses((status = 200, body = Page<AuditEntry>), (status = 403, body = Problem), (status = 422, body = Problem)))]
 pub async fn audit_log(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
-    Query(query): Query<ListQuery>,
+    Query(query): Query<AuditQuery>,
 ) -> ServiceResult<Json<Page<AuditEntry>>> {
     Ok(Json(
         call(&state, "content", "audit_list", &caller, &query).await?,
+    ))
+}
+
+/// Query of an audit export: the period and filters of `GET /v1/audit`, and the format.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AuditExportQuery {
+    /// Only this person's actions.
+    pub actor: Option<String>,
+    /// Only actions starting with this.
+    pub action: Option<String>,
+    /// From this time on (RFC 3339).
+    pub from: Option<chrono::DateTime<chrono::Utc>>,
+    /// Before this time (RFC 3339).
+    pub to: Option<chrono::DateTime<chrono::Utc>>,
+    /// `ndjson` (one JSON entry per line, the default) or `csv`.
+    pub format: Option<String>,
+}
+
+/// Export the audit log of a period, oldest first (admins): NDJSON or CSV, at most 100,000
+/// entries per export (ask for shorter periods beyond).
+#[utoipa::path(get, path = "/v1/audit/export", tag = "compliance", params(AuditExportQuery),
+    responses((status = 200, description = "The entries", content_type = "application/x-ndjson", body = String),
+        (status = 403, body = Problem), (status = 422, body = Problem)))]
+pub async fn audit_export(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    Query(query): Query<AuditExportQuery>,
+) -> ServiceResult<axum::response::Response> {
+    use axum::response::IntoResponse;
+    let csv = match query.format.as_deref() {
+        None | Some("ndjson") => false,
+        Some("csv") => true,
+        Some(other) => {
+            return Err(ServiceError::invalid(format!(
+                "format {other} is not ndjson or csv"
+            )));
+        }
+    };
+    let filter = AuditQuery {
+        actor: query.actor,
+        action: query.action,
+        from: query.from,
+        to: query.to,
+        ..AuditQuery::default()
+    };
+    let entries: Vec<AuditEntry> =
+        call(&state, "content", "audit_export", &caller, &filter).await?;
+    let mut body = String::new();
+    if csv {
+        body.push_str("id,at,actor,action,target,detail\n");
+        for entry in &entries {
+            let fields = [
+                entry.id.clone(),
+                entry.at.to_rfc3339(),
+                entry.actor.clone(),
+                entry.action.clone(),
+                entry.target.clone(),
+                entry.detail.clone(),
+            ];
+            let line: Vec<String> = fields
+                .iter()
+                .map(|field| crate::analytics_routes::csv_field(field))
+                .collect();
+            body.push_str(&line.join(","));
+            body.push('\n');
+        }
+    } else {
+        for entry in &entries {
+            body.push_str(&serde_json::to_string(entry).unwrap_or_default());
+            body.push('\n');
+        }
+    }
+    let (content_type, extension) = if csv {
+        ("text/csv; charset=utf-8", "csv")
+    } else {
+        ("application/x-ndjson", "ndjson")
+    };
+    Ok((
+        [
+            (axum::http::header::CONTENT_TYPE, content_type.to_string()),
+            (
+                axum::http::header::CONTENT_DISPOSITION,
+                format!(
+                    "attachment; filename=\"chorus-audit-{}-{}.{extension}\"",
+                    caller.tenant_id,
+                    chrono::Utc::now().format("%Y%m%d")
+                ),
+            ),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+/// How long the audit log keeps entries (admins).
+#[utoipa::path(get, path = "/v1/audit/settings", tag = "compliance", operation_id = "get_audit_settings",
+    responses((status = 200, body = AuditSettings), (status = 403, body = Problem)))]
+pub async fn get_audit_settings(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+) -> ServiceResult<Json<AuditSettings>> {
+    Ok(Json(
+        call(
+            &state,
+            "content",
+            "audit_settings_get",
+            &caller,
+            &chorus_api::Empty {},
+        )
+        .await?,
+    ))
+}
+
+/// Set how long the audit log keeps entries (admins; 30 to 3650 days). Older entries are
+/// deleted at once, then hourly.
+#[utoipa::path(put, path = "/v1/audit/settings", tag = "compliance", operation_id = "set_audit_settings", request_body = AuditSettings,
+    responses((status = 200, body = AuditSettings), (status = 403, body = Problem), (status = 422, body = Problem)))]
+pub async fn set_audit_settings(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    ApiJson(settings): ApiJson<AuditSettings>,
+) -> ServiceResult<Json<AuditSettings>> {
+    Ok(Json(
+        call(&state, "content", "audit_settings_set", &caller, &settings).await?,
     ))
 }
 

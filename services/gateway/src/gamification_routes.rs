@@ -163,7 +163,7 @@ pub async fn my_rank(
 }
 
 /// Hide or show the caller's name on boards (points are kept either way).
-#[utoipa::path(put, path = "/v1/me/preferences/gamification", tag = "gamification", request_body = GamificationPreferences,
+#[utoipa::path(put, path = "/v1/me/preferences/gamification", operation_id = "set_gamification_preferences", tag = "gamification", request_body = GamificationPreferences,
     responses((status = 200, body = GamificationPreferences)))]
 pub async fn set_preferences(
     State(state): State<AppState>,

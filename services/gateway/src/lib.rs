@@ -3,6 +3,7 @@
 //! asks the services over NATS request/reply. It also serves tracked-link redirects.
 
 mod analytics_routes;
+mod audit;
 mod auth;
 mod channel_routes;
 mod content_routes;
@@ -14,7 +15,9 @@ mod links;
 mod live;
 mod oidc;
 mod openapi;
+mod privacy_routes;
 mod routes;
+mod scim_routes;
 mod webhook_routes;
 pub mod webhooks;
 
@@ -47,6 +50,8 @@ pub struct Gateway {
     pub idempotency: async_nats::jetstream::kv::Store,
     /// Verifies network webhooks (the app secrets and verify tokens).
     pub webhooks: webhooks::WebhookSecrets,
+    /// Base URL under which the gateway is reachable (SCIM resource locations).
+    pub public_url: String,
     /// Feeds the live notification streams.
     pub live: Arc<live::LiveHub>,
 }
@@ -84,8 +89,10 @@ pub async fn serve(
         link_cache: links::LinkCache::default(),
         idempotency: Bus::new(ctx.nats.clone()).idempotency().await?,
         webhooks: webhooks::WebhookSecrets::from_config(&ctx.config),
+        public_url: ctx.config.public_url.clone(),
         live: live::LiveHub::start(ctx.nats.clone(), shutdown.clone()).await?,
     });
+    auth::follow_user_changes(&ctx.nats, Arc::downgrade(&state)).await?;
     let listener = tokio::net::TcpListener::bind(&ctx.config.gateway.listen).await?;
     let address = listener.local_addr()?;
     tracing::info!(service = NAME, %address, "listening");

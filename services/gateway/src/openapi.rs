@@ -7,12 +7,12 @@ use utoipa::OpenApi;
 #[openapi(
     info(title = "Chorus API", description = "Employee advocacy: content, shares, accounts, engagement, points and notifications."),
     paths(
-        routes::create_tenant, routes::create_user, routes::me,
+        routes::create_tenant, routes::create_user, routes::erase_user, routes::me,
         content_routes::create_post, content_routes::list_posts, content_routes::get_post, content_routes::update_post,
         content_routes::submit_post, content_routes::approve_post, content_routes::request_changes,
         content_routes::publish_post, content_routes::archive_post, content_routes::feed,
         content_routes::my_topics, content_routes::follow_topic, content_routes::unfollow_topic, content_routes::set_preferences,
-        content_routes::create_rule, content_routes::list_rules, content_routes::delete_rule, content_routes::audit_log,
+        content_routes::create_rule, content_routes::list_rules, content_routes::delete_rule, content_routes::audit_log, content_routes::audit_export, content_routes::get_audit_settings, content_routes::set_audit_settings,
         content_routes::create_submission, content_routes::list_submissions, content_routes::approve_submission,
         content_routes::reject_submission, content_routes::create_survey, content_routes::list_surveys,
         content_routes::answer_survey, content_routes::survey_results,
@@ -113,6 +113,8 @@ fn pieces() -> Vec<utoipa::openapi::OpenApi> {
         crate::webhook_routes::WebhookApi::openapi(),
         crate::channel_routes::ChannelApi::openapi(),
         crate::key_routes::KeyApi::openapi(),
+        crate::scim_routes::ScimApi::openapi(),
+        crate::privacy_routes::PrivacyApi::openapi(),
     ]
 }
 

@@ -26,6 +26,7 @@ pub fn router(state: AppState) -> Router {
         .route("/openapi.json", get(openapi))
         .route("/v1/tenants", post(create_tenant))
         .route("/v1/users", post(create_user))
+        .route("/v1/users/{user_id}", axum::routing::delete(erase_user))
         .route("/v1/me", get(me))
         .route("/v1/accounts", get(list_accounts))
         .route("/v1/accounts/connect", post(start_connect))
@@ -53,10 +54,16 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::webhook_routes::router())
         .merge(crate::channel_routes::router())
         .merge(crate::key_routes::router())
+        .merge(crate::scim_routes::router())
+        .merge(crate::privacy_routes::router())
         .fallback(|| async { ServiceError::not_found("no such endpoint") })
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             crate::idempotency::layer,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::audit::layer,
         ))
         .layer(
             TraceLayer::new_for_http()
@@ -129,6 +136,29 @@ async fn openapi() -> impl axum::response::IntoResponse {
         [(axum::http::header::CONTENT_TYPE, "application/json")],
         crate::openapi_json(),
     )
+}
+
+/// Erase a user (admins, GDPR): identity forgets them and every service erases their
+/// personal data on `user.erased` (content, points, notifications, accounts and tokens; the
+/// shares they made stay counted, anonymously). Their posts on social networks are their own
+/// and are not touched. The same happens when the identity provider deletes the user over SCIM.
+#[utoipa::path(delete, path = "/v1/users/{user_id}", tag = "identity", params(("user_id" = String, Path)),
+    responses((status = 204, description = "Erased"), (status = 403, body = chorus_kit::error::Problem),
+        (status = 404, body = chorus_kit::error::Problem), (status = 409, description = "An administrator cannot erase themselves", body = chorus_kit::error::Problem)))]
+pub async fn erase_user(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    Path(user_id): Path<String>,
+) -> ServiceResult<StatusCode> {
+    let _: Empty = call(
+        &state,
+        "identity",
+        "user_erase",
+        &caller,
+        &chorus_api::identity::ScimRef { id: user_id },
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// Create a tenant (operators only).

@@ -286,7 +286,7 @@ pub async fn replay_failed(
 }
 
 /// Where the tenant's webhooks may go.
-#[utoipa::path(get, path = "/v1/webhooks/settings", tag = "webhooks",
+#[utoipa::path(get, path = "/v1/webhooks/settings", operation_id = "get_webhook_settings", tag = "webhooks",
     responses((status = 200, body = WebhookSettings), (status = 403, body = Problem)))]
 pub async fn get_settings(
     State(state): State<AppState>,

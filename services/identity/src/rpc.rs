@@ -27,7 +27,7 @@ pub(crate) fn to_user(model: user::Model) -> User {
     }
 }
 
-fn valid_user_id(id: &str) -> bool {
+pub(crate) fn valid_user_id(id: &str) -> bool {
     !id.is_empty()
         && id.len() <= 128
         && id
@@ -134,6 +134,9 @@ impl Identity {
             time_zone: Set(request.time_zone.clone()),
             active: Set(true),
             created_at: Set(now),
+            user_name: Set(request.email.trim().to_string()),
+            external_id: Set(None),
+            updated_at: Set(Some(now)),
         };
         let event = events::UserCreated {
             tenant_id: caller.tenant_id.clone(),

@@ -1,4 +1,4 @@
-use crate::entities::{channel_message, notification, person, preference, push_device, quiet};
+use crate::entities::{notification, person};
 use chorus_bus::consumer::{self, ConsumerSpec, Delivery, HandlerError};
 use chorus_bus::{Bus, BusError, Outbox};
 use chorus_events::Event;
@@ -655,32 +655,7 @@ impl Notifier {
     /// Forgets a person: their notifications and their row.
     async fn erase(&self, tenant_id: &str, user_id: &str) -> Result<(), HandlerError> {
         let txn = self.db.begin().await?;
-        notification::Entity::delete_many()
-            .filter(notification::Column::TenantId.eq(tenant_id))
-            .filter(notification::Column::UserId.eq(user_id))
-            .exec(&txn)
-            .await?;
-        person::Entity::delete_by_id((tenant_id.to_string(), user_id.to_string()))
-            .exec(&txn)
-            .await?;
-        channel_message::Entity::delete_many()
-            .filter(channel_message::Column::TenantId.eq(tenant_id))
-            .filter(channel_message::Column::Recipient.eq(user_id))
-            .exec(&txn)
-            .await?;
-        preference::Entity::delete_many()
-            .filter(preference::Column::TenantId.eq(tenant_id))
-            .filter(preference::Column::UserId.eq(user_id))
-            .exec(&txn)
-            .await?;
-        quiet::Entity::delete_by_id((tenant_id.to_string(), user_id.to_string()))
-            .exec(&txn)
-            .await?;
-        push_device::Entity::delete_many()
-            .filter(push_device::Column::TenantId.eq(tenant_id))
-            .filter(push_device::Column::UserId.eq(user_id))
-            .exec(&txn)
-            .await?;
+        chorus_kit::db::erase_person(&txn, tenant_id, user_id, crate::PERSONAL_DATA).await?;
         txn.commit().await?;
         tracing::info!(%tenant_id, %user_id, "notifications erased");
         Ok(())

@@ -56,6 +56,9 @@ pub async fn run(ctx: Context, shutdown: Shutdown) -> anyhow::Result<()> {
     let worker = webhooks::spawn(&bus, hooks.clone(), shutdown.clone()).await?;
     let state = Arc::new(rpc::Inbox { db });
     let server = RpcServer::start(&ctx.nats, NAME, shutdown.clone()).await?;
+    server
+        .personal_data(state.db.clone(), PERSONAL_DATA)
+        .await?;
     endpoint!(server, "inbox_list", state, list)?;
     endpoint!(server, "inbox_mark_read", state, mark_read)?;
     endpoint!(server, "webhook_event_types", hooks, event_types)?;
@@ -93,3 +96,21 @@ pub async fn run(ctx: Context, shutdown: Shutdown) -> anyhow::Result<()> {
     let _ = relay.await;
     Ok(())
 }
+
+/// What this service holds about a person: read by the GDPR export, emptied of them on
+/// `user.erased`.
+pub(crate) const PERSONAL_DATA: &[chorus_kit::db::PersonalTable] = &[
+    chorus_kit::db::PersonalTable::deleted("people", "user_id"),
+    chorus_kit::db::PersonalTable::deleted("notifications", "user_id"),
+    chorus_kit::db::PersonalTable::deleted("notification_preferences", "user_id"),
+    chorus_kit::db::PersonalTable::deleted("notification_quiet_hours", "user_id"),
+    chorus_kit::db::PersonalTable::deleted("channel_messages", "recipient"),
+    chorus_kit::db::PersonalTable::deleted("push_devices", "user_id").exporting(&[
+        "id",
+        "user_id",
+        "platform",
+        "name",
+        "created_at",
+        "last_used_at",
+    ]),
+];

@@ -378,3 +378,16 @@ impl Accounts {
         })
     }
 }
+
+/// Deletes an erased person's connected accounts with their tokens (`user.erased`); what
+/// they published stays counted without their name or words. Their posts on the networks
+/// are their own and stay.
+pub async fn forget_person(
+    db: &sea_orm::DatabaseConnection,
+    tenant_id: &str,
+    user_id: &str,
+) -> Result<(), chorus_bus::consumer::HandlerError> {
+    let rows = chorus_kit::db::erase_person(db, tenant_id, user_id, crate::PERSONAL_DATA).await?;
+    tracing::info!(rows, "accounts and tokens of an erased person deleted");
+    Ok(())
+}

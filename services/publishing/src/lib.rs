@@ -142,7 +142,24 @@ pub async fn run(ctx: Context, shutdown: Shutdown) -> anyhow::Result<()> {
             .collect(),
     };
     let keeper_task = tokio::spawn(keeper.run(shutdown.clone()));
+    let erased_db = db.clone();
+    chorus_bus::consumer::spawn::<chorus_events::identity::v1::UserErased, _, _>(
+        &bus,
+        db.clone(),
+        chorus_bus::consumer::ConsumerSpec::new(NAME, "publishing-user-erased"),
+        shutdown.clone(),
+        move |delivery| {
+            let db = erased_db.clone();
+            async move {
+                accounts::forget_person(&db, &delivery.tenant_id, &delivery.event.user_id).await
+            }
+        },
+    )
+    .await?;
     let server = RpcServer::start(&ctx.nats, NAME, shutdown.clone()).await?;
+    server
+        .personal_data(accounts.db.clone(), PERSONAL_DATA)
+        .await?;
     endpoint!(server, "account_connect_start", accounts, start_connect)?;
     endpoint!(
         server,
@@ -167,3 +184,27 @@ pub async fn run(ctx: Context, shutdown: Shutdown) -> anyhow::Result<()> {
     let _ = relay.await;
     Ok(())
 }
+
+/// What this service holds about a person: read by the GDPR export, emptied of them on
+/// `user.erased`.
+pub(crate) const PERSONAL_DATA: &[chorus_kit::db::PersonalTable] = &[
+    chorus_kit::db::PersonalTable::deleted("accounts", "user_id").exporting(&[
+        "id",
+        "user_id",
+        "network",
+        "external_id",
+        "display_name",
+        "status",
+        "access_expires_at",
+        "refresh_expires_at",
+        "audience_size",
+        "connected_at",
+        "updated_at",
+    ]),
+    chorus_kit::db::PersonalTable::deleted("oauth_states", "user_id").exporting(&[
+        "user_id",
+        "network",
+        "created_at",
+    ]),
+    chorus_kit::db::PersonalTable::kept("publications", "user_id").blanking(&["text"]),
+];

@@ -3,6 +3,7 @@
 use crate::entities::share;
 use chorus_bus::consumer::{self, ConsumerSpec, Delivery, HandlerError};
 use chorus_bus::{Bus, BusError, inbox};
+use chorus_events::identity::v1::{UserDeactivated, UserErased};
 use chorus_events::share::v1 as events;
 use chorus_kit::Shutdown;
 use sea_orm::sea_query::Expr;
@@ -42,6 +43,41 @@ pub async fn spawn(bus: &Bus, db: DatabaseConnection, shutdown: Shutdown) -> Res
         move |delivery| {
             let db = on_disconnected.clone();
             async move { account_disconnected(&db, delivery).await }
+        },
+    )
+    .await?;
+    let on_deactivated = db.clone();
+    consumer::spawn::<UserDeactivated, _, _>(
+        bus,
+        db.clone(),
+        ConsumerSpec::new(crate::NAME, "scheduling-user-deactivated"),
+        shutdown.clone(),
+        move |delivery| {
+            let db = on_deactivated.clone();
+            async move {
+                let event = delivery.event;
+                cancel_pending(
+                    &db,
+                    &delivery.event_id,
+                    &delivery.tenant_id,
+                    share::Column::UserId,
+                    &event.user_id,
+                    "the advocate's account was deactivated",
+                )
+                .await
+            }
+        },
+    )
+    .await?;
+    let on_erased = db.clone();
+    consumer::spawn::<UserErased, _, _>(
+        bus,
+        db.clone(),
+        ConsumerSpec::new(crate::NAME, "scheduling-user-erased"),
+        shutdown.clone(),
+        move |delivery| {
+            let db = on_erased.clone();
+            async move { user_erased(&db, delivery).await }
         },
     )
     .await?;
@@ -136,24 +172,79 @@ async fn account_disconnected(
     delivery: Delivery<events::AccountDisconnected>,
 ) -> Result<(), HandlerError> {
     let event = delivery.event;
+    cancel_pending(
+        db,
+        &delivery.event_id,
+        &delivery.tenant_id,
+        share::Column::AccountId,
+        &event.account_id,
+        &event.reason,
+    )
+    .await
+}
+
+/// Cancels the shares not yet due whose `column` is `value` (an account's, a person's).
+async fn cancel_pending(
+    db: &DatabaseConnection,
+    event_id: &str,
+    tenant_id: &str,
+    column: share::Column,
+    value: &str,
+    reason: &str,
+) -> Result<(), HandlerError> {
     let txn = db.begin().await?;
-    if !inbox::record(&txn, CONSUMER, &delivery.event_id).await? {
+    if !inbox::record(&txn, CONSUMER, event_id).await? {
         return Ok(());
     }
     let cancelled = share::Entity::update_many()
         .col_expr(share::Column::Status, Expr::value("cancelled"))
-        .col_expr(
-            share::Column::FailureReason,
-            Expr::value(event.reason.clone()),
-        )
+        .col_expr(share::Column::FailureReason, Expr::value(reason))
         .col_expr(share::Column::UpdatedAt, Expr::value(chrono::Utc::now()))
-        .filter(share::Column::AccountId.eq(event.account_id.clone()))
-        .filter(share::Column::TenantId.eq(delivery.tenant_id.clone()))
+        .filter(column.eq(value))
+        .filter(share::Column::TenantId.eq(tenant_id))
         .filter(share::Column::Status.eq("scheduled"))
         .exec(&txn)
         .await?;
     txn.commit().await?;
-    tracing::info!(account_id = %event.account_id, cancelled = cancelled.rows_affected, "pending shares of a disconnected account cancelled");
+    tracing::info!(
+        cancelled = cancelled.rows_affected,
+        reason,
+        "pending shares cancelled"
+    );
+    Ok(())
+}
+
+/// An erased person's shares stay counted but no longer say who made them or what they
+/// wrote; the ones not yet due are cancelled.
+async fn user_erased(
+    db: &DatabaseConnection,
+    delivery: Delivery<UserErased>,
+) -> Result<(), HandlerError> {
+    let txn = db.begin().await?;
+    if !inbox::record(&txn, CONSUMER, &delivery.event_id).await? {
+        return Ok(());
+    }
+    share::Entity::update_many()
+        .col_expr(share::Column::Status, Expr::value("cancelled"))
+        .col_expr(
+            share::Column::FailureReason,
+            Expr::value("the advocate was erased"),
+        )
+        .col_expr(share::Column::UpdatedAt, Expr::value(chrono::Utc::now()))
+        .filter(share::Column::UserId.eq(delivery.event.user_id.clone()))
+        .filter(share::Column::TenantId.eq(delivery.tenant_id.clone()))
+        .filter(share::Column::Status.eq("scheduled"))
+        .exec(&txn)
+        .await?;
+    let erased = chorus_kit::db::erase_person(
+        &txn,
+        &delivery.tenant_id,
+        &delivery.event.user_id,
+        crate::PERSONAL_DATA,
+    )
+    .await?;
+    txn.commit().await?;
+    tracing::info!(rows = erased, "shares of an erased person anonymised");
     Ok(())
 }
 

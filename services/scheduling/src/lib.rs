@@ -43,6 +43,9 @@ pub async fn run(ctx: Context, shutdown: Shutdown) -> anyhow::Result<()> {
     };
     let due_task = tokio::spawn(due_loop.run(shutdown.clone()));
     let server = RpcServer::start(&ctx.nats, NAME, shutdown.clone()).await?;
+    server
+        .personal_data(state.db.clone(), PERSONAL_DATA)
+        .await?;
     endpoint!(server, "share_create", state, create_share)?;
     endpoint!(server, "share_get", state, get_share)?;
     endpoint!(server, "share_list", state, list_shares)?;
@@ -55,3 +58,8 @@ pub async fn run(ctx: Context, shutdown: Shutdown) -> anyhow::Result<()> {
     let _ = relay.await;
     Ok(())
 }
+
+/// What this service holds about a person: read by the GDPR export, emptied of them on
+/// `user.erased`.
+pub(crate) const PERSONAL_DATA: &[chorus_kit::db::PersonalTable] =
+    &[chorus_kit::db::PersonalTable::kept("shares", "user_id").blanking(&["caption", "text"])];

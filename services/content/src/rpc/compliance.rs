@@ -2,16 +2,13 @@
 
 use super::{ContentService, effective_status, kind_name, record_audit, to_rule};
 use crate::domain::{compliance, encode_list};
-use crate::entities::{audit, post, rule};
-use chorus_api::Page;
+use crate::entities::{post, rule};
 use chorus_api::content::{
-    AuditEntry, CaptionChecked, CheckCaption, ComplianceKind, ComplianceRule, ComplianceRuleInput,
-    ContentType, ListQuery, MediaKind, MediaRef, PostStatus, RuleRef,
+    CaptionChecked, CheckCaption, ComplianceKind, ComplianceRule, ComplianceRuleInput, ContentType,
+    MediaKind, MediaRef, PostStatus, RuleRef,
 };
 use chorus_kit::{Caller, Role, ServiceError, ServiceResult};
-use sea_orm::{
-    ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
-};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, Set, TransactionTrait};
 
 impl ContentService {
     pub async fn create_rule(
@@ -133,46 +130,6 @@ impl ContentService {
             image_alt: image
                 .map(|image| image.alt_text)
                 .filter(|alt| !alt.is_empty()),
-        })
-    }
-
-    /// The audit log of curation and compliance actions, newest first (admins).
-    pub async fn audit_log(
-        &self,
-        caller: Caller,
-        query: ListQuery,
-    ) -> ServiceResult<Page<AuditEntry>> {
-        caller.require_any(&[Role::Admin])?;
-        let limit = query.limit.unwrap_or(50).clamp(1, 500) as u64;
-        let mut select =
-            audit::Entity::find().filter(audit::Column::TenantId.eq(caller.tenant_id.clone()));
-        if let Some(cursor) = &query.cursor {
-            select = select.filter(audit::Column::Id.lt(cursor.clone()));
-        }
-        let mut rows = select
-            .order_by_desc(audit::Column::Id)
-            .limit(limit + 1)
-            .all(&self.db)
-            .await?;
-        let next_cursor = if rows.len() as u64 > limit {
-            rows.truncate(limit as usize);
-            rows.last().map(|row| row.id.clone())
-        } else {
-            None
-        };
-        Ok(Page {
-            items: rows
-                .into_iter()
-                .map(|row| AuditEntry {
-                    id: row.id,
-                    actor: row.actor,
-                    action: row.action,
-                    target: row.target,
-                    detail: row.detail,
-                    at: row.at,
-                })
-                .collect(),
-            next_cursor,
         })
     }
 }

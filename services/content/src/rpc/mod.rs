@@ -1,5 +1,6 @@
 //! Requests from the gateway.
 
+pub(crate) mod audit_log;
 mod compliance;
 mod feed;
 mod posts;
