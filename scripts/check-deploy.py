@@ -180,6 +180,7 @@ def everything_on(defaults: dict, facts: dict) -> dict:
         publisher["podDisruptionBudget"]["enabled"] = True
     values["serviceAccount"] = {"create": False, "name": "chorus-existing", "annotations": {}}
     values["nats"]["existingSecret"] = "chorus-nats"
+    values["nats"]["perServiceUsers"] = True
     values["publishing"]["settings"]["oauthRedirectUrl"] = "https://chorus.example.com/v1/accounts/callback"
     values["config"]["otlpEndpoint"] = "http://otel-collector:4317"
     for network in values["publishing"]["networks"].values():

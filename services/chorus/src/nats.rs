@@ -27,7 +27,35 @@ impl NatsServer {
                      or point CHORUS_NATS_URL at a running server"
                 )
             })?;
-        let server = NatsServer { child, port };
+        NatsServer::wait_listening(NatsServer { child, port }, binary).await
+    }
+
+    /// Like `start`, with a configuration file (accounts, users, permissions) and the
+    /// environment it reads (e.g. passwords).
+    pub async fn start_with_config(
+        binary: &str,
+        store_dir: &Path,
+        config: &str,
+        environment: &[(String, String)],
+    ) -> anyhow::Result<NatsServer> {
+        std::fs::create_dir_all(store_dir)?;
+        let port = free_port()?;
+        let child = tokio::process::Command::new(binary)
+            .arg("-c")
+            .arg(config)
+            .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
+            .arg(store_dir)
+            .envs(environment.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .stdout(std::process::Stdio::null())
+            // Its log (permission violations among others) beside its storage.
+            .stderr(std::fs::File::create(store_dir.join("nats-server.log"))?)
+            .kill_on_drop(true)
+            .spawn()?;
+        NatsServer::wait_listening(NatsServer { child, port }, binary).await
+    }
+
+    async fn wait_listening(server: NatsServer, binary: &str) -> anyhow::Result<NatsServer> {
+        let port = server.port;
         for _ in 0..100 {
             if tokio::net::TcpStream::connect(("127.0.0.1", port))
                 .await
