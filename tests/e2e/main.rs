@@ -12,6 +12,7 @@ mod crash;
 mod demo;
 mod gamification;
 mod harness;
+mod isolation;
 mod nats_permissions;
 mod notifications;
 mod pipeline;
