@@ -133,6 +133,9 @@ impl Harness {
         config.engagement.poll_schedule_secs = vec![1, 2, 3, 4, 5, 6, 8, 10, 15, 20];
         config.engagement.poll_tick_ms = 200;
         config.scheduling.max_idle_ms = 200;
+        // Tests share one post many times and expect each share at its time (the stagger
+        // has its own test).
+        config.scheduling.stagger_window_secs = 0;
         // Generous: tests share two cores with other tests and builds.
         config.gateway.rpc_timeout_ms = 15_000;
         let mut postgres_databases = Vec::new();

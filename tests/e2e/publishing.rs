@@ -522,3 +522,58 @@ async fn a_scheduled_share_is_edited_by_its_advocate_until_it_is_due() {
     assert_eq!(harness.netsim.posts().len(), 1);
     harness.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn shares_of_one_post_by_many_advocates_are_spread_over_the_window() {
+    let harness = Harness::start_with(Backend::Sqlite, &[], |config| {
+        config.scheduling.stagger_window_secs = 600;
+    })
+    .await;
+    let api = &harness.api;
+    let advocates = ["alice", "bob", "dan", "eve", "fay", "gus"];
+    let curator = harness.tenant("acme", &advocates).await;
+    let post = harness.published_post(&curator, "Launch day").await;
+    let other = harness.published_post(&curator, "Another story").await;
+    let at = chrono::Utc::now() + chrono::Duration::hours(2);
+    let mut due = Vec::new();
+    for advocate in advocates {
+        let token = harness.token("acme", advocate, &[Role::Advocate]);
+        let account = api
+            .connect_linkedin(&token, &format!("{advocate}-li"))
+            .await
+            .unwrap();
+        let share: Share = api
+            .post(
+                "/v1/shares",
+                &token,
+                json!({"post_id": post.id, "account_id": account.id, "caption": "Launch!", "scheduled_at": at}),
+            )
+            .await
+            .unwrap();
+        due.push(share.due_at);
+        if advocate == "alice" {
+            // Another post at the same moment is not held back by this one.
+            let share: Share = api
+                .post(
+                    "/v1/shares",
+                    &token,
+                    json!({"post_id": other.id, "account_id": account.id, "caption": "Read this", "scheduled_at": at}),
+                )
+                .await
+                .unwrap();
+            assert_eq!(share.due_at, at);
+        }
+    }
+    // The first share keeps its time; the others fall within the ten minutes after it, at
+    // different moments.
+    assert_eq!(due[0], at);
+    for moment in &due[1..] {
+        assert!(
+            *moment >= at && *moment < at + chrono::Duration::minutes(10),
+            "{moment} outside the window after {at}"
+        );
+    }
+    let distinct: BTreeSet<_> = due.iter().collect();
+    assert_eq!(distinct.len(), due.len(), "{due:?}");
+    harness.stop().await;
+}

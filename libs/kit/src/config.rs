@@ -96,6 +96,10 @@ pub struct SchedulingConfig {
     pub max_idle_ms: u64,
     /// Shares claimed per transaction.
     pub batch_size: u64,
+    /// Shares of one post by many advocates that would go out within this many seconds of
+    /// each other are spread at random over the window, so that a network sees no burst of
+    /// identical posts (0: off). The advocate sees the time their share got.
+    pub stagger_window_secs: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -406,6 +410,7 @@ impl Default for Config {
                 database_url: None,
                 max_idle_ms: 1_000,
                 batch_size: 500,
+                stagger_window_secs: 600,
             },
             publishing: PublishingConfig {
                 database_url: None,
@@ -534,6 +539,10 @@ pub const ENVIRONMENT: &[(&str, &str)] = &[
     (
         "CHORUS_SCHEDULING__BATCH_SIZE",
         "shares claimed per transaction [500]",
+    ),
+    (
+        "CHORUS_SCHEDULING__STAGGER_WINDOW_SECS",
+        "shares of one post due this close together are spread over the window; 0: off [600]",
     ),
     (
         "CHORUS_PUBLISHING__OAUTH_REDIRECT_URL",

@@ -187,6 +187,8 @@ pub fn fresh_config(
     config.public_url = format!("http://127.0.0.1:{gateway_port}");
     config.admin_listen = "127.0.0.1:0".into();
     config.log = "warn".into();
+    // The benchmarks time the pipeline from the moment a share is due, all at once.
+    config.scheduling.stagger_window_secs = 0;
     Ok(config)
 }
 
@@ -406,6 +408,7 @@ async fn leaderboard(config: &chorus_kit::Config, options: &BenchOptions) -> any
     let folder = tempfile::tempdir()?;
     let mut config = config.clone();
     config.data_dir = folder.path().to_path_buf();
+    config.scheduling.stagger_window_secs = 0;
     let gateway_port = crate::nats::free_port()?;
     config.gateway.listen = format!("127.0.0.1:{gateway_port}");
     config.netsim.listen = format!("127.0.0.1:{}", crate::nats::free_port()?);

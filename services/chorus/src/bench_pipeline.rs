@@ -77,6 +77,8 @@ impl Install {
         config.public_url = format!("http://127.0.0.1:{gateway_port}");
         config.admin_listen = "127.0.0.1:0".into();
         config.log = "warn".into();
+        // Shares of one post are due together on purpose: the burst is what is measured.
+        config.scheduling.stagger_window_secs = 0;
         // No simulated engagement: only publishing is measured.
         config.netsim.engagement_tick_ms = 0;
         adjust(&mut config);

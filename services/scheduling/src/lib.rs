@@ -32,6 +32,7 @@ pub async fn run(ctx: Context, shutdown: Shutdown) -> anyhow::Result<()> {
         outbox: outbox.clone(),
         public_url: ctx.config.public_url.trim_end_matches('/').to_string(),
         wake_due_loop: wake_due_loop.clone(),
+        stagger_window: chrono::Duration::seconds(ctx.config.scheduling.stagger_window_secs as i64),
     });
     consumers::spawn(&bus, db.clone(), shutdown.clone()).await?;
     let due_loop = dueloop::DueLoop {

@@ -7,8 +7,8 @@ use chorus_events::share::v1 as events;
 use chorus_kit::{Caller, Role, ServiceError, ServiceResult};
 use chorus_social::Network;
 use sea_orm::{
-    ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
-    TransactionTrait,
+    ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set, TransactionTrait,
 };
 use std::sync::Arc;
 
@@ -17,7 +17,18 @@ pub struct Scheduling {
     pub outbox: Outbox,
     pub public_url: String,
     pub wake_due_loop: Arc<tokio::sync::Notify>,
+    /// See `SchedulingConfig::stagger_window_secs`.
+    pub stagger_window: chrono::Duration,
 }
+
+static STAGGERED: std::sync::LazyLock<chorus_telemetry::metrics::IntCounterVec> =
+    std::sync::LazyLock::new(|| {
+        chorus_telemetry::metrics::counter_vec(
+            "chorus_scheduling_staggered_shares_total",
+            "Shares moved later within the stagger window because others of the same post go out near them",
+            &[],
+        )
+    });
 
 /// How far in the past a requested time may be (clock skew between client and server).
 const PAST_TOLERANCE: chrono::Duration = chrono::Duration::seconds(5);
@@ -131,9 +142,12 @@ impl Scheduling {
         let network = Network::parse(&request.network)
             .ok_or_else(|| ServiceError::invalid(format!("unknown network {}", request.network)))?;
         let now = chrono::Utc::now();
-        let due_at = request.scheduled_at.unwrap_or(now);
-        check_time(due_at, now)?;
+        let requested_for = request.scheduled_at.unwrap_or(now);
+        check_time(requested_for, now)?;
         let caption = check_caption(&request.caption)?;
+        let due_at = self
+            .staggered(&caller.tenant_id, &request.post_id, requested_for)
+            .await?;
         let share_id = uuid::Uuid::now_v7().to_string();
         tracing::Span::current().record("share_id", share_id.as_str());
         let link_code = new_link_code();
@@ -177,7 +191,7 @@ impl Scheduling {
             post_id: request.post_id.clone(),
             account_id: request.account_id.clone(),
             network: network.as_str().to_string(),
-            requested_for: Some(chorus_events::to_timestamp(due_at)),
+            requested_for: Some(chorus_events::to_timestamp(requested_for)),
         };
         let scheduled = events::ShareScheduled {
             tenant_id: caller.tenant_id.clone(),
@@ -201,6 +215,35 @@ impl Scheduling {
         self.wake_due_loop.notify_one();
         tracing::info!(network = %network, due_at = %due_at, "share scheduled");
         Ok(to_share(model, &self.public_url))
+    }
+
+    /// When a share asked for `requested` goes out: then, unless other shares of the post go
+    /// out within the stagger window of it, in which case at a random moment of the window
+    /// after it (the first share of a post is never delayed).
+    async fn staggered(
+        &self,
+        tenant_id: &str,
+        post_id: &str,
+        requested: chrono::DateTime<chrono::Utc>,
+    ) -> ServiceResult<chrono::DateTime<chrono::Utc>> {
+        if self.stagger_window <= chrono::Duration::zero() {
+            return Ok(requested);
+        }
+        let neighbours = share::Entity::find()
+            .filter(share::Column::TenantId.eq(tenant_id))
+            .filter(share::Column::PostId.eq(post_id))
+            .filter(share::Column::Status.is_in(["scheduled", "due", "published"]))
+            .filter(share::Column::DueAt.gt(requested - self.stagger_window))
+            .filter(share::Column::DueAt.lt(requested + self.stagger_window))
+            .count(&self.db)
+            .await?;
+        if neighbours == 0 {
+            return Ok(requested);
+        }
+        let window_ms = self.stagger_window.num_milliseconds().max(1) as u64;
+        let offset = fastrand::u64(0..window_ms);
+        STAGGERED.with_label_values(&[] as &[&str]).inc();
+        Ok(requested + chrono::Duration::milliseconds(offset as i64))
     }
 
     pub async fn get_share(&self, caller: Caller, request: ShareRef) -> ServiceResult<Share> {

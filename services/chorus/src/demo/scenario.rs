@@ -155,6 +155,8 @@ pub async fn run(mut config: chorus_kit::Config, options: DemoOptions) -> anyhow
     config.engagement.poll_schedule_secs = vec![2, 4, 8, 16];
     config.engagement.poll_tick_ms = 500;
     config.scheduling.max_idle_ms = 250;
+    // The demo spreads its scheduled shares itself (over `--schedule-over` seconds).
+    config.scheduling.stagger_window_secs = 0;
     config.gateway.rpc_timeout_ms = config.gateway.rpc_timeout_ms.max(15_000);
     let gateway_port = crate::nats::free_port()?;
     let netsim_port = crate::nats::free_port()?;
