@@ -270,6 +270,22 @@ async fn a_share_reaches_each_network_once() {
         .await
         .unwrap_err();
     assert_eq!(refused.status, 422, "{refused:?}");
+    // ... and never through the OAuth round trip (which it has not).
+    let refused = api
+        .post::<serde_json::Value>(
+            "/v1/accounts/connect",
+            &alice,
+            json!({"network": "bluesky"}),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(refused.status, 422, "{refused:?}");
+    assert!(
+        refused.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("/v1/accounts/app-password")
+    );
     let share: Share = api
         .post(
             "/v1/shares",
@@ -575,5 +591,141 @@ async fn shares_of_one_post_by_many_advocates_are_spread_over_the_window() {
     }
     let distinct: BTreeSet<_> = due.iter().collect();
     assert_eq!(distinct.len(), due.len(), "{due:?}");
+    harness.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn shares_go_into_the_advocates_next_free_slot() {
+    use chrono::{Datelike, TimeZone};
+    let harness = Harness::start(Backend::Sqlite, &[]).await;
+    let api = &harness.api;
+    let curator = harness.tenant("acme", &["alice", "bob"]).await;
+    let post = harness.published_post(&curator, "Slots news").await;
+    let alice = harness.token("acme", "alice", &[Role::Advocate]);
+    let bob = harness.token("acme", "bob", &[Role::Advocate]);
+    let account = api.connect_linkedin(&alice, "alice-li").await.unwrap();
+    let day = |offset: i64| {
+        let date = (chrono::Utc::now() + chrono::Duration::days(offset)).date_naive();
+        (
+            date.weekday().to_string(),
+            chrono::Utc.from_utc_datetime(&date.and_hms_opt(10, 0, 0).unwrap()),
+        )
+    };
+    let ((first_day, first), (second_day, second)) = (day(1), day(2));
+    let weekday_name = |short: &str| {
+        [
+            "monday",
+            "tuesday",
+            "wednesday",
+            "thursday",
+            "friday",
+            "saturday",
+            "sunday",
+        ]
+        .into_iter()
+        .find(|name| name.starts_with(&short.to_lowercase()))
+        .unwrap()
+    };
+    let slots: serde_json::Value = api
+        .send(
+            reqwest::Method::PUT,
+            "/v1/me/slots",
+            &alice,
+            Some(json!({"time_zone": "UTC", "slots": [
+                {"day": weekday_name(&first_day), "time": "10:00"},
+                {"day": weekday_name(&second_day), "time": "10:00"}]})),
+        )
+        .await
+        .unwrap();
+    let upcoming: Vec<chrono::DateTime<chrono::Utc>> =
+        serde_json::from_value(slots["upcoming"].clone()).unwrap();
+    assert_eq!(upcoming[..2], [first, second]);
+    let share = |body: serde_json::Value| async {
+        let mut body = body;
+        body["post_id"] = json!(post.id);
+        body["account_id"] = json!(account.id);
+        body["caption"] = json!("In my slot");
+        api.post::<Share>("/v1/shares", &alice, body).await
+    };
+    let one = share(json!({"next_slot": true})).await.unwrap();
+    let two = share(json!({"next_slot": true})).await.unwrap();
+    let three = share(json!({"next_slot": true})).await.unwrap();
+    assert_eq!(one.due_at, first);
+    assert_eq!(two.due_at, second);
+    assert_eq!(
+        three.due_at,
+        first + chrono::Duration::days(7),
+        "a week later"
+    );
+    // Cancelling frees a slot; a time of its own frees it too.
+    let _: Share = api
+        .post(&format!("/v1/shares/{}/cancel", one.id), &alice, json!({}))
+        .await
+        .unwrap();
+    assert_eq!(
+        share(json!({"next_slot": true})).await.unwrap().due_at,
+        first
+    );
+    let _: Share = api
+        .send(
+            reqwest::Method::PATCH,
+            &format!("/v1/shares/{}", two.id),
+            &alice,
+            Some(json!({"scheduled_at": second + chrono::Duration::hours(3)})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        share(json!({"next_slot": true})).await.unwrap().due_at,
+        second
+    );
+
+    // Clear refusals.
+    let refused = share(json!({"next_slot": true, "scheduled_at": second}))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.status, 422);
+    let bob_account = api.connect_linkedin(&bob, "bob-li").await.unwrap();
+    let refused = api
+        .post::<Share>(
+            "/v1/shares",
+            &bob,
+            json!({"post_id": post.id, "account_id": bob_account.id, "caption": "Mine", "next_slot": true}),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        refused.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("PUT /v1/me/slots"),
+        "{}",
+        refused.body
+    );
+    for (body, says) in [
+        (
+            json!({"time_zone": "Mars/Olympus", "slots": []}),
+            "time_zone",
+        ),
+        (
+            json!({"time_zone": "UTC", "slots": [{"day": "funday", "time": "10:00"}]}),
+            "not a day",
+        ),
+        (
+            json!({"time_zone": "UTC", "slots": [{"day": "monday", "time": "7pm"}]}),
+            "not a time",
+        ),
+    ] {
+        let refused = api
+            .send::<serde_json::Value>(reqwest::Method::PUT, "/v1/me/slots", &bob, Some(body))
+            .await
+            .unwrap_err();
+        assert_eq!(refused.status, 422);
+        assert!(
+            refused.body["detail"].as_str().unwrap().contains(says),
+            "{}",
+            refused.body
+        );
+    }
     harness.stop().await;
 }

@@ -517,6 +517,13 @@ async fn provisioning_works(backend: Backend) {
     let (status, _, _) = scim(&harness, M::GET, &group_path, &key, None).await;
     assert_eq!(status, 404);
 
+    // The provisioning key's own administrator cannot lock themselves out.
+    let lock_out = json!({"Operations": [{"op": "replace", "path": "active", "value": false}]});
+    let (status, _, error) = scim(&harness, M::PATCH, "/Users/carol", &key, Some(lock_out)).await;
+    assert_eq!(status, 409, "{error}");
+    let (status, _, _) = scim(&harness, M::DELETE, "/Users/carol", &key, None).await;
+    assert_eq!(status, 409);
+
     let (status, _, config) = scim(&harness, M::GET, "/ServiceProviderConfig", &key, None).await;
     assert_eq!(status, 200);
     assert_eq!(config["patch"]["supported"], true);

@@ -12,6 +12,32 @@ pub struct ShareRequest {
     /// When to publish; now when absent. Must not be in the past.
     #[serde(default)]
     pub scheduled_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Into the advocate's next free posting slot (see `/v1/me/slots`) instead of a time.
+    #[serde(default)]
+    pub next_slot: bool,
+}
+
+/// A weekly posting slot, in the advocate's time zone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct PostingSlot {
+    /// `monday` … `sunday`.
+    pub day: String,
+    /// `HH:MM`, 24-hour.
+    pub time: String,
+}
+
+/// The advocate's weekly posting slots: "share into my next slot" takes the first one that
+/// no share of theirs holds yet.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(example = json!({"time_zone": "Europe/Paris", "slots": [{"day": "tuesday", "time": "08:30"}, {"day": "thursday", "time": "12:15"}]}))]
+pub struct PostingSlots {
+    /// IANA time zone of the slots.
+    pub time_zone: String,
+    /// Up to 28 slots.
+    pub slots: Vec<PostingSlot>,
+    /// The next free slots (answers only).
+    #[serde(default)]
+    pub upcoming: Vec<chrono::DateTime<chrono::Utc>>,
 }
 
 /// A change to a share that is not yet due: its caption, its time, or both.
@@ -44,6 +70,8 @@ pub struct CreateShare {
     pub network: String,
     pub caption: String,
     pub scheduled_at: Option<chrono::DateTime<chrono::Utc>>,
+    #[serde(default)]
+    pub next_slot: bool,
     /// The post's link, before UTM parameters.
     pub link_url: String,
     /// The post's first image and its description, published with the share where the

@@ -5,7 +5,7 @@ use crate::AppState;
 use crate::auth::Authenticated;
 use crate::error::ApiJson;
 use crate::routes::call;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -107,7 +107,7 @@ fn csv_response(name: &str, body: String) -> Response {
 pub async fn summary(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
-    Query(query): Query<PeriodQuery>,
+    crate::error::ApiQuery(query): crate::error::ApiQuery<PeriodQuery>,
 ) -> ServiceResult<Response> {
     let csv_wanted = wants_csv(&query.format)?;
     let summary: ProgramSummary =
@@ -130,7 +130,7 @@ pub async fn summary(
 pub async fn breakdown(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
-    Query(query): Query<BreakdownQuery>,
+    crate::error::ApiQuery(query): crate::error::ApiQuery<BreakdownQuery>,
 ) -> ServiceResult<Response> {
     let csv_wanted = wants_csv(&query.format)?;
     let rows: Vec<BreakdownRow> =
@@ -153,7 +153,7 @@ pub async fn breakdown(
 pub async fn personal(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
-    Query(query): Query<PeriodQuery>,
+    crate::error::ApiQuery(query): crate::error::ApiQuery<PeriodQuery>,
 ) -> ServiceResult<Response> {
     let csv_wanted = wants_csv(&query.format)?;
     let dashboard: PersonalDashboard =

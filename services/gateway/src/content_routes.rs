@@ -5,7 +5,7 @@ use crate::auth::Authenticated;
 use crate::error::ApiJson;
 use crate::routes::call;
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
@@ -106,7 +106,7 @@ pub async fn create_post(
 pub async fn list_posts(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
-    Query(query): Query<ListQuery>,
+    crate::error::ApiQuery(query): crate::error::ApiQuery<ListQuery>,
 ) -> ServiceResult<Json<Page<Post>>> {
     Ok(Json(
         call(&state, "content", "post_list", &caller, &query).await?,
@@ -264,7 +264,7 @@ pub async fn archive_post(
 pub async fn feed(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
-    Query(query): Query<FeedQuery>,
+    crate::error::ApiQuery(query): crate::error::ApiQuery<FeedQuery>,
 ) -> ServiceResult<Json<Page<FeedItem>>> {
     Ok(Json(
         call(&state, "content", "feed", &caller, &query).await?,
@@ -386,7 +386,7 @@ pub async fn delete_rule(
 pub async fn audit_log(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
-    Query(query): Query<AuditQuery>,
+    crate::error::ApiQuery(query): crate::error::ApiQuery<AuditQuery>,
 ) -> ServiceResult<Json<Page<AuditEntry>>> {
     Ok(Json(
         call(&state, "content", "audit_list", &caller, &query).await?,
@@ -417,7 +417,7 @@ pub struct AuditExportQuery {
 pub async fn audit_export(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
-    Query(query): Query<AuditExportQuery>,
+    crate::error::ApiQuery(query): crate::error::ApiQuery<AuditExportQuery>,
 ) -> ServiceResult<axum::response::Response> {
     use axum::response::IntoResponse;
     let csv = match query.format.as_deref() {
@@ -537,7 +537,7 @@ pub async fn create_submission(
 pub async fn list_submissions(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
-    Query(query): Query<ListQuery>,
+    crate::error::ApiQuery(query): crate::error::ApiQuery<ListQuery>,
 ) -> ServiceResult<Json<Page<Submission>>> {
     Ok(Json(
         call(&state, "content", "submission_list", &caller, &query).await?,
@@ -641,7 +641,7 @@ pub async fn survey_results(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
     Path(survey_id): Path<String>,
-    Query(mut query): Query<ResultsQuery>,
+    crate::error::ApiQuery(mut query): crate::error::ApiQuery<ResultsQuery>,
 ) -> ServiceResult<Json<SurveyResults>> {
     query.survey_id = survey_id;
     Ok(Json(

@@ -4,7 +4,7 @@ use crate::AppState;
 use crate::auth::Authenticated;
 use crate::error::ApiJson;
 use crate::routes::call;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
@@ -142,7 +142,7 @@ pub async fn set_rules(
 pub async fn leaderboard(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
-    Query(query): Query<LeaderboardQuery>,
+    crate::error::ApiQuery(query): crate::error::ApiQuery<LeaderboardQuery>,
 ) -> ServiceResult<Json<Leaderboard>> {
     Ok(Json(
         call(&state, "gamification", "leaderboard", &caller, &query).await?,
@@ -155,7 +155,7 @@ pub async fn leaderboard(
 pub async fn my_rank(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
-    Query(query): Query<LeaderboardQuery>,
+    crate::error::ApiQuery(query): crate::error::ApiQuery<LeaderboardQuery>,
 ) -> ServiceResult<Json<Leaderboard>> {
     Ok(Json(
         call(&state, "gamification", "rank_me", &caller, &query).await?,

@@ -3,7 +3,7 @@
 use crate::AppState;
 use crate::auth::Authenticated;
 use crate::error::ApiJson;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -14,7 +14,9 @@ use chorus_api::notifications::{Inbox, NotificationRef};
 use chorus_api::publishing::{
     Account, AccountRef, AccountStatus, CompleteConnect, ConnectStarted, StartConnect,
 };
-use chorus_api::scheduling::{CreateShare, EditShare, Share, ShareEdit, ShareRef, ShareRequest};
+use chorus_api::scheduling::{
+    CreateShare, EditShare, PostingSlots, Share, ShareEdit, ShareRef, ShareRequest,
+};
 use chorus_api::{Empty, Page};
 use chorus_kit::{Caller, Role, ServiceError, ServiceResult};
 use serde::Serialize;
@@ -37,6 +39,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/accounts/app-password", post(connect_with_app_password))
         .route("/v1/shares", post(create_share).get(list_shares))
+        .route("/v1/me/slots", get(my_slots).put(set_my_slots))
         .route("/v1/shares/{share_id}", get(get_share).patch(edit_share))
         .route("/v1/shares/{share_id}/cancel", post(cancel_share))
         .route("/v1/shares/{share_id}/stats", get(share_stats))
@@ -330,6 +333,7 @@ pub async fn create_share(
         network: account.network,
         caption: checked.caption,
         scheduled_at: request.scheduled_at,
+        next_slot: request.next_slot,
         link_url: checked.link_url,
         image_url: checked.image_url,
         image_alt: checked.image_alt,
@@ -338,12 +342,39 @@ pub async fn create_share(
     Ok((StatusCode::CREATED, Json(share)))
 }
 
+/// The caller's weekly posting slots, in their time zone, and the next free ones. A share
+/// created with `"next_slot": true` takes the first slot no share of theirs holds.
+#[utoipa::path(get, path = "/v1/me/slots", tag = "shares",
+    responses((status = 200, body = PostingSlots), (status = 403, body = chorus_kit::error::Problem)))]
+pub async fn my_slots(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+) -> ServiceResult<Json<PostingSlots>> {
+    Ok(Json(
+        call(&state, "scheduling", "slots_get", &caller, &Empty {}).await?,
+    ))
+}
+
+/// Set the caller's weekly posting slots (up to 28; days `monday` … `sunday`, times `HH:MM`
+/// in `time_zone`). Shares already placed keep their time.
+#[utoipa::path(put, path = "/v1/me/slots", tag = "shares", request_body = PostingSlots,
+    responses((status = 200, body = PostingSlots), (status = 403, body = chorus_kit::error::Problem), (status = 422, body = chorus_kit::error::Problem)))]
+pub async fn set_my_slots(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    ApiJson(slots): ApiJson<PostingSlots>,
+) -> ServiceResult<Json<PostingSlots>> {
+    Ok(Json(
+        call(&state, "scheduling", "slots_set", &caller, &slots).await?,
+    ))
+}
+
 /// The caller's shares, newest first.
 #[utoipa::path(get, path = "/v1/shares", tag = "shares", params(FeedQuery), responses((status = 200, body = Page<Share>)))]
 pub async fn list_shares(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
-    Query(query): Query<FeedQuery>,
+    crate::error::ApiQuery(query): crate::error::ApiQuery<FeedQuery>,
 ) -> ServiceResult<Json<Page<Share>>> {
     Ok(Json(
         call(&state, "scheduling", "share_list", &caller, &query).await?,

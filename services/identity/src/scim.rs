@@ -834,7 +834,7 @@ impl Identity {
             .ok_or_else(|| invalid("the user's id is missing"))?;
         let existing = self.scim_user_model(&caller.tenant_id, &id).await?;
         let fields = parse_user(&request.resource)?;
-        self.update_user(existing, fields).await
+        self.update_user(&caller, existing, fields).await
     }
 
     pub async fn scim_patch_user(
@@ -847,12 +847,29 @@ impl Identity {
         let mut resource = self.user_view(&existing).await?;
         apply_patch(&mut resource, &request.patch, USER_SCHEMA)?;
         let fields = parse_user(&resource)?;
-        self.update_user(existing, fields).await
+        self.update_user(&caller, existing, fields).await
     }
 
     /// Writes a replacement of the user and tells the other services what changed:
     /// `user.updated` for the profile, `user.deactivated` when `active` turns false.
-    async fn update_user(&self, existing: user::Model, fields: UserFields) -> ServiceResult<Value> {
+    async fn update_user(
+        &self,
+        caller: &Caller,
+        existing: user::Model,
+        fields: UserFields,
+    ) -> ServiceResult<Value> {
+        // The provisioning key's own user cannot lock itself out.
+        if existing.id == caller.user_id
+            && (!fields.active
+                || fields
+                    .roles
+                    .as_ref()
+                    .is_some_and(|roles| !roles.contains(&Role::Admin)))
+        {
+            return Err(ServiceError::conflict(
+                "an administrator cannot deactivate themselves or give up their admin role",
+            ));
+        }
         if fields.user_name != existing.user_name
             && self
                 .user_name_taken(&existing.tenant_id, &fields.user_name, Some(&existing.id))

@@ -82,6 +82,11 @@ impl Accounts {
     ) -> ServiceResult<ConnectStarted> {
         caller.require_any(&[Role::Advocate])?;
         let (network, client) = self.client(&request.network)?;
+        if network.connect_method() != chorus_social::ConnectMethod::OAuth {
+            return Err(ServiceError::invalid(format!(
+                "{network} accounts connect with an app password: POST /v1/accounts/app-password"
+            )));
+        }
         let state = random_token();
         let code_verifier = random_token();
         let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD

@@ -81,6 +81,7 @@ pub async fn seed_shares(
                     created_at: Set(now),
                     published_at: Set(None),
                     updated_at: Set(now),
+                    slot_at: Set(None),
                 });
                 ids.push(id);
             }

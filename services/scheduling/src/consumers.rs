@@ -198,6 +198,7 @@ async fn cancel_pending(
     }
     let cancelled = share::Entity::update_many()
         .col_expr(share::Column::Status, Expr::value("cancelled"))
+        .col_expr(share::Column::SlotAt, crate::rpc::no_slot())
         .col_expr(share::Column::FailureReason, Expr::value(reason))
         .col_expr(share::Column::UpdatedAt, Expr::value(chrono::Utc::now()))
         .filter(column.eq(value))
@@ -226,6 +227,7 @@ async fn user_erased(
     }
     share::Entity::update_many()
         .col_expr(share::Column::Status, Expr::value("cancelled"))
+        .col_expr(share::Column::SlotAt, crate::rpc::no_slot())
         .col_expr(
             share::Column::FailureReason,
             Expr::value("the advocate was erased"),

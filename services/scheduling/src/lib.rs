@@ -7,6 +7,7 @@ mod dueloop;
 mod entities;
 mod migration;
 mod rpc;
+mod slots;
 
 use chorus_bus::rpc::RpcServer;
 use chorus_bus::{Bus, Outbox, endpoint};
@@ -48,6 +49,8 @@ pub async fn run(ctx: Context, shutdown: Shutdown) -> anyhow::Result<()> {
         .personal_data(state.db.clone(), PERSONAL_DATA)
         .await?;
     endpoint!(server, "share_create", state, create_share)?;
+    endpoint!(server, "slots_get", state, get_slots)?;
+    endpoint!(server, "slots_set", state, set_slots)?;
     endpoint!(server, "share_get", state, get_share)?;
     endpoint!(server, "share_list", state, list_shares)?;
     endpoint!(server, "share_cancel", state, cancel_share)?;

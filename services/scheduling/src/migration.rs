@@ -10,6 +10,7 @@ impl MigratorTrait for Migrator {
             Box::new(chorus_bus::migration::Migration),
             Box::new(Initial),
             Box::new(ShareImages),
+            Box::new(PostingSlots),
         ]
     }
 }
@@ -108,5 +109,60 @@ impl MigrationTrait for ShareImages {
                 .await?;
         }
         Ok(())
+    }
+}
+
+/// Weekly posting slots per advocate, and the slot a share holds.
+struct PostingSlots;
+
+impl MigrationName for PostingSlots {
+    fn name(&self) -> &str {
+        "m20261129_000100_scheduling_posting_slots"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for PostingSlots {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(Alias::new("shares"))
+                    .add_column(timestamp_with_time_zone_null(Alias::new("slot_at")))
+                    .to_owned(),
+            )
+            .await?;
+        // One share per slot of an advocate (NULLs, shares outside slots, do not collide).
+        manager
+            .create_index(
+                Index::create()
+                    .name("shares_one_per_slot")
+                    .table(Alias::new("shares"))
+                    .col(Alias::new("tenant_id"))
+                    .col(Alias::new("user_id"))
+                    .col(Alias::new("slot_at"))
+                    .unique()
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(Alias::new("posting_slots"))
+                    .if_not_exists()
+                    .col(string(Alias::new("tenant_id")))
+                    .col(string(Alias::new("user_id")))
+                    .col(string(Alias::new("time_zone")))
+                    // `monday 08:30,thursday 12:15`
+                    .col(text(Alias::new("slots")))
+                    .col(timestamp_with_time_zone(Alias::new("updated_at")))
+                    .primary_key(
+                        Index::create()
+                            .col(Alias::new("tenant_id"))
+                            .col(Alias::new("user_id")),
+                    )
+                    .to_owned(),
+            )
+            .await
     }
 }

@@ -30,6 +30,11 @@ static STAGGERED: std::sync::LazyLock<chorus_telemetry::metrics::IntCounterVec> 
         )
     });
 
+/// Frees the posting slot a share held (see `slots.rs`).
+pub fn no_slot() -> sea_orm::sea_query::SimpleExpr {
+    sea_orm::sea_query::Expr::value(Option::<chrono::DateTime<chrono::Utc>>::None)
+}
+
 /// How far in the past a requested time may be (clock skew between client and server).
 const PAST_TOLERANCE: chrono::Duration = chrono::Duration::seconds(5);
 const LONGEST_HORIZON: chrono::Duration = chrono::Duration::days(366);
@@ -142,7 +147,19 @@ impl Scheduling {
         let network = Network::parse(&request.network)
             .ok_or_else(|| ServiceError::invalid(format!("unknown network {}", request.network)))?;
         let now = chrono::Utc::now();
-        let requested_for = request.scheduled_at.unwrap_or(now);
+        let slot_at = match (request.next_slot, request.scheduled_at) {
+            (true, Some(_)) => {
+                return Err(ServiceError::invalid(
+                    "give scheduled_at or next_slot, not both",
+                ));
+            }
+            (true, None) => Some(
+                self.next_free_slot(&caller, &std::collections::HashSet::new())
+                    .await?,
+            ),
+            (false, _) => None,
+        };
+        let requested_for = slot_at.or(request.scheduled_at).unwrap_or(now);
         check_time(requested_for, now)?;
         let caption = check_caption(&request.caption)?;
         let due_at = self
@@ -183,6 +200,7 @@ impl Scheduling {
             created_at: Set(now),
             published_at: Set(None),
             updated_at: Set(now),
+            slot_at: Set(slot_at),
         };
         let requested = events::ShareRequested {
             tenant_id: caller.tenant_id.clone(),
@@ -207,7 +225,14 @@ impl Scheduling {
         let txn = self.db.begin().await?;
         let model = share::Entity::insert(model)
             .exec_with_returning(&txn)
-            .await?;
+            .await
+            .map_err(|error| match error.sql_err() {
+                // Another share of the advocate took the same slot a moment before.
+                Some(sea_orm::SqlErr::UniqueConstraintViolation(_)) if slot_at.is_some() => {
+                    ServiceError::conflict("that slot was taken meanwhile: ask again")
+                }
+                _ => ServiceError::from(error),
+            })?;
         self.outbox.enqueue(&txn, &requested).await?;
         self.outbox.enqueue(&txn, &scheduled).await?;
         txn.commit().await?;
@@ -325,10 +350,13 @@ impl Scheduling {
         let rescheduled = match request.scheduled_at {
             Some(due_at) => {
                 check_time(due_at, now)?;
-                update = update.col_expr(
-                    share::Column::DueAt,
-                    sea_orm::sea_query::Expr::value(due_at),
-                );
+                // A time of its own frees the slot the share held.
+                update = update
+                    .col_expr(
+                        share::Column::DueAt,
+                        sea_orm::sea_query::Expr::value(due_at),
+                    )
+                    .col_expr(share::Column::SlotAt, no_slot());
                 Some(events::ShareScheduled {
                     tenant_id: caller.tenant_id.clone(),
                     share_id: model.id.clone(),
@@ -387,6 +415,7 @@ impl Scheduling {
                 share::Column::Status,
                 sea_orm::sea_query::Expr::value("cancelled"),
             )
+            .col_expr(share::Column::SlotAt, no_slot())
             .col_expr(
                 share::Column::UpdatedAt,
                 sea_orm::sea_query::Expr::value(chrono::Utc::now()),
