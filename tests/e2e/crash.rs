@@ -1,5 +1,7 @@
-//! The publisher process is killed after the network accepted the post but before it
-//! recorded the result; restarted, it reconciles and the post still exists exactly once.
+//! Faults. The publisher process killed after the network accepted a post but before it
+//! recorded the result; NATS restarted while shares fall due; tokens expiring in the middle
+//! of a batch; two scheduler replicas on one database. Each time: every share ends in a
+//! visible final state, none is lost, and no post exists twice.
 
 use crate::harness::{Backend, Harness, eventually, nats_server_bin};
 use chorus_api::scheduling::{Share, ShareStatus};
@@ -77,5 +79,200 @@ async fn publisher_killed_after_network_accepted_posts_once() {
     assert_eq!(posts.len(), 1, "posted exactly once: {posts:?}");
     assert_eq!(done.external_id.as_deref(), Some(posts[0].urn.as_str()));
     restarted.kill().await.unwrap();
+    harness.stop().await;
+}
+
+/// Each share's post exists once on the network (its tracked link is in one post only).
+fn assert_posted_once(harness: &Harness, shares: &[Share]) {
+    let posts = harness.netsim.posts();
+    for share in shares {
+        let copies = posts
+            .iter()
+            .filter(|post| post.commentary.contains(&share.tracked_url))
+            .count();
+        assert_eq!(copies, 1, "share {} posted {copies} times", share.id);
+    }
+    assert_eq!(posts.len(), shares.len(), "no other post: {posts:?}");
+}
+
+/// Advocates, each with a connected LinkedIn account, and a post to share.
+async fn advocates(
+    harness: &Harness,
+    tenant: &str,
+    count: usize,
+) -> (chorus_api::content::Post, Vec<(String, String)>) {
+    let names: Vec<String> = (0..count).map(|i| format!("advocate{i}")).collect();
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let curator = harness.tenant(tenant, &refs).await;
+    let post = harness
+        .published_post(&curator, "Fault-tolerant news")
+        .await;
+    let mut people = Vec::new();
+    for name in &names {
+        let token = harness.token(tenant, name, &[Role::Advocate]);
+        let account = harness
+            .api
+            .connect_linkedin(&token, &format!("{name}-li"))
+            .await
+            .unwrap();
+        people.push((token, account.id));
+    }
+    (post, people)
+}
+
+async fn share_at(
+    harness: &Harness,
+    token: &str,
+    post_id: &str,
+    account_id: &str,
+    caption: &str,
+    at: chrono::DateTime<chrono::Utc>,
+) -> Share {
+    harness
+        .api
+        .post(
+            "/v1/shares",
+            token,
+            json!({"post_id": post_id, "account_id": account_id, "caption": caption, "scheduled_at": at}),
+        )
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn nats_restarted_while_shares_fall_due_loses_and_repeats_nothing() {
+    let mut harness = Harness::start(Backend::Sqlite, &[]).await;
+    let (post, people) = advocates(&harness, "natsco", 5).await;
+    let due = chrono::Utc::now() + chrono::Duration::seconds(3);
+    let mut shares = Vec::new();
+    for (index, (token, account)) in people.iter().enumerate() {
+        shares.push(
+            share_at(
+                &harness,
+                token,
+                &post.id,
+                account,
+                &format!("Through the outage {index}"),
+                due,
+            )
+            .await,
+        );
+    }
+    // NATS goes away before the shares are due and comes back after.
+    harness.nats.stop().await;
+    let refused = harness
+        .api
+        .post::<Share>(
+            "/v1/shares",
+            &people[0].0,
+            json!({"post_id": post.id, "account_id": people[0].1, "caption": "During the outage"}),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        refused.status >= 500,
+        "refused while NATS is away: {refused:?}"
+    );
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    harness.nats.restart().await.unwrap();
+    for (share, (token, _)) in shares.iter().zip(&people) {
+        let done = harness
+            .api
+            .wait_final(token, &share.id, Duration::from_secs(90))
+            .await
+            .unwrap();
+        assert_eq!(done.status, ShareStatus::Published, "{done:?}");
+    }
+    assert_posted_once(&harness, &shares);
+    harness.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn tokens_expiring_in_the_middle_of_a_batch_are_refreshed_once() {
+    let harness = Harness::start(Backend::Sqlite, &[]).await;
+    let curator = harness.tenant("tokenco", &["alice"]).await;
+    let alice = harness.token("tokenco", "alice", &[Role::Advocate]);
+    let account = harness
+        .api
+        .connect_linkedin(&alice, "alice-li")
+        .await
+        .unwrap();
+    let due = chrono::Utc::now() + chrono::Duration::seconds(2);
+    let mut shares = Vec::new();
+    for index in 0..4 {
+        let post = harness
+            .published_post(&curator, &format!("Batch story {index}"))
+            .await;
+        shares.push(
+            share_at(
+                &harness,
+                &alice,
+                &post.id,
+                &account.id,
+                &format!("Batch {index}"),
+                due,
+            )
+            .await,
+        );
+    }
+    // The network forgets her access token just before the batch falls due.
+    assert!(harness.netsim.expire_tokens_of("alice-li") >= 1);
+    for share in &shares {
+        let done = harness
+            .api
+            .wait_final(&alice, &share.id, Duration::from_secs(60))
+            .await
+            .unwrap();
+        assert_eq!(done.status, ShareStatus::Published, "{done:?}");
+    }
+    assert_posted_once(&harness, &shares);
+    let accounts: serde_json::Value = harness.api.get("/v1/accounts", &alice).await.unwrap();
+    assert_eq!(
+        accounts[0]["status"], "connected",
+        "refreshed, not disconnected: {accounts}"
+    );
+    harness.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_scheduler_replicas_emit_each_share_once() {
+    let harness = Harness::start(Backend::Postgres, &[]).await;
+    let second = chorus_kit::Shutdown::new();
+    let mut config = harness.config.clone();
+    config.admin_listen = "127.0.0.1:0".into();
+    let replica = chorus::start(config, &["scheduling"], second.clone())
+        .await
+        .expect("a second scheduler starts");
+    let (post, people) = advocates(&harness, "replicaco", 8).await;
+    let due = chrono::Utc::now() + chrono::Duration::seconds(3);
+    let mut shares = Vec::new();
+    for round in 0..3 {
+        for (index, (token, account)) in people.iter().enumerate() {
+            let at = due + chrono::Duration::milliseconds(round * 10);
+            shares.push(
+                share_at(
+                    &harness,
+                    token,
+                    &post.id,
+                    account,
+                    &format!("Replica {round}-{index}"),
+                    at,
+                )
+                .await,
+            );
+        }
+    }
+    for (index, share) in shares.iter().enumerate() {
+        let token = &people[index % people.len()].0;
+        let done = harness
+            .api
+            .wait_final(token, &share.id, Duration::from_secs(90))
+            .await
+            .unwrap();
+        assert_eq!(done.status, ShareStatus::Published, "{done:?}");
+    }
+    assert_posted_once(&harness, &shares);
+    second.cancel();
+    let _ = tokio::time::timeout(Duration::from_secs(15), replica.join()).await;
     harness.stop().await;
 }

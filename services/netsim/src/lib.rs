@@ -274,9 +274,11 @@ impl Netsim {
     }
 
     /// Expires every access token of the member (its refresh tokens stay valid).
-    pub fn expire_tokens_of(&self, member_id: &str) {
+    /// Makes the member's access tokens invalid now; returns how many there were.
+    pub fn expire_tokens_of(&self, member_id: &str) -> usize {
         let expired = self.state.expire_tokens_of(member_id);
         tracing::info!(member_id, expired, "netsim access tokens expired");
+        expired
     }
 }
 
