@@ -729,3 +729,85 @@ async fn shares_go_into_the_advocates_next_free_slot() {
     }
     harness.stop().await;
 }
+
+/// A post's image goes to LinkedIn through the Images API: fetched from the company's host,
+/// uploaded for the member, and referenced by the post.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn linkedin_posts_carry_the_post_image_through_the_images_api() {
+    let harness = Harness::start(Backend::Sqlite, &[]).await;
+    let api = &harness.api;
+    let curator = harness.tenant("acme", &["alice"]).await;
+    let image_url = format!("http://{}/cdn/lyon-team.png", harness.config.netsim.listen);
+    let draft: chorus_api::content::Post = api
+        .post("/v1/posts", &curator, json!({"title": "Our Lyon team", "commentary": "Suggested words",
+            "link_url": "https://careers.example.com/lyon", "content_type": "employer_branding", "topics": ["jobs"],
+            "media": [{"url": image_url, "kind": "image", "mime_type": "image/png",
+                "size_bytes": 67, "alt_text": "Twelve engineers in front of the Lyon office"}]}))
+        .await
+        .unwrap();
+    let post: chorus_api::content::Post = api
+        .post(
+            &format!("/v1/posts/{}/publish", draft.id),
+            &curator,
+            json!({}),
+        )
+        .await
+        .unwrap();
+    let alice = harness.token("acme", "alice", &[Role::Advocate]);
+    let account = api.connect_linkedin(&alice, "alice-li").await.unwrap();
+    let share: Share = api
+        .post(
+            "/v1/shares",
+            &alice,
+            json!({"post_id": post.id, "account_id": account.id, "caption": "Meet my team"}),
+        )
+        .await
+        .unwrap();
+    let done = api
+        .wait_final(&alice, &share.id, Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(done.status, ShareStatus::Published, "{done:?}");
+    let posts = harness.netsim.posts_of("linkedin");
+    assert_eq!(posts.len(), 1, "{posts:?}");
+    let image = posts[0]
+        .media_url
+        .clone()
+        .expect("the post references an image");
+    assert!(image.starts_with("urn:li:image:"), "{image}");
+    let uploaded = harness.netsim.linkedin_image(&image).expect("uploaded");
+    assert_eq!(&uploaded[..4], b"\x89PNG", "the image's own bytes");
+
+    // An image that is gone fails the share with the reason, and posts nothing.
+    let missing = format!("http://{}/cdn/gone.gif", harness.config.netsim.listen);
+    let draft: chorus_api::content::Post = api
+        .post("/v1/posts", &curator, json!({"title": "Gone", "commentary": "Words",
+            "link_url": "https://careers.example.com/gone", "content_type": "employer_branding",
+            "media": [{"url": missing, "kind": "image", "mime_type": "image/gif", "size_bytes": 10, "alt_text": "gone"}]}))
+        .await
+        .unwrap();
+    let gone: chorus_api::content::Post = api
+        .post(
+            &format!("/v1/posts/{}/publish", draft.id),
+            &curator,
+            json!({}),
+        )
+        .await
+        .unwrap();
+    let share: Share = api
+        .post(
+            "/v1/shares",
+            &alice,
+            json!({"post_id": gone.id, "account_id": account.id, "caption": "Look at this"}),
+        )
+        .await
+        .unwrap();
+    let done = api
+        .wait_final(&alice, &share.id, Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(done.status, ShareStatus::Failed, "{done:?}");
+    assert!(done.failure_reason.unwrap_or_default().contains("404"));
+    assert_eq!(harness.netsim.posts_of("linkedin").len(), 1);
+    harness.stop().await;
+}

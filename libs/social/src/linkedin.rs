@@ -82,9 +82,21 @@ impl LinkedIn {
         access_token: &str,
         post: &PostRequest,
     ) -> Result<PostedRef, NetworkError> {
+        let image = match &post.image_url {
+            Some(url) => Some(self.upload_image(access_token, post, url).await?),
+            None => None,
+        };
+        let mut body = post_body(post);
+        if let Some(image) = image {
+            // The Posts API's single image (NETWORKS.md, step 4).
+            body["content"] = serde_json::json!({"media": {
+                "id": image,
+                "altText": post.image_alt.clone().unwrap_or_default(),
+            }});
+        }
         let request = self
             .rest_request(self.http.post(self.api_url("/rest/posts")), access_token)
-            .json(&post_body(post));
+            .json(&body);
         let response = transport::send(NETWORK, request, CallEffect::SideEffect).await?;
         let status = response.status();
         if status.is_success() {
@@ -118,6 +130,112 @@ impl LinkedIn {
         }
         Err(classify_failure(status, &error_body, &body))
     }
+}
+
+impl LinkedIn {
+    /// Uploads the post's image through the Images API: the image is fetched from its URL,
+    /// an upload is initialised for the member, the bytes are PUT in one request (chunking
+    /// corrupts images), and the image's URN is returned for the post.
+    async fn upload_image(
+        &self,
+        access_token: &str,
+        post: &PostRequest,
+        url: &str,
+    ) -> Result<String, NetworkError> {
+        async {
+            let bytes = fetch_image(&self.http, url).await?;
+            let request = self
+                .rest_request(self.http.post(self.api_url("/rest/images")), access_token)
+                .query(&[("action", "initializeUpload")])
+                .json(&serde_json::json!({"initializeUploadRequest": {
+                    "owner": format!("urn:li:person:{}", post.author_id),
+                }}));
+            let response = transport::send(NETWORK, request, CallEffect::Repeatable).await?;
+            let status = response.status();
+            if !status.is_success() {
+                let body = response.text().await.unwrap_or_default();
+                return Err(classify_failure(status, &parse_error_body(&body), &body));
+            }
+            let reply: serde_json::Value = transport::read_json(
+                NETWORK,
+                response,
+                CallEffect::Repeatable,
+                "initializeUpload",
+            )
+            .await?;
+            let (Some(upload_url), Some(image)) = (
+                reply["value"]["uploadUrl"].as_str(),
+                reply["value"]["image"].as_str(),
+            ) else {
+                return Err(NetworkError::Unavailable(format!(
+                    "linkedin initializeUpload answered without uploadUrl and image: {reply}"
+                )));
+            };
+            let request = self
+                .http
+                .put(upload_url)
+                .bearer_auth(access_token)
+                .body(bytes);
+            let response = transport::send(NETWORK, request, CallEffect::Repeatable).await?;
+            let status = response.status();
+            if !status.is_success() {
+                let body = response.text().await.unwrap_or_default();
+                return Err(classify_failure(status, &parse_error_body(&body), &body));
+            }
+            tracing::info!(image = %image, "linkedin image uploaded");
+            Ok(image.to_string())
+        }
+        .instrument(transport::call_span(NETWORK, "upload_image"))
+        .await
+    }
+}
+
+/// The biggest image fetched for an upload.
+const MAX_IMAGE_BYTES: usize = 10 * 1024 * 1024;
+
+/// The bytes of a post's image from its URL: a missing image fails the share (the advocate
+/// sees why); an unreachable host is retried.
+async fn fetch_image(http: &reqwest::Client, url: &str) -> Result<Vec<u8>, NetworkError> {
+    let response = http.get(url).send().await.map_err(|error| {
+        NetworkError::Unavailable(format!(
+            "the post's image {url} could not be fetched: {error}"
+        ))
+    })?;
+    let status = response.status();
+    if status.is_server_error() {
+        return Err(NetworkError::Unavailable(format!(
+            "the post's image {url} answered {status}"
+        )));
+    }
+    if !status.is_success() {
+        return Err(NetworkError::Invalid(format!(
+            "the post's image {url} answered {status}"
+        )));
+    }
+    let kind = response
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    if !matches!(
+        kind.split(';').next().unwrap_or_default().trim(),
+        "image/jpeg" | "image/png" | "image/gif"
+    ) {
+        return Err(NetworkError::Invalid(format!(
+            "the post's image {url} is {kind:?}, not a JPEG, PNG or GIF image"
+        )));
+    }
+    let bytes = response.bytes().await.map_err(|error| {
+        NetworkError::Unavailable(format!("the post's image {url} could not be read: {error}"))
+    })?;
+    if bytes.is_empty() || bytes.len() > MAX_IMAGE_BYTES {
+        return Err(NetworkError::Invalid(format!(
+            "the post's image {url} has {} bytes (1 to {MAX_IMAGE_BYTES})",
+            bytes.len()
+        )));
+    }
+    Ok(bytes.to_vec())
 }
 
 /// The error bodies LinkedIn sends: the API's `{status, code, message, errorDetails}` and

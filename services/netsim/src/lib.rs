@@ -274,6 +274,11 @@ impl Netsim {
     }
 
     /// Expires every access token of the member (its refresh tokens stay valid).
+    /// The bytes of an image uploaded to LinkedIn's Images API.
+    pub fn linkedin_image(&self, urn: &str) -> Option<Vec<u8>> {
+        self.state.linkedin_image(urn)
+    }
+
     /// Makes the member's access tokens invalid now; returns how many there were.
     pub fn expire_tokens_of(&self, member_id: &str) -> usize {
         let expired = self.state.expire_tokens_of(member_id);

@@ -28,6 +28,9 @@ pub(crate) fn routes() -> Router<Arc<SimState>> {
         .route("/oauth/v2/accessToken", post(oauth::access_token))
         .route("/v2/userinfo", get(userinfo))
         .route("/rest/posts", post(create_post))
+        .route("/rest/images", post(initialize_upload))
+        .route("/upload/images/{id}", axum::routing::put(upload_image))
+        .route("/cdn/{name}", get(cdn_image))
         .route("/rest/posts/{urn}", get(read_post))
         .route("/rest/socialActions/{urn}", get(social_actions))
         .route("/rest/memberCreatorPostAnalytics", get(post_analytics))
@@ -258,9 +261,13 @@ fn accept_post(state: &SimState, headers: &HeaderMap, body: &[u8]) -> Result<Res
         Ok(_) | Err(_) => return Err(bad_request("Request body must be a JSON object")),
     };
     let commentary = check_post_body(&request, &member_id)?;
+    let image = check_media(state, &request, &member_id)?;
 
     match state.create_post(&member_id, commentary) {
         Ok(created) => {
+            if let Some(image) = &image {
+                state.attach_media(&created.urn, image);
+            }
             tracing::info!(member_id = %member_id, urn = %created.urn, "netsim post created");
             Ok((StatusCode::CREATED, [("x-restli-id", created.urn)]).into_response())
         }
@@ -455,4 +462,153 @@ async fn connections(State(state): AppState, headers: HeaderMap) -> Result<Respo
         axum::Json(json!({"elements": [], "paging": {"start": 0, "count": 0, "total": total}}))
             .into_response(),
     )
+}
+
+/// An image of the Images API: its owner, and its bytes once uploaded.
+#[derive(Debug, Clone)]
+pub struct Image {
+    owner: String,
+    bytes: Option<Vec<u8>>,
+}
+
+/// `content.media.id` of a post, when it has one: an image of its author, uploaded.
+fn check_media(
+    state: &SimState,
+    request: &Value,
+    member_id: &str,
+) -> Result<Option<String>, Refusal> {
+    let Some(content) = request.get("content") else {
+        return Ok(None);
+    };
+    let Some(urn) = content.pointer("/media/id").and_then(Value::as_str) else {
+        return Err(validation_failure(
+            "/content :: only media is supported here".to_string(),
+            "/content/media/id",
+            "Missing media id",
+            "MISSING_FIELD",
+        ));
+    };
+    let images = state
+        .linkedin_images
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    match images.get(urn) {
+        Some(image) if image.owner == person_urn(member_id) && image.bytes.is_some() => {
+            Ok(Some(urn.to_string()))
+        }
+        Some(image) if image.owner != person_urn(member_id) => Err(access_denied(format!(
+            "Not enough permissions to use {urn}"
+        ))),
+        _ => Err(validation_failure(
+            format!("/content/media/id :: {urn} is not an uploaded image"),
+            "/content/media/id",
+            "Image not found or not uploaded",
+            "INVALID_VALUE",
+        )),
+    }
+}
+
+/// `POST /rest/images?action=initializeUpload`: an upload URL and the image's URN.
+async fn initialize_upload(
+    State(state): AppState,
+    headers: HeaderMap,
+    axum::extract::Query(query): axum::extract::Query<std::collections::HashMap<String, String>>,
+    body: Bytes,
+) -> Result<Response, Refusal> {
+    check_version(&state, &headers)?;
+    let member_id = authenticate(&state, &headers)?;
+    if query.get("action").map(String::as_str) != Some("initializeUpload") {
+        return Err(bad_request("action=initializeUpload is required"));
+    }
+    let request: Value =
+        serde_json::from_slice(&body).map_err(|_| bad_request("Request body must be JSON"))?;
+    let owner = request
+        .pointer("/initializeUploadRequest/owner")
+        .and_then(Value::as_str)
+        .ok_or_else(|| missing_field("initializeUploadRequest.owner"))?;
+    if owner != person_urn(&member_id) {
+        return Err(access_denied(format!(
+            "Not enough permissions to upload as {owner}"
+        )));
+    }
+    let id = format!("D4E{}", uuid::Uuid::new_v4().simple());
+    let urn = format!("urn:li:image:{id}");
+    state
+        .linkedin_images
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .insert(
+            urn.clone(),
+            Image {
+                owner: owner.to_string(),
+                bytes: None,
+            },
+        );
+    let host = header_text(&headers, "host").unwrap_or("127.0.0.1");
+    Ok(axum::Json(serde_json::json!({"value": {
+        "uploadUrlExpiresAt": (chrono::Utc::now() + chrono::TimeDelta::hours(1)).timestamp_millis(),
+        "uploadUrl": format!("http://{host}/upload/images/{id}"),
+        "image": urn,
+    }}))
+    .into_response())
+}
+
+/// `PUT` of the image bytes, in one request, with the member's token.
+async fn upload_image(
+    State(state): AppState,
+    headers: HeaderMap,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    body: Bytes,
+) -> Result<StatusCode, Refusal> {
+    let member_id = authenticate(&state, &headers)?;
+    if body.is_empty() {
+        return Err(bad_request("the image is empty"));
+    }
+    let urn = format!("urn:li:image:{id}");
+    let mut images = state
+        .linkedin_images
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    match images.get_mut(&urn) {
+        Some(image) if image.owner == person_urn(&member_id) => {
+            image.bytes = Some(body.to_vec());
+            Ok(StatusCode::CREATED)
+        }
+        _ => Err(refusal(
+            StatusCode::NOT_FOUND,
+            serde_json::json!({"status": 404, "message": "no such upload"}),
+        )),
+    }
+}
+
+/// A company's image host, for tests: a small PNG under any name.
+async fn cdn_image(axum::extract::Path(name): axum::extract::Path<String>) -> Response {
+    if !name.ends_with(".png") {
+        return StatusCode::NOT_FOUND.into_response();
+    }
+    (
+        [(axum::http::header::CONTENT_TYPE, "image/png")],
+        PNG.to_vec(),
+    )
+        .into_response()
+}
+
+/// A 1x1 transparent PNG.
+const PNG: [u8; 67] = [
+    0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0x00, 0x00, 0x00, 0x0D, 0x49, 0x48, 0x44, 0x52,
+    0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x06, 0x00, 0x00, 0x00, 0x1F, 0x15, 0xC4,
+    0x89, 0x00, 0x00, 0x00, 0x0A, 0x49, 0x44, 0x41, 0x54, 0x78, 0x9C, 0x63, 0x00, 0x01, 0x00, 0x00,
+    0x05, 0x00, 0x01, 0x0D, 0x0A, 0x2D, 0xB4, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45, 0x4E, 0x44, 0xAE,
+    0x42, 0x60, 0x82,
+];
+
+impl SimState {
+    /// The bytes of an uploaded LinkedIn image.
+    pub(crate) fn linkedin_image(&self, urn: &str) -> Option<Vec<u8>> {
+        self.linkedin_images
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(urn)
+            .and_then(|image| image.bytes.clone())
+    }
 }

@@ -39,6 +39,8 @@ pub(crate) struct SimState {
     pub(crate) meta: crate::meta::MetaState,
     /// Requests and refusals for a rate limit, per network (`GET /_netsim/stats`).
     stats: Mutex<BTreeMap<&'static str, crate::NetworkStats>>,
+    /// LinkedIn images: URN -> owner and the bytes once uploaded.
+    pub(crate) linkedin_images: Mutex<HashMap<String, crate::linkedin::Image>>,
 }
 
 #[derive(Default)]
@@ -160,6 +162,7 @@ impl SimState {
             mastodon: crate::mastodon::MastodonState::default(),
             meta: crate::meta::MetaState::default(),
             stats: Mutex::default(),
+            linkedin_images: Mutex::default(),
         }
     }
 
@@ -423,6 +426,14 @@ impl SimState {
     }
 
     /// Creates a post after the member's daily quota and the duplicate rule.
+    /// Records the image a post carries (`SimPost::media_url`).
+    pub(crate) fn attach_media(&self, urn: &str, media: &str) {
+        let mut inner = self.lock();
+        if let Some(position) = inner.post_positions.get(urn).copied() {
+            inner.posts[position].media_url = Some(media.to_string());
+        }
+    }
+
     pub(crate) fn create_post(
         &self,
         member_id: &str,
