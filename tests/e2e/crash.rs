@@ -95,6 +95,22 @@ fn assert_posted_once(harness: &Harness, shares: &[Share]) {
     assert_eq!(posts.len(), shares.len(), "no other post: {posts:?}");
 }
 
+/// Every share ends published (share `i` belongs to the advocate of `tokens[i % len]`).
+async fn assert_all_published(harness: &Harness, shares: &[Share], tokens: &[&str]) {
+    for (index, share) in shares.iter().enumerate() {
+        let done = harness
+            .api
+            .wait_final(
+                tokens[index % tokens.len()],
+                &share.id,
+                Duration::from_secs(90),
+            )
+            .await
+            .unwrap();
+        assert_eq!(done.status, ShareStatus::Published, "{done:?}");
+    }
+}
+
 /// Advocates, each with a connected LinkedIn account, and a post to share.
 async fn advocates(
     harness: &Harness,
@@ -175,14 +191,8 @@ async fn nats_restarted_while_shares_fall_due_loses_and_repeats_nothing() {
     );
     tokio::time::sleep(Duration::from_secs(5)).await;
     harness.nats.restart().await.unwrap();
-    for (share, (token, _)) in shares.iter().zip(&people) {
-        let done = harness
-            .api
-            .wait_final(token, &share.id, Duration::from_secs(90))
-            .await
-            .unwrap();
-        assert_eq!(done.status, ShareStatus::Published, "{done:?}");
-    }
+    let tokens: Vec<&str> = people.iter().map(|(token, _)| token.as_str()).collect();
+    assert_all_published(&harness, &shares, &tokens).await;
     assert_posted_once(&harness, &shares);
     harness.stop().await;
 }
@@ -217,14 +227,7 @@ async fn tokens_expiring_in_the_middle_of_a_batch_are_refreshed_once() {
     }
     // The network forgets her access token just before the batch falls due.
     assert!(harness.netsim.expire_tokens_of("alice-li") >= 1);
-    for share in &shares {
-        let done = harness
-            .api
-            .wait_final(&alice, &share.id, Duration::from_secs(60))
-            .await
-            .unwrap();
-        assert_eq!(done.status, ShareStatus::Published, "{done:?}");
-    }
+    assert_all_published(&harness, &shares, &[alice.as_str()]).await;
     assert_posted_once(&harness, &shares);
     let accounts: serde_json::Value = harness.api.get("/v1/accounts", &alice).await.unwrap();
     assert_eq!(
@@ -262,15 +265,8 @@ async fn two_scheduler_replicas_emit_each_share_once() {
             );
         }
     }
-    for (index, share) in shares.iter().enumerate() {
-        let token = &people[index % people.len()].0;
-        let done = harness
-            .api
-            .wait_final(token, &share.id, Duration::from_secs(90))
-            .await
-            .unwrap();
-        assert_eq!(done.status, ShareStatus::Published, "{done:?}");
-    }
+    let tokens: Vec<&str> = people.iter().map(|(token, _)| token.as_str()).collect();
+    assert_all_published(&harness, &shares, &tokens).await;
     assert_posted_once(&harness, &shares);
     second.cancel();
     let _ = tokio::time::timeout(Duration::from_secs(15), replica.join()).await;

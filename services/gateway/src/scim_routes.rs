@@ -163,6 +163,67 @@ fn list(state: &AppState, kind: &str, mut value: Value) -> Response {
     ([(header::CONTENT_TYPE, SCIM_JSON)], value.to_string()).into_response()
 }
 
+/// Asks identity (`endpoint`) with the caller checked first, and answers the resource
+/// (`kind`: `Users` or `Groups`) with `status`.
+async fn answer<R: serde::Serialize>(
+    state: &AppState,
+    authenticated: Result<Authenticated, ServiceError>,
+    endpoint: &str,
+    request: Result<R, ScimError>,
+    kind: &str,
+    status: StatusCode,
+) -> ScimResult {
+    let caller = caller(authenticated)?;
+    let request = request?;
+    let value: Value = call(state, SERVICE, endpoint, &caller, &request).await?;
+    Ok(resource(state, status, kind, value))
+}
+
+/// A list of `kind` from identity (`endpoint`).
+async fn listed(
+    state: &AppState,
+    authenticated: Result<Authenticated, ServiceError>,
+    endpoint: &str,
+    params: Result<Query<ListParams>, axum::extract::rejection::QueryRejection>,
+    kind: &str,
+) -> ScimResult {
+    let caller = caller(authenticated)?;
+    let Query(params) = params.map_err(|e| {
+        ScimError(ServiceError::invalid(format!(
+            "filter or paging parameters are not valid: {}",
+            e.body_text()
+        )))
+    })?;
+    let value: Value = call(state, SERVICE, endpoint, &caller, &ScimQuery::from(params)).await?;
+    Ok(list(state, kind, value))
+}
+
+/// Deletes through identity (`endpoint`): 204.
+async fn deleted(
+    state: &AppState,
+    authenticated: Result<Authenticated, ServiceError>,
+    endpoint: &str,
+    id: String,
+) -> ScimResult {
+    let caller = caller(authenticated)?;
+    let _: Empty = call(state, SERVICE, endpoint, &caller, &ScimRef { id }).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+fn write(id: Option<String>, body: &Bytes) -> Result<ScimWrite, ScimError> {
+    Ok(ScimWrite {
+        id,
+        resource: body_json(body)?,
+    })
+}
+
+fn patch(id: String, body: &Bytes) -> Result<ScimPatch, ScimError> {
+    Ok(ScimPatch {
+        id,
+        patch: body_json(body)?,
+    })
+}
+
 /// SCIM list parameters (RFC 7644 §3.4.2).
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(rename_all = "camelCase")]
@@ -200,22 +261,7 @@ pub async fn list_users(
     authenticated: Result<Authenticated, ServiceError>,
     params: Result<Query<ListParams>, axum::extract::rejection::QueryRejection>,
 ) -> ScimResult {
-    let caller = caller(authenticated)?;
-    let Query(params) = params.map_err(|e| {
-        ScimError(ServiceError::invalid(format!(
-            "filter or paging parameters are not valid: {}",
-            e.body_text()
-        )))
-    })?;
-    let value: Value = call(
-        &state,
-        SERVICE,
-        "scim_user_list",
-        &caller,
-        &ScimQuery::from(params),
-    )
-    .await?;
-    Ok(list(&state, "Users", value))
+    listed(&state, authenticated, "scim_user_list", params, "Users").await
 }
 
 /// Provisions a user (SCIM). `userName` becomes the user id when it is one (letters,
@@ -232,13 +278,15 @@ pub async fn create_user(
     authenticated: Result<Authenticated, ServiceError>,
     body: Bytes,
 ) -> ScimResult {
-    let caller = caller(authenticated)?;
-    let request = ScimWrite {
-        id: None,
-        resource: body_json(&body)?,
-    };
-    let value: Value = call(&state, SERVICE, "scim_user_create", &caller, &request).await?;
-    Ok(resource(&state, StatusCode::CREATED, "Users", value))
+    answer(
+        &state,
+        authenticated,
+        "scim_user_create",
+        write(None, &body),
+        "Users",
+        StatusCode::CREATED,
+    )
+    .await
 }
 
 /// A user (SCIM).
@@ -249,9 +297,15 @@ pub async fn get_user(
     authenticated: Result<Authenticated, ServiceError>,
     Path(id): Path<String>,
 ) -> ScimResult {
-    let caller = caller(authenticated)?;
-    let value: Value = call(&state, SERVICE, "scim_user_get", &caller, &ScimRef { id }).await?;
-    Ok(resource(&state, StatusCode::OK, "Users", value))
+    answer(
+        &state,
+        authenticated,
+        "scim_user_get",
+        Ok(ScimRef { id }),
+        "Users",
+        StatusCode::OK,
+    )
+    .await
 }
 
 /// Replaces a user (SCIM). `active: false` deactivates: the person can no longer sign in,
@@ -265,13 +319,15 @@ pub async fn replace_user(
     Path(id): Path<String>,
     body: Bytes,
 ) -> ScimResult {
-    let caller = caller(authenticated)?;
-    let request = ScimWrite {
-        id: Some(id),
-        resource: body_json(&body)?,
-    };
-    let value: Value = call(&state, SERVICE, "scim_user_replace", &caller, &request).await?;
-    Ok(resource(&state, StatusCode::OK, "Users", value))
+    answer(
+        &state,
+        authenticated,
+        "scim_user_replace",
+        write(Some(id), &body),
+        "Users",
+        StatusCode::OK,
+    )
+    .await
 }
 
 /// Patches a user (SCIM `PatchOp`: add, replace, remove; paths such as `active`,
@@ -286,13 +342,15 @@ pub async fn patch_user(
     Path(id): Path<String>,
     body: Bytes,
 ) -> ScimResult {
-    let caller = caller(authenticated)?;
-    let request = ScimPatch {
-        id,
-        patch: body_json(&body)?,
-    };
-    let value: Value = call(&state, SERVICE, "scim_user_patch", &caller, &request).await?;
-    Ok(resource(&state, StatusCode::OK, "Users", value))
+    answer(
+        &state,
+        authenticated,
+        "scim_user_patch",
+        patch(id, &body),
+        "Users",
+        StatusCode::OK,
+    )
+    .await
 }
 
 /// Deletes a user (SCIM): the user is erased in every service (`user.erased`); their posts
@@ -304,9 +362,7 @@ pub async fn delete_user(
     authenticated: Result<Authenticated, ServiceError>,
     Path(id): Path<String>,
 ) -> ScimResult {
-    let caller = caller(authenticated)?;
-    let _: Empty = call(&state, SERVICE, "user_erase", &caller, &ScimRef { id }).await?;
-    Ok(StatusCode::NO_CONTENT.into_response())
+    deleted(&state, authenticated, "user_erase", id).await
 }
 
 /// Lists groups (SCIM), filtered by `displayName`, `externalId` or `id`.
@@ -318,22 +374,7 @@ pub async fn list_groups(
     authenticated: Result<Authenticated, ServiceError>,
     params: Result<Query<ListParams>, axum::extract::rejection::QueryRejection>,
 ) -> ScimResult {
-    let caller = caller(authenticated)?;
-    let Query(params) = params.map_err(|e| {
-        ScimError(ServiceError::invalid(format!(
-            "filter or paging parameters are not valid: {}",
-            e.body_text()
-        )))
-    })?;
-    let value: Value = call(
-        &state,
-        SERVICE,
-        "scim_group_list",
-        &caller,
-        &ScimQuery::from(params),
-    )
-    .await?;
-    Ok(list(&state, "Groups", value))
+    listed(&state, authenticated, "scim_group_list", params, "Groups").await
 }
 
 /// Creates a group (SCIM) with its members (user ids).
@@ -346,13 +387,15 @@ pub async fn create_group(
     authenticated: Result<Authenticated, ServiceError>,
     body: Bytes,
 ) -> ScimResult {
-    let caller = caller(authenticated)?;
-    let request = ScimWrite {
-        id: None,
-        resource: body_json(&body)?,
-    };
-    let value: Value = call(&state, SERVICE, "scim_group_create", &caller, &request).await?;
-    Ok(resource(&state, StatusCode::CREATED, "Groups", value))
+    answer(
+        &state,
+        authenticated,
+        "scim_group_create",
+        write(None, &body),
+        "Groups",
+        StatusCode::CREATED,
+    )
+    .await
 }
 
 /// A group (SCIM) with its members.
@@ -363,9 +406,15 @@ pub async fn get_group(
     authenticated: Result<Authenticated, ServiceError>,
     Path(id): Path<String>,
 ) -> ScimResult {
-    let caller = caller(authenticated)?;
-    let value: Value = call(&state, SERVICE, "scim_group_get", &caller, &ScimRef { id }).await?;
-    Ok(resource(&state, StatusCode::OK, "Groups", value))
+    answer(
+        &state,
+        authenticated,
+        "scim_group_get",
+        Ok(ScimRef { id }),
+        "Groups",
+        StatusCode::OK,
+    )
+    .await
 }
 
 /// Replaces a group (SCIM): name and members.
@@ -378,13 +427,15 @@ pub async fn replace_group(
     Path(id): Path<String>,
     body: Bytes,
 ) -> ScimResult {
-    let caller = caller(authenticated)?;
-    let request = ScimWrite {
-        id: Some(id),
-        resource: body_json(&body)?,
-    };
-    let value: Value = call(&state, SERVICE, "scim_group_replace", &caller, &request).await?;
-    Ok(resource(&state, StatusCode::OK, "Groups", value))
+    answer(
+        &state,
+        authenticated,
+        "scim_group_replace",
+        write(Some(id), &body),
+        "Groups",
+        StatusCode::OK,
+    )
+    .await
 }
 
 /// Patches a group (SCIM `PatchOp`): rename, add or remove members
@@ -399,13 +450,15 @@ pub async fn patch_group(
     Path(id): Path<String>,
     body: Bytes,
 ) -> ScimResult {
-    let caller = caller(authenticated)?;
-    let request = ScimPatch {
-        id,
-        patch: body_json(&body)?,
-    };
-    let value: Value = call(&state, SERVICE, "scim_group_patch", &caller, &request).await?;
-    Ok(resource(&state, StatusCode::OK, "Groups", value))
+    answer(
+        &state,
+        authenticated,
+        "scim_group_patch",
+        patch(id, &body),
+        "Groups",
+        StatusCode::OK,
+    )
+    .await
 }
 
 /// Deletes a group (SCIM); its members stay.
@@ -416,16 +469,7 @@ pub async fn delete_group(
     authenticated: Result<Authenticated, ServiceError>,
     Path(id): Path<String>,
 ) -> ScimResult {
-    let caller = caller(authenticated)?;
-    let _: Empty = call(
-        &state,
-        SERVICE,
-        "scim_group_delete",
-        &caller,
-        &ScimRef { id },
-    )
-    .await?;
-    Ok(StatusCode::NO_CONTENT.into_response())
+    deleted(&state, authenticated, "scim_group_delete", id).await
 }
 
 /// What this SCIM service supports (RFC 7643 §5).

@@ -636,6 +636,29 @@ fn user_event_fields(model: &user::Model) -> events::UserUpdated {
 }
 
 impl Identity {
+    /// The total of `select` and the page the query asks for, in a stable order.
+    async fn page<E: EntityTrait>(
+        &self,
+        select: sea_orm::Select<E>,
+        query: &ScimQuery,
+        created: E::Column,
+        id: E::Column,
+    ) -> ServiceResult<(u64, u64, Vec<E::Model>)>
+    where
+        E::Model: Sync,
+    {
+        let total = select.clone().count(&self.db).await?;
+        let (start, count) = page(query);
+        let models = select
+            .order_by_asc(created)
+            .order_by_asc(id)
+            .offset(start - 1)
+            .limit(count)
+            .all(&self.db)
+            .await?;
+        Ok((total, start, models))
+    }
+
     async fn user_groups(
         &self,
         tenant: &str,
@@ -799,14 +822,8 @@ impl Identity {
                 _ => select.filter(user::Column::Email.eq(value)),
             };
         }
-        let total = select.clone().count(&self.db).await?;
-        let (start, count) = page(&query);
-        let models = select
-            .order_by_asc(user::Column::CreatedAt)
-            .order_by_asc(user::Column::Id)
-            .offset(start - 1)
-            .limit(count)
-            .all(&self.db)
+        let (total, start, models) = self
+            .page(select, &query, user::Column::CreatedAt, user::Column::Id)
             .await?;
         let ids: Vec<String> = models.iter().map(|m| m.id.clone()).collect();
         let groups = self.user_groups(&caller.tenant_id, &ids).await?;
@@ -1138,14 +1155,8 @@ impl Identity {
                     .split(',')
                     .any(|a| a.trim().eq_ignore_ascii_case("members"))
             });
-        let total = select.clone().count(&self.db).await?;
-        let (start, count) = page(&query);
-        let models = select
-            .order_by_asc(group::Column::CreatedAt)
-            .order_by_asc(group::Column::Id)
-            .offset(start - 1)
-            .limit(count)
-            .all(&self.db)
+        let (total, start, models) = self
+            .page(select, &query, group::Column::CreatedAt, group::Column::Id)
             .await?;
         let mut resources = Vec::with_capacity(models.len());
         for model in &models {
