@@ -15,6 +15,7 @@ mod harness;
 mod isolation;
 mod nats_permissions;
 mod notifications;
+mod people;
 mod pipeline;
 mod privacy;
 mod publishing;

@@ -35,6 +35,9 @@ pub struct CreateUser {
     /// IANA time zone, e.g. `Europe/Paris`.
     #[serde(default = "default_time_zone")]
     pub time_zone: String,
+    /// The person's manager (a user id of the tenant).
+    #[serde(default)]
+    pub manager_id: Option<String>,
 }
 
 fn default_language() -> String {
@@ -58,6 +61,46 @@ pub struct User {
     pub time_zone: String,
     pub active: bool,
     pub created_at: chrono::DateTime<chrono::Utc>,
+    /// The person's manager (a user id of the tenant).
+    #[serde(default)]
+    pub manager_id: Option<String>,
+    /// When they accepted the tenant's social media guidelines.
+    #[serde(default)]
+    pub guidelines_accepted_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// Changes to a person (admins); absent fields stay as they are. `active: false`
+/// deactivates (they can no longer sign in; their pending shares are cancelled).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(example = json!({"department": "marketing", "manager_id": "carol", "roles": ["advocate", "curator"]}))]
+pub struct UserUpdate {
+    /// From the path.
+    #[serde(default)]
+    #[schema(ignore)]
+    pub user_id: String,
+    pub display_name: Option<String>,
+    pub email: Option<String>,
+    pub roles: Option<Vec<Role>>,
+    pub department: Option<String>,
+    pub location: Option<String>,
+    pub language: Option<String>,
+    pub time_zone: Option<String>,
+    /// A user id of the tenant; an empty string removes the manager.
+    pub manager_id: Option<String>,
+    pub active: Option<bool>,
+}
+
+/// Where a person stands in getting started: guidelines accepted, an account connected,
+/// topics chosen.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Onboarding {
+    pub guidelines_accepted_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Connected social accounts.
+    pub accounts_connected: usize,
+    /// Topics followed.
+    pub topics_chosen: usize,
+    /// All three done.
+    pub complete: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]

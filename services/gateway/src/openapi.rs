@@ -7,7 +7,7 @@ use utoipa::OpenApi;
 #[openapi(
     info(title = "Chorus API", description = "Employee advocacy: content, shares, accounts, engagement, points and notifications."),
     paths(
-        routes::create_tenant, routes::create_user, routes::erase_user, routes::me,
+        routes::create_tenant, routes::create_user, routes::update_user, routes::erase_user, routes::accept_guidelines, routes::my_onboarding, routes::me,
         content_routes::create_post, content_routes::list_posts, content_routes::get_post, content_routes::update_post,
         content_routes::submit_post, content_routes::approve_post, content_routes::request_changes,
         content_routes::publish_post, content_routes::archive_post, content_routes::feed,

@@ -7,9 +7,12 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use chorus_api::content::Topics;
 use chorus_api::content::{CaptionChecked, CheckCaption, FeedQuery};
 use chorus_api::engagement::ShareStats;
-use chorus_api::identity::{CreateTenant, CreateUser, GetUser, Tenant, User};
+use chorus_api::identity::{
+    CreateTenant, CreateUser, GetUser, Onboarding, Tenant, User, UserUpdate,
+};
 use chorus_api::notifications::{Inbox, NotificationRef};
 use chorus_api::publishing::{
     Account, AccountRef, AccountStatus, CompleteConnect, ConnectStarted, StartConnect,
@@ -28,7 +31,12 @@ pub fn router(state: AppState) -> Router {
         .route("/openapi.json", get(openapi))
         .route("/v1/tenants", post(create_tenant))
         .route("/v1/users", post(create_user))
-        .route("/v1/users/{user_id}", axum::routing::delete(erase_user))
+        .route(
+            "/v1/users/{user_id}",
+            axum::routing::delete(erase_user).patch(update_user),
+        )
+        .route("/v1/me/guidelines/accept", post(accept_guidelines))
+        .route("/v1/me/onboarding", get(my_onboarding))
         .route("/v1/me", get(me))
         .route("/v1/accounts", get(list_accounts))
         .route("/v1/accounts/connect", post(start_connect))
@@ -60,6 +68,11 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::scim_routes::router())
         .merge(crate::privacy_routes::router())
         .fallback(|| async { ServiceError::not_found("no such endpoint") })
+        // A path that exists for other methods (or an id that reads as another route, such
+        // as an empty one): nothing answers this method there.
+        .method_not_allowed_fallback(|method: axum::http::Method| async move {
+            ServiceError::not_found(format!("no such endpoint for {method}"))
+        })
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             crate::idempotency::layer,
@@ -139,6 +152,61 @@ async fn openapi() -> impl axum::response::IntoResponse {
         [(axum::http::header::CONTENT_TYPE, "application/json")],
         crate::openapi_json(),
     )
+}
+
+/// Change a person (admins): profile, roles, manager, `active`. Absent fields stay; the other
+/// services follow through `user.updated` (and `user.deactivated`). An administrator cannot
+/// deactivate themselves or give up their own admin role.
+#[utoipa::path(patch, path = "/v1/users/{user_id}", tag = "identity", params(("user_id" = String, Path)),
+    request_body = UserUpdate, responses((status = 200, body = User)))]
+pub async fn update_user(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    Path(user_id): Path<String>,
+    ApiJson(mut update): ApiJson<UserUpdate>,
+) -> ServiceResult<Json<User>> {
+    update.user_id = user_id;
+    Ok(Json(
+        call(&state, "identity", "user_update", &caller, &update).await?,
+    ))
+}
+
+/// Accept the tenant's social media guidelines (the first acceptance is kept).
+#[utoipa::path(post, path = "/v1/me/guidelines/accept", tag = "identity", responses((status = 200, body = User)))]
+pub async fn accept_guidelines(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+) -> ServiceResult<Json<User>> {
+    Ok(Json(
+        call(&state, "identity", "guidelines_accept", &caller, &Empty {}).await?,
+    ))
+}
+
+/// Where the caller stands in getting started: guidelines accepted, social accounts
+/// connected, topics followed.
+#[utoipa::path(get, path = "/v1/me/onboarding", tag = "identity", responses((status = 200, body = Onboarding)))]
+pub async fn my_onboarding(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+) -> ServiceResult<Json<Onboarding>> {
+    let (me, accounts, topics) = tokio::try_join!(
+        call::<_, User>(&state, "identity", "caller_resolve", &caller, &Empty {}),
+        call::<_, Vec<Account>>(&state, "publishing", "account_list", &caller, &Empty {}),
+        call::<_, Topics>(&state, "content", "topic_list", &caller, &Empty {}),
+    )?;
+    let accounts_connected = accounts
+        .iter()
+        .filter(|account| account.status == AccountStatus::Connected)
+        .count();
+    let topics_chosen = topics.topics.len();
+    Ok(Json(Onboarding {
+        complete: me.guidelines_accepted_at.is_some()
+            && accounts_connected > 0
+            && topics_chosen > 0,
+        guidelines_accepted_at: me.guidelines_accepted_at,
+        accounts_connected,
+        topics_chosen,
+    }))
 }
 
 /// Erase a user (admins, GDPR): identity forgets them and every service erases their

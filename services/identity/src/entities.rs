@@ -41,6 +41,8 @@ pub mod user {
         /// The provisioning client's own id for the user (SCIM `externalId`).
         pub external_id: Option<String>,
         pub updated_at: Option<DateTimeUtc>,
+        pub manager_id: Option<String>,
+        pub guidelines_accepted_at: Option<DateTimeUtc>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

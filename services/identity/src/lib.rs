@@ -38,6 +38,8 @@ pub async fn run(ctx: Context, shutdown: Shutdown) -> anyhow::Result<()> {
     endpoint!(server, "api_key_revoke", state, revoke_api_key)?;
     endpoint!(server, "api_key_resolve", state, resolve_api_key)?;
     endpoint!(server, "user_erase", state, erase_user)?;
+    endpoint!(server, "user_update", state, user_update)?;
+    endpoint!(server, "guidelines_accept", state, accept_guidelines)?;
     endpoint!(server, "scim_user_create", state, scim_create_user)?;
     endpoint!(server, "scim_user_get", state, scim_get_user)?;
     endpoint!(server, "scim_user_list", state, scim_list_users)?;

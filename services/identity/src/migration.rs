@@ -11,6 +11,7 @@ impl MigratorTrait for Migrator {
             Box::new(Initial),
             Box::new(ApiKeys),
             Box::new(Scim),
+            Box::new(ManagersAndGuidelines),
         ]
     }
 }
@@ -195,6 +196,36 @@ impl MigrationTrait for Scim {
         for table in ["group_members", "groups"] {
             manager
                 .drop_table(Table::drop().table(Alias::new(table)).to_owned())
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+/// A person's manager and when they accepted the social media guidelines.
+struct ManagersAndGuidelines;
+
+impl MigrationName for ManagersAndGuidelines {
+    fn name(&self) -> &str {
+        "m20261129_000300_identity_managers_guidelines"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for ManagersAndGuidelines {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        // SQLite alters one column per statement.
+        for column in [
+            string_null(Alias::new("manager_id")),
+            timestamp_with_time_zone_null(Alias::new("guidelines_accepted_at")),
+        ] {
+            manager
+                .alter_table(
+                    Table::alter()
+                        .table(Alias::new("users"))
+                        .add_column(column)
+                        .to_owned(),
+                )
                 .await?;
         }
         Ok(())

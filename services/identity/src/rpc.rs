@@ -24,6 +24,8 @@ pub(crate) fn to_user(model: user::Model) -> User {
         time_zone: model.time_zone,
         active: model.active,
         created_at: model.created_at,
+        manager_id: model.manager_id,
+        guidelines_accepted_at: model.guidelines_accepted_at,
     }
 }
 
@@ -111,6 +113,10 @@ impl Identity {
                 "the operator role is not a tenant role",
             ));
         }
+        if let Some(manager) = request.manager_id.as_deref().filter(|m| !m.is_empty()) {
+            self.require_user(&caller.tenant_id, manager, "manager_id")
+                .await?;
+        }
         let existing = user::Entity::find_by_id((caller.tenant_id.clone(), request.id.clone()))
             .one(&self.db)
             .await?;
@@ -137,6 +143,8 @@ impl Identity {
             user_name: Set(request.email.trim().to_string()),
             external_id: Set(None),
             updated_at: Set(Some(now)),
+            manager_id: Set(request.manager_id.clone().filter(|m| !m.is_empty())),
+            guidelines_accepted_at: Set(None),
         };
         let event = events::UserCreated {
             tenant_id: caller.tenant_id.clone(),
@@ -156,6 +164,38 @@ impl Identity {
         self.outbox.enqueue(&txn, &event).await?;
         txn.commit().await?;
         self.outbox.wake();
+        Ok(to_user(model))
+    }
+
+    /// Fails unless `user_id` is a user of the tenant (`field` names the input).
+    pub(crate) async fn require_user(
+        &self,
+        tenant_id: &str,
+        user_id: &str,
+        field: &str,
+    ) -> ServiceResult<()> {
+        user::Entity::find_by_id((tenant_id.to_string(), user_id.to_string()))
+            .one(&self.db)
+            .await?
+            .map(|_| ())
+            .ok_or_else(|| {
+                ServiceError::invalid(format!("{field}: {user_id} is not a user of this tenant"))
+            })
+    }
+
+    /// The caller accepts the social media guidelines (the first acceptance is kept).
+    pub async fn accept_guidelines(&self, caller: Caller, _request: Empty) -> ServiceResult<User> {
+        let model = user::Entity::find_by_id((caller.tenant_id.clone(), caller.user_id.clone()))
+            .one(&self.db)
+            .await?
+            .ok_or_else(|| ServiceError::not_found(format!("unknown user {}", caller.user_id)))?;
+        if model.guidelines_accepted_at.is_some() {
+            return Ok(to_user(model));
+        }
+        let mut active: user::ActiveModel = model.into();
+        active.guidelines_accepted_at = Set(Some(chrono::Utc::now()));
+        let model = sea_orm::ActiveModelTrait::update(active, &self.db).await?;
+        tracing::info!(user_id = %caller.user_id, "guidelines accepted");
         Ok(to_user(model))
     }
 

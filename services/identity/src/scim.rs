@@ -91,6 +91,7 @@ struct UserFields {
     location: Option<String>,
     language: Option<String>,
     time_zone: Option<String>,
+    manager_id: Option<String>,
 }
 
 fn parse_user(resource: &Value) -> ServiceResult<UserFields> {
@@ -164,6 +165,12 @@ fn parse_user(resource: &Value) -> ServiceResult<UserFields> {
         .map(|ext| text(ext, "department"))
         .transpose()?
         .flatten();
+    let manager_id = match enterprise.and_then(|ext| attr(ext, "manager")) {
+        None => None,
+        Some(Value::String(id)) => Some(id.trim().to_string()),
+        Some(manager) => text(manager, "value")?,
+    }
+    .filter(|id| !id.is_empty());
     let location = match primary(resource, "addresses")? {
         Some(address) => text(&address, "locality")?,
         None => None,
@@ -206,6 +213,7 @@ fn parse_user(resource: &Value) -> ServiceResult<UserFields> {
         location,
         language,
         time_zone,
+        manager_id,
     })
 }
 
@@ -230,7 +238,10 @@ fn user_resource(model: &user::Model, groups: &[(String, String)]) -> Value {
         "roles": model.roles.split(',').filter(|r| !r.is_empty()).map(|role| json!({"value": role})).collect::<Vec<_>>(),
         "preferredLanguage": model.language,
         "timezone": model.time_zone,
-        ENTERPRISE_SCHEMA: {"department": model.department},
+        ENTERPRISE_SCHEMA: {
+            "department": model.department,
+            "manager": model.manager_id.as_ref().map(|id| json!({"value": id})),
+        },
         "groups": groups.iter().map(|(id, name)| json!({"value": id, "display": name, "type": "direct"})).collect::<Vec<_>>(),
         "meta": {
             "resourceType": "User",
@@ -771,6 +782,8 @@ impl Identity {
             user_name: Set(fields.user_name.clone()),
             external_id: Set(fields.external_id.clone()),
             updated_at: Set(Some(now)),
+            manager_id: Set(fields.manager_id.clone()),
+            guidelines_accepted_at: Set(None),
         };
         let txn = self.db.begin().await?;
         let model = user::Entity::insert(model)
@@ -923,6 +936,10 @@ impl Identity {
             updated.time_zone = time_zone;
         }
         updated.active = fields.active;
+        updated.manager_id = fields.manager_id;
+        if updated.manager_id.as_deref() == Some(existing.id.as_str()) {
+            return Err(invalid("manager_id: a person is not their own manager"));
+        }
         if updated == existing {
             return self.user_view(&existing).await;
         }
@@ -946,6 +963,76 @@ impl Identity {
         self.user_view(&updated).await
     }
 
+    /// An administrator changes a person (`PATCH /v1/users/{id}`), through the same checks
+    /// and events as a SCIM replacement.
+    pub async fn user_update(
+        &self,
+        caller: Caller,
+        request: chorus_api::identity::UserUpdate,
+    ) -> ServiceResult<chorus_api::identity::User> {
+        caller.require_any(&[Role::Admin])?;
+        let existing = self
+            .scim_user_model(&caller.tenant_id, &request.user_id)
+            .await?;
+        let display_name = request
+            .display_name
+            .map(|name| name.trim().to_string())
+            .unwrap_or_else(|| existing.display_name.clone());
+        if display_name.is_empty() || display_name.chars().count() > 200 {
+            return Err(invalid("display_name must have 1 to 200 characters"));
+        }
+        let email = request
+            .email
+            .map(|email| email.trim().to_string())
+            .unwrap_or_else(|| existing.email.clone());
+        if !email.contains('@') {
+            return Err(invalid("email must be an address"));
+        }
+        if let Some(roles) = &request.roles
+            && (roles.is_empty() || roles.contains(&Role::Operator))
+        {
+            return Err(invalid("roles: at least one tenant role (not operator)"));
+        }
+        if let Some(zone) = &request.time_zone
+            && zone.parse::<chrono_tz::Tz>().is_err()
+        {
+            return Err(invalid(format!(
+                "time_zone: {zone} is not an IANA time zone such as Europe/Paris"
+            )));
+        }
+        let manager_id = match request.manager_id {
+            Some(id) if id.is_empty() => None,
+            Some(id) => {
+                self.require_user(&caller.tenant_id, &id, "manager_id")
+                    .await?;
+                Some(id)
+            }
+            None => existing.manager_id.clone(),
+        };
+        let keep = |change: Option<String>, current: &Option<String>| match change {
+            Some(value) if value.trim().is_empty() => None,
+            Some(value) => Some(value.trim().to_string()),
+            None => current.clone(),
+        };
+        let fields = UserFields {
+            user_name: existing.user_name.clone(),
+            external_id: existing.external_id.clone(),
+            display_name,
+            email,
+            active: request.active.unwrap_or(existing.active),
+            roles: request.roles,
+            department: keep(request.department, &existing.department),
+            location: keep(request.location, &existing.location),
+            language: request.language.map(|tag| tag.trim().to_lowercase()),
+            time_zone: request.time_zone,
+            manager_id,
+        };
+        let id = existing.id.clone();
+        self.update_user(&caller, existing, fields).await?;
+        let model = self.scim_user_model(&caller.tenant_id, &id).await?;
+        Ok(crate::rpc::to_user(model))
+    }
+
     /// Deletes the user and asks every service to erase their personal data (`user.erased`);
     /// their posts on social networks are their own and stay.
     #[tracing::instrument(skip_all, fields(tenant_id = %caller.tenant_id, user_id = %request.id))]
@@ -960,6 +1047,16 @@ impl Identity {
         let tenant = existing.tenant_id.clone();
         let txn = self.db.begin().await?;
         chorus_kit::db::erase_person(&txn, &tenant, &existing.id, crate::PERSONAL_DATA).await?;
+        // Those they managed have no manager now.
+        user::Entity::update_many()
+            .col_expr(
+                user::Column::ManagerId,
+                sea_orm::sea_query::Expr::value(Option::<String>::None),
+            )
+            .filter(user::Column::TenantId.eq(tenant.clone()))
+            .filter(user::Column::ManagerId.eq(existing.id.clone()))
+            .exec(&txn)
+            .await?;
         self.outbox
             .enqueue(
                 &txn,
