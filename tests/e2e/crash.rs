@@ -272,3 +272,41 @@ async fn two_scheduler_replicas_emit_each_share_once() {
     let _ = tokio::time::timeout(Duration::from_secs(15), replica.join()).await;
     harness.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_429_storm_is_waited_out_and_posts_each_share_once() {
+    // X allows this account far fewer tweets than the publisher was told (3 per 5 s instead of
+    // 100 per 15 min): its 429s and rate headers must pace the publisher.
+    let harness = Harness::start_with_netsim(Backend::Sqlite, |options| {
+        options.x.tweets_per_window = 3;
+        options.x.tweet_window = Duration::from_secs(5);
+    })
+    .await;
+    let curator = harness.tenant("stormco", &["alice"]).await;
+    let alice = harness.token("stormco", "alice", &[Role::Advocate]);
+    let account = harness.api.connect(&alice, "x", "alice-x").await.unwrap();
+    let mut shares = Vec::new();
+    for index in 0..9 {
+        let post = harness
+            .published_post(&curator, &format!("Storm story {index}"))
+            .await;
+        let share: Share = harness
+            .api
+            .post(
+                "/v1/shares",
+                &alice,
+                json!({"post_id": post.id, "account_id": account.id, "caption": format!("Storm {index}")}),
+            )
+            .await
+            .unwrap();
+        shares.push(share);
+    }
+    assert_all_published(&harness, &shares, &[alice.as_str()]).await;
+    assert_posted_once(&harness, &shares);
+    let refused = harness.netsim.stats().of("x").rate_limited;
+    assert!(
+        refused < shares.len() as u64,
+        "the publisher waits for the window instead of collecting a 429 per share: {refused}"
+    );
+    harness.stop().await;
+}

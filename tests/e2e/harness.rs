@@ -92,19 +92,29 @@ impl Harness {
         skip: &[&str],
         adjust: impl FnOnce(&mut Config),
     ) -> Harness {
-        Harness::launch(backend, skip, adjust, false).await
+        Harness::launch(backend, skip, adjust, |_| {}, false).await
     }
 
     /// Every service in its own process-like part with its own NATS user, on a nats-server
     /// configured with `deploy/nats/services.conf` (each user limited to its subjects).
     pub async fn start_with_service_users(backend: Backend) -> Harness {
-        Harness::launch(backend, &[], |_| {}, true).await
+        Harness::launch(backend, &[], |_| {}, |_| {}, true).await
+    }
+
+    /// Like `start`, with the network simulator's own knobs (e.g. tighter limits than the
+    /// publisher was told about).
+    pub async fn start_with_netsim(
+        backend: Backend,
+        simulator: impl FnOnce(&mut chorus_netsim::NetsimOptions),
+    ) -> Harness {
+        Harness::launch(backend, &[], |_| {}, simulator, false).await
     }
 
     async fn launch(
         backend: Backend,
         skip: &[&str],
         adjust: impl FnOnce(&mut Config),
+        simulator: impl FnOnce(&mut chorus_netsim::NetsimOptions),
         service_users: bool,
     ) -> Harness {
         spans();
@@ -198,9 +208,13 @@ impl Harness {
             }
         } else {
             running.push(
-                chorus::start(config.clone(), &targets, shutdown.clone())
-                    .await
-                    .expect("services start"),
+                chorus::start_with_netsim(config.clone(), &targets, shutdown.clone(), {
+                    let mut options = chorus::netsim_options(&config);
+                    simulator(&mut options);
+                    options
+                })
+                .await
+                .expect("services start"),
             );
         }
         // Each part answers its own readiness (the gateway's alone says nothing of the others).

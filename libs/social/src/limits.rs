@@ -31,6 +31,8 @@ pub struct PublishLimiter {
     per_app_day: Arc<SlidingLog>,
     /// Accounts the network told to wait (remaining budget 0) until an instant.
     paused: Arc<std::sync::Mutex<std::collections::HashMap<String, tokio::time::Instant>>>,
+    /// One post at a time per account: each learns the budget the previous one left.
+    turns: Arc<std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
 }
 
 const DAY: Duration = Duration::from_secs(86_400);
@@ -44,7 +46,23 @@ impl PublishLimiter {
                 .map(|(amount, window)| Arc::new(SlidingLog::new(amount, window))),
             per_app_day: Arc::new(SlidingLog::new(quotas.per_app_per_day, DAY)),
             paused: Arc::default(),
+            turns: Arc::default(),
         }
+    }
+
+    /// The account's turn to post: held for a whole attempt, so that shares of one account
+    /// go one after the other and each sees the rate headers of the one before (several at
+    /// once would all pass the limiter before the first answer told how much was left).
+    pub async fn turn(&self, account_id: &str) -> tokio::sync::OwnedMutexGuard<()> {
+        let lock = {
+            let mut turns = self.turns.lock().expect("turn table");
+            if turns.len() > 100_000 {
+                // Forget the accounts nobody is waiting for.
+                turns.retain(|_, lock| Arc::strong_count(lock) > 1);
+            }
+            turns.entry(account_id.to_string()).or_default().clone()
+        };
+        lock.lock_owned().await
     }
 
     /// Waits until both the account and the application may post, and counts the post;

@@ -306,8 +306,9 @@ fn reported_windows(headers: &HeaderMap) -> Vec<RateBudget> {
         .filter_map(|prefix| {
             let limit = u32::try_from(number(format!("{prefix}-limit"))?).ok()?;
             let remaining = u32::try_from(number(format!("{prefix}-remaining"))?.max(0)).ok()?;
+            // Whole seconds, rounded down by X: the window is over by the next second.
             let resets_at =
-                chrono::DateTime::from_timestamp(number(format!("{prefix}-reset"))?, 0)?;
+                chrono::DateTime::from_timestamp(number(format!("{prefix}-reset"))? + 1, 0)?;
             Some(RateBudget {
                 limit,
                 remaining,
@@ -1214,9 +1215,10 @@ mod tests {
             "x-user-limit-24hour-reset",
             "1800030000".parse().expect("value"),
         );
+        // The reset second is over one second after the second it names.
         assert_eq!(
             retry_after(&headers, now),
-            Some(Duration::from_secs(30_000))
+            Some(Duration::from_secs(30_001))
         );
         let tightest = tightest_window(&headers).expect("window");
         assert_eq!((tightest.limit, tightest.remaining), (100, 0));
@@ -1225,7 +1227,7 @@ mod tests {
             "x-user-limit-24hour-remaining",
             "60".parse().expect("value"),
         );
-        assert_eq!(retry_after(&headers, now), Some(Duration::from_secs(600)));
+        assert_eq!(retry_after(&headers, now), Some(Duration::from_secs(601)));
         assert_eq!(retry_after(&HeaderMap::new(), now), None);
     }
 

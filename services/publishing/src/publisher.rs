@@ -393,6 +393,7 @@ impl Publisher {
             }
         }
 
+        let _turn = client.limiter.turn(&account.id).await;
         let mut refreshed = false;
         let mut rate_limited = 0;
         loop {
