@@ -58,18 +58,11 @@ async fn another_tenant_reads_and_changes_nothing_through_any_endpoint() {
         .post("/v1/shares", &alice, json!({"post_id": post.id, "account_id": account.id, "caption": "Isolated words later", "scheduled_at": later}))
         .await
         .unwrap();
-    let path = format!("/v1/shares/{}", now_share.id);
-    eventually(
-        Duration::from_secs(20),
-        "the share is published",
-        || async {
-            api.get::<Share>(&path, &alice)
-                .await
-                .ok()
-                .filter(|s| s.status == ShareStatus::Published)
-        },
-    )
-    .await;
+    let done = api
+        .wait_final(&alice, &now_share.id, Duration::from_secs(20))
+        .await
+        .unwrap();
+    assert_eq!(done.status, ShareStatus::Published, "{done:?}");
     let notification_id = eventually(
         Duration::from_secs(20),
         "alice has a notification",

@@ -66,18 +66,11 @@ async fn every_service_works_within_its_own_nats_permissions() {
         )
         .await
         .unwrap();
-    let path = format!("/v1/shares/{}", share.id);
-    let published = eventually(
-        Duration::from_secs(30),
-        "the share is published",
-        || async {
-            api.get::<Share>(&path, &alice)
-                .await
-                .ok()
-                .filter(|s| s.status == ShareStatus::Published)
-        },
-    )
-    .await;
+    let published = api
+        .wait_final(&alice, &share.id, Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert_eq!(published.status, ShareStatus::Published, "{published:?}");
     // A click on the tracked link (gateway -> engagement), points (gamification), the inbox
     // (notifications) and the audit log (gateway -> content) all flow.
     let link = published.tracked_url.clone();

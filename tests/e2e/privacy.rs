@@ -105,18 +105,11 @@ async fn export_and_erasure(backend: Backend) {
         )
         .await
         .unwrap();
-    let path = format!("/v1/shares/{}", share.id);
-    eventually(
-        Duration::from_secs(20),
-        "the share is published",
-        || async {
-            api.get::<Share>(&path, &alice)
-                .await
-                .ok()
-                .filter(|share| share.status == ShareStatus::Published)
-        },
-    )
-    .await;
+    let done = api
+        .wait_final(&alice, &share.id, Duration::from_secs(20))
+        .await
+        .unwrap();
+    assert_eq!(done.status, ShareStatus::Published, "{done:?}");
 
     // Her archive: one JSON file per service, with what each holds about her.
     let files = eventually(

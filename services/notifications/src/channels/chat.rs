@@ -94,13 +94,7 @@ pub async fn post(
             if status.is_success() {
                 return Posted::Accepted;
             }
-            let text: String = response
-                .text()
-                .await
-                .unwrap_or_default()
-                .chars()
-                .take(300)
-                .collect();
+            let text = super::reply_excerpt(response).await;
             let message = format!("HTTP {}: {}", status.as_u16(), text.trim());
             if status.is_client_error() && status.as_u16() != 408 && status.as_u16() != 429 {
                 Posted::Refused(message)

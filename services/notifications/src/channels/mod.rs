@@ -263,3 +263,14 @@ pub fn label(channel: &str) -> &str {
 pub fn spawn(channels: Arc<Channels>, shutdown: Shutdown) -> tokio::task::JoinHandle<()> {
     tokio::spawn(worker::run(channels, shutdown))
 }
+
+/// The start of a receiver's reply (its reason for refusing), for the delivery record.
+pub(crate) async fn reply_excerpt(response: reqwest::Response) -> String {
+    response
+        .text()
+        .await
+        .unwrap_or_default()
+        .chars()
+        .take(300)
+        .collect()
+}

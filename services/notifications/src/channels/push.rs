@@ -165,13 +165,7 @@ impl Fcm {
             Err(error) => return Pushed::Failed(format!("request failed: {error}")),
         };
         let status = response.status().as_u16();
-        let text: String = response
-            .text()
-            .await
-            .unwrap_or_default()
-            .chars()
-            .take(300)
-            .collect();
+        let text = super::reply_excerpt(response).await;
         match status {
             200..=299 => Pushed::Accepted,
             404 => Pushed::Unregistered(format!("FCM {status}: {text}")),
@@ -293,13 +287,7 @@ impl Apns {
             Err(error) => return Pushed::Failed(format!("request failed: {error}")),
         };
         let status = response.status().as_u16();
-        let text: String = response
-            .text()
-            .await
-            .unwrap_or_default()
-            .chars()
-            .take(300)
-            .collect();
+        let text = super::reply_excerpt(response).await;
         match status {
             200..=299 => Pushed::Accepted,
             410 => Pushed::Unregistered(format!("APNs {status}: {text}")),
