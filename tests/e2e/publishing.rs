@@ -539,6 +539,76 @@ async fn a_scheduled_share_is_edited_by_its_advocate_until_it_is_due() {
     harness.stop().await;
 }
 
+/// The due-loop hands a share to the publisher ahead of its time (the emit lead), so that a
+/// burst due at one instant is in the publisher's hands when it falls due. Once handed over
+/// the share can no longer be edited or cancelled (409, nothing changes), and it reaches the
+/// network at its time, not before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_share_handed_over_ahead_goes_out_at_its_time_not_before() {
+    let harness = Harness::start_with(Backend::Sqlite, &[], |config| {
+        config.scheduling.emit_lead_ms = 4_000;
+    })
+    .await;
+    let api = &harness.api;
+    let curator = harness.tenant("acme", &["alice"]).await;
+    let post = harness.published_post(&curator, "Open day in Lyon").await;
+    let alice = harness.token("acme", "alice", &[Role::Advocate]);
+    let account = api.connect_linkedin(&alice, "alice-li").await.unwrap();
+    let at = chrono::Utc::now() + chrono::Duration::seconds(7);
+    let share: Share = api
+        .post(
+            "/v1/shares",
+            &alice,
+            json!({"post_id": post.id, "account_id": account.id,
+            "caption": "See you there", "scheduled_at": at}),
+        )
+        .await
+        .unwrap();
+    let path = format!("/v1/shares/{}", share.id);
+
+    // Handed over about four seconds ahead: the API says so before the time.
+    crate::harness::eventually(Duration::from_secs(10), "share handed over", || async {
+        let current: Share = api.get(&path, &alice).await.ok()?;
+        (current.status == ShareStatus::Due).then_some(())
+    })
+    .await;
+    assert!(chrono::Utc::now() < at, "handed over ahead of its time");
+    let refused = api
+        .post::<Share>(&format!("{path}/cancel"), &alice, json!({}))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.status, 409, "{refused:?}");
+    let refused = api
+        .send::<Share>(
+            reqwest::Method::PATCH,
+            &path,
+            &alice,
+            Some(json!({"caption": "Changed my mind"})),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(refused.status, 409, "{refused:?}");
+    assert!(harness.netsim.posts().is_empty(), "nothing posted early");
+
+    let done = api
+        .wait_final(&alice, &share.id, Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert_eq!(done.status, ShareStatus::Published, "{done:?}");
+    let posts = harness.netsim.posts();
+    assert_eq!(posts.len(), 1, "{posts:?}");
+    assert!(
+        posts[0].created_at >= at,
+        "posted at {} for {at}",
+        posts[0].created_at
+    );
+    assert!(
+        posts[0].commentary.starts_with("See you there"),
+        "{posts:?}"
+    );
+    harness.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn shares_of_one_post_by_many_advocates_are_spread_over_the_window() {
     let harness = Harness::start_with(Backend::Sqlite, &[], |config| {

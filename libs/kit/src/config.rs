@@ -100,6 +100,11 @@ pub struct SchedulingConfig {
     /// each other are spread at random over the window, so that a network sees no burst of
     /// identical posts (0: off). The advocate sees the time their share got.
     pub stagger_window_secs: u64,
+    /// The due-loop hands shares to the publisher this long before their due time, so that a
+    /// burst of shares due at one instant is in the publisher's hands when it falls due; the
+    /// publisher still waits for the due time. A share can no longer be edited or cancelled
+    /// once handed over (0: hand over at the due time; at most 10,000).
+    pub emit_lead_ms: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -128,6 +133,9 @@ pub struct PublishingConfig {
     /// empty = every enabled network, `none` = none (a process that only serves accounts
     /// while per-network publishers post). Accounts of every enabled network are served.
     pub publish_networks: String,
+    /// Shares each network's publisher handles at the same time (one account's shares still
+    /// go one at a time, within its limits).
+    pub concurrency: usize,
 }
 
 impl PublishingConfig {
@@ -411,6 +419,7 @@ impl Default for Config {
                 max_idle_ms: 1_000,
                 batch_size: 500,
                 stagger_window_secs: 600,
+                emit_lead_ms: 1_000,
             },
             publishing: PublishingConfig {
                 database_url: None,
@@ -442,6 +451,7 @@ impl Default for Config {
                 expiry_reminder_secs: 7 * 86_400,
                 token_check_interval_ms: 60_000,
                 publish_networks: String::new(),
+                concurrency: 32,
             },
             engagement: EngagementConfig {
                 database_url: None,
@@ -543,6 +553,14 @@ pub const ENVIRONMENT: &[(&str, &str)] = &[
     (
         "CHORUS_SCHEDULING__STAGGER_WINDOW_SECS",
         "shares of one post due this close together are spread over the window; 0: off [600]",
+    ),
+    (
+        "CHORUS_SCHEDULING__EMIT_LEAD_MS",
+        "shares are handed to the publisher this long before they fall due (it still waits for the time); at most 10000 [1000]",
+    ),
+    (
+        "CHORUS_PUBLISHING__CONCURRENCY",
+        "shares each network's publisher handles at the same time [32]",
     ),
     (
         "CHORUS_PUBLISHING__OAUTH_REDIRECT_URL",
@@ -798,6 +816,17 @@ impl Config {
                 "scheduling.batch_size must be at least 1".into(),
             ));
         }
+        if self.scheduling.emit_lead_ms > 10_000 {
+            return Err(ConfigError::Invalid(format!(
+                "scheduling.emit_lead_ms must be at most 10000 (a share cannot be edited once handed over), got {}",
+                self.scheduling.emit_lead_ms
+            )));
+        }
+        if self.publishing.concurrency == 0 {
+            return Err(ConfigError::Invalid(
+                "publishing.concurrency must be at least 1".into(),
+            ));
+        }
         Ok(())
     }
 
@@ -890,6 +919,24 @@ mod tests {
                 .to_string()
                 .contains("gateway.listen")
         );
+    }
+
+    #[test]
+    fn the_emit_lead_and_the_publisher_concurrency_are_bounded() {
+        let config = Config::load_with(None, Figment::new()).unwrap();
+        assert_eq!(config.scheduling.emit_lead_ms, 1_000);
+        assert_eq!(config.publishing.concurrency, 32);
+        for (key, value, named) in [
+            ("scheduling.emit_lead_ms", 10_001, "scheduling.emit_lead_ms"),
+            ("publishing.concurrency", 0, "publishing.concurrency"),
+        ] {
+            let error = Config::load_with(None, Figment::new().merge((key, value)))
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains(named), "{key}={value}: {error}");
+        }
+        let none = Config::load_with(None, Figment::new().merge(("scheduling.emit_lead_ms", 0)));
+        assert_eq!(none.unwrap().scheduling.emit_lead_ms, 0);
     }
 }
 

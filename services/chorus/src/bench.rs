@@ -134,6 +134,7 @@ pub async fn run(config: chorus_kit::Config, options: BenchOptions) -> anyhow::R
             "ingest",
             "leaderboard",
             "pipeline",
+            "overhead",
             "lateness",
             "efficiency",
             "api",
@@ -150,13 +151,14 @@ pub async fn run(config: chorus_kit::Config, options: BenchOptions) -> anyhow::R
             "redirect" => crate::bench_links::redirect(&config, &options).await?,
             "ingest" => crate::bench_links::ingest(&config, &options).await?,
             "pipeline" => crate::bench_pipeline::pipeline(&config, &options).await?,
+            "overhead" => crate::bench_pipeline::overhead(&config, &options).await?,
             "lateness" => crate::bench_pipeline::lateness(&config, &options).await?,
             "efficiency" => crate::bench_pipeline::efficiency(&config, &options).await?,
             "api" => crate::bench_api::api(&config, &options).await?,
             "memory" => crate::bench_api::memory(&config, &options).await?,
             "notifications" => crate::bench_notify::notifications(&config, &options).await?,
             other => anyhow::bail!(
-                "unknown scenario {other}; scenarios are all, bus, feed, redirect, ingest, leaderboard, pipeline, lateness, efficiency, api, memory, notifications"
+                "unknown scenario {other}; scenarios are all, bus, feed, redirect, ingest, leaderboard, pipeline, overhead, lateness, efficiency, api, memory, notifications"
             ),
         }
     }

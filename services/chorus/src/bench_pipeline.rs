@@ -204,8 +204,13 @@ impl Install {
     /// The instant the parked shares are moved to: far enough ahead that the due-loop,
     /// which is not told of the move, has looked again (it sleeps at most `max_idle_ms`)
     /// and waits for exactly that instant, as it does for shares created through the API.
+    /// An instant the due-loop, however long it last slept, sees coming with its whole lead.
     fn due_instant(&self) -> DateTime<Utc> {
-        Utc::now() + chrono::Duration::milliseconds(self.config.scheduling.max_idle_ms as i64 + 500)
+        Utc::now()
+            + chrono::Duration::milliseconds(
+                (self.config.scheduling.max_idle_ms + self.config.scheduling.emit_lead_ms) as i64
+                    + 500,
+            )
     }
 
     async fn scheduling_db(&self) -> anyhow::Result<sea_orm::DatabaseConnection> {
@@ -382,6 +387,39 @@ fn millis(duration: Duration) -> String {
     format!("{:.0} ms", duration.as_secs_f64() * 1_000.0)
 }
 
+/// Times relative to `due_at` in milliseconds, negative when ahead of it, sorted.
+fn relative_millis(times: &[DateTime<Utc>], due_at: DateTime<Utc>) -> Vec<i64> {
+    let mut relative: Vec<i64> = times
+        .iter()
+        .map(|time| (*time - due_at).num_milliseconds())
+        .collect();
+    relative.sort_unstable();
+    relative
+}
+
+/// The publisher's own time per attempt so far (outside the network's calls, the limiters
+/// and the due time): the sum and count of `chorus_publish_overhead_seconds`, read from
+/// this process's metrics. Differences of two readings cover what happened between them.
+fn publisher_overhead() -> (f64, f64) {
+    let text = chorus_telemetry::metrics::render();
+    let total = |suffix: &str| -> f64 {
+        text.lines()
+            .filter(|line| line.starts_with(&format!("chorus_publish_overhead_seconds_{suffix}")))
+            .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    };
+    (total("sum"), total("count"))
+}
+
+/// Mean publisher overhead per attempt between two readings of `publisher_overhead`.
+fn overhead_between(before: (f64, f64), after: (f64, f64)) -> String {
+    let count = after.1 - before.1;
+    if count < 1.0 {
+        return "not measured".into();
+    }
+    format!("{:.2} ms", (after.0 - before.0) / count * 1_000.0)
+}
+
 /// Shares per second from due to published, every service running, beside the raw
 /// JetStream consume rate of the same run.
 pub async fn pipeline(config: &chorus_kit::Config, options: &BenchOptions) -> anyhow::Result<()> {
@@ -412,6 +450,7 @@ pub async fn pipeline(config: &chorus_kit::Config, options: &BenchOptions) -> an
             )
             .await?;
             let due_at = install.due_instant();
+            let overhead_before = publisher_overhead();
             let moved = chorus_scheduling::bench::reschedule(&db, parked(), due_at).await?;
             anyhow::ensure!(moved as usize == shares, "{moved} of {shares} shares made due");
             let done = until_published(&db, &ids, Duration::from_secs(if options.quick { 60 } else { 900 })).await?;
@@ -421,10 +460,12 @@ pub async fn pipeline(config: &chorus_kit::Config, options: &BenchOptions) -> an
             anyhow::ensure!(posted == shares, "netsim holds {posted} posts for {shares} shares");
             Ok::<_, anyhow::Error>(format!(
                 "{shares} shares over {advocates} LinkedIn accounts due at once, all services running: published after {elapsed:.2} s = {per_second:.0} shares/s; \
-                 bus baseline of the same run: publish {:.0}/s, consume {:.0}/s; ratio to the consume rate 1/{:.0}",
+                 bus baseline of the same run: publish {:.0}/s, consume {:.0}/s; ratio to the consume rate 1/{:.0}; \
+                 publisher overhead per attempt (outside network and limiter waits) mean {}",
                 rates.publish,
                 rates.consume,
-                rates.consume / per_second
+                rates.consume / per_second,
+                overhead_between(overhead_before, publisher_overhead()),
             ))
         }
         .await;
@@ -437,6 +478,68 @@ pub async fn pipeline(config: &chorus_kit::Config, options: &BenchOptions) -> an
             &figures,
             "shares/s from due to published, beside the raw JetStream consume rate",
         )
+    }
+    .instrument(span)
+    .await
+}
+
+/// Publisher overhead per share excluding network time: shares due at once, handled one at a
+/// time (`publishing.concurrency = 1`), so that no attempt queues behind another for the
+/// database; the publisher's own time per attempt beside the whole time per share.
+pub async fn overhead(config: &chorus_kit::Config, options: &BenchOptions) -> anyhow::Result<()> {
+    let (shares, advocates) = if options.quick {
+        (100, 10)
+    } else {
+        (1_000, 50)
+    };
+    let span = tracing::info_span!("bench.overhead", shares, advocates);
+    async {
+        let started = Instant::now();
+        let install = Install::start(
+            config,
+            Backend::Sqlite,
+            None,
+            unlimited_netsim(config),
+            |config| {
+                unlimited_linkedin(config);
+                config.publishing.concurrency = 1;
+            },
+        )
+        .await?;
+        let outcome = async {
+            let cohort = install.advocates("linkedin", advocates).await?;
+            let db = install.scheduling_db().await?;
+            let ids = chorus_scheduling::bench::seed_shares(
+                &db,
+                &install.config.public_url,
+                cohort.shares(shares, "overhead", |_| parked()),
+            )
+            .await?;
+            let due_at = install.due_instant();
+            let before = publisher_overhead();
+            let moved = chorus_scheduling::bench::reschedule(&db, parked(), due_at).await?;
+            anyhow::ensure!(moved as usize == shares, "{moved} of {shares} shares made due");
+            let done = until_published(&db, &ids, Duration::from_secs(if options.quick { 60 } else { 900 })).await?;
+            let after = publisher_overhead();
+            anyhow::ensure!(
+                after.1 - before.1 >= shares as f64,
+                "{} attempts measured for {shares} shares",
+                after.1 - before.1
+            );
+            let per_share = seconds(done - due_at) / shares as f64;
+            Ok::<_, anyhow::Error>(format!(
+                "{shares} shares over {advocates} LinkedIn accounts due at once, one attempt at a time, SQLite, every service running: \
+                 publisher overhead per attempt (its own work: recording the attempt, reading the account, recording the outcome and its event; \
+                 outside netsim's answer and the limiter) mean {}; whole time per share {:.2} ms",
+                overhead_between(before, after),
+                per_share * 1_000.0,
+            ))
+        }
+        .await;
+        install.stop().await;
+        let figures = outcome?;
+        RUNS.with_label_values(&["overhead"]).observe(started.elapsed().as_secs_f64());
+        record(options, "publisher overhead", &figures, "per share, excluding network time")
     }
     .instrument(span)
     .await
@@ -498,6 +601,7 @@ async fn lateness_on(
             .await?;
             let seeded = seeding.elapsed();
             let due_at = install.due_instant();
+            let overhead_before = publisher_overhead();
             let moved = chorus_scheduling::bench::reschedule(&db, parked(), due_at).await?;
             anyhow::ensure!(moved as usize == due, "{moved} of {due} shares made due");
             let done = until_published(&db, &ids, Duration::from_secs(if options.quick { 60 } else { 900 })).await?;
@@ -508,22 +612,35 @@ async fn lateness_on(
                 .map(|post| post.created_at)
                 .collect();
             anyhow::ensure!(reached.len() == due, "netsim holds {} posts for {due} due shares", reached.len());
-            let emitted = chorus_scheduling::bench::due_emitted_at(&db, &ids).await?;
+            let emitted = chorus_scheduling::bench::due_handed_over_at(&db, &ids).await?;
+            anyhow::ensure!(emitted.len() == due, "{} of {due} share.due events relayed", emitted.len());
             let wall = (done - due_at).to_std().unwrap_or_default();
             let at_netsim = summarize(late_by(&reached, due_at), wall);
-            let at_emission = summarize(late_by(&emitted, due_at), wall);
+            // Schedule lateness: how long after its due time a share was in the publisher's
+            // hands (0 when handed over ahead of it, the publisher then waits for the time).
+            let handed = summarize(late_by(&emitted, due_at), wall);
+            let relative = relative_millis(&emitted, due_at);
+            let ahead = relative.iter().filter(|ms| **ms <= 0).count();
+            let early = reached.iter().filter(|time| **time < due_at).count();
+            anyhow::ensure!(early == 0, "{early} posts reached netsim before their due time");
             Ok::<_, anyhow::Error>(format!(
-                "{} backend, {pending} shares pending (due later) and {due} due at one instant over {advocates} LinkedIn accounts (seeded in {:.1} s): \
-                 lateness until the post reached netsim p50 {}, p99 {}, max {}; until the due-loop emitted share.due p50 {}, p99 {}, max {}; all published after {:.2} s",
+                "{} backend, {pending} shares pending (due later) and {due} due at one instant over {advocates} LinkedIn accounts (seeded in {:.1} s), emit lead {} ms: \
+                 schedule lateness (share in the publisher's hands after its due time) p50 {}, p99 {}, max {}; {ahead} of {due} handed over ahead, from {} ms to {} ms relative to the due time; \
+                 until the post reached netsim p50 {}, p99 {}, max {} (none early); all published after {:.2} s = {:.0} shares/s; publisher overhead per attempt (outside network, limiter and due-time waits) mean {}",
                 backend.name(),
                 seeded.as_secs_f64(),
+                install.config.scheduling.emit_lead_ms,
+                millis(handed.p50),
+                millis(handed.p99),
+                millis(handed.max),
+                relative.first().copied().unwrap_or_default(),
+                relative.last().copied().unwrap_or_default(),
                 millis(at_netsim.p50),
                 millis(at_netsim.p99),
                 millis(at_netsim.max),
-                millis(at_emission.p50),
-                millis(at_emission.p99),
-                millis(at_emission.max),
                 wall.as_secs_f64(),
+                due as f64 / wall.as_secs_f64().max(f64::EPSILON),
+                overhead_between(overhead_before, publisher_overhead()),
             ))
         }
         .await;

@@ -41,7 +41,7 @@ enum Command {
     },
     /// Measure: bus baseline, feed latency, ... (appends to BENCHMARKS.md)
     Bench {
-        /// all, bus, feed, redirect, ingest, leaderboard, pipeline, lateness, efficiency, api, memory, notifications
+        /// all, bus, feed, redirect, ingest, leaderboard, pipeline, overhead, lateness, efficiency, api, memory, notifications
         #[arg(default_value = "all")]
         scenario: String,
         /// Small sizes, for a smoke run

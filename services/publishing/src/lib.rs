@@ -123,6 +123,7 @@ pub async fn run(ctx: Context, shutdown: Shutdown) -> anyhow::Result<()> {
             ctx.config.publishing.replica_index,
             ctx.config.publishing.replicas,
         )?,
+        concurrency: ctx.config.publishing.concurrency,
     });
     publisher::spawn(&bus, publisher, &published, shutdown.clone()).await?;
     let keeper = keeper::Keeper {

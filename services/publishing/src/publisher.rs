@@ -15,11 +15,12 @@ use chorus_kit::Shutdown;
 use chorus_social::{Network, NetworkError, PostRequest, PostedRef};
 use chorus_telemetry::metrics;
 use sea_orm::{
-    ActiveModelTrait, DatabaseConnection, EntityTrait, Set, TransactionTrait, TryIntoModel,
+    ActiveModelTrait, DatabaseConnection, EntityTrait, Set, TransactionTrait, TryInsertResult,
+    TryIntoModel,
 };
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tracing::Instrument;
 
 static OUTCOMES: LazyLock<metrics::IntCounterVec> = LazyLock::new(|| {
@@ -41,6 +42,28 @@ static RATE_LIMITED: LazyLock<metrics::IntCounterVec> = LazyLock::new(|| {
 /// go back to the queue with a delay.
 const MAX_HELD_WAIT: Duration = Duration::from_secs(15 * 60);
 
+static HELD: LazyLock<metrics::HistogramVec> = LazyLock::new(|| {
+    metrics::histogram_vec(
+        "chorus_publish_held_seconds",
+        "Time a share handed over ahead of its due time waited for it",
+        &["network"],
+    )
+});
+static LATE: LazyLock<metrics::HistogramVec> = LazyLock::new(|| {
+    metrics::histogram_vec(
+        "chorus_publish_start_lateness_seconds",
+        "Time between a share's due time and the start of its attempt",
+        &["network"],
+    )
+});
+static OVERHEAD: LazyLock<metrics::HistogramVec> = LazyLock::new(|| {
+    metrics::histogram_vec(
+        "chorus_publish_overhead_seconds",
+        "Publisher time per attempt outside the network's calls and the limiters' waits",
+        &["network"],
+    )
+});
+
 static LIMIT_WAIT: LazyLock<metrics::HistogramVec> = LazyLock::new(|| {
     metrics::histogram_vec(
         "chorus_publish_rate_limit_wait_seconds",
@@ -56,6 +79,8 @@ pub struct Publisher {
     pub networks: Arc<HashMap<Network, NetworkClient>>,
     /// Which replica this is, and so which accounts it publishes for.
     pub ownership: Ownership,
+    /// Shares handled at the same time by each network's consumer.
+    pub concurrency: usize,
 }
 
 /// Which partitions of `share.due` a replica owns: partition p belongs to replica
@@ -114,7 +139,7 @@ pub async fn spawn(
         // (deliveries already final are skipped by `begin_attempt`).
         let durable = format!("publishing-share-due-{network}-{ownership}");
         let spec = ConsumerSpec::new(crate::NAME, durable)
-            .concurrency(8)
+            .concurrency(publisher.concurrency)
             .filter_subjects(chorus_events::share_due_filters(
                 network.as_str(),
                 ownership.partitions(),
@@ -144,9 +169,19 @@ pub async fn spawn(
 
 /// How one attempt ended.
 enum Attempt {
-    Published { posted: PostedRef, reconciled: bool },
-    Failed { code: &'static str, reason: String },
-    NeedsReconnect { reason: String },
+    Published {
+        posted: PostedRef,
+        reconciled: bool,
+        /// The account's audience when the share went out (carried by the event).
+        audience_size: i64,
+    },
+    Failed {
+        code: &'static str,
+        reason: String,
+    },
+    NeedsReconnect {
+        reason: String,
+    },
 }
 
 impl Publisher {
@@ -177,18 +212,54 @@ impl Publisher {
     ) -> Result<(), HandlerError> {
         let due = delivery.event;
         let span = tracing::Span::current();
+        let started = Instant::now();
         let Some(record) = self.begin_attempt(&delivery.tenant_id, &due).await? else {
             span.record("outcome", "already_final");
             return Ok(());
         };
         span.record("attempt", record.attempts);
+        let mut outside = Outside::default();
+        // The scheduler hands shares over a little ahead of their time (its emit lead), so
+        // that the attempt is recorded when the share falls due; nothing goes out before it.
+        if let Some(due_at) = chorus_events::from_timestamp(due.due_at.as_ref()) {
+            let now = chrono::Utc::now();
+            match (due_at - now).to_std() {
+                Ok(early) if !early.is_zero() => {
+                    HELD.with_label_values(&[&due.network])
+                        .observe(early.as_secs_f64());
+                    outside.timed(tokio::time::sleep(early)).await;
+                }
+                _ => LATE
+                    .with_label_values(&[&due.network])
+                    .observe((now - due_at).to_std().unwrap_or_default().as_secs_f64()),
+            }
+        }
+        let outcome = self
+            .publish_recorded(&record, &due, delivery.delivered, max_deliver, &mut outside)
+            .await;
+        OVERHEAD
+            .with_label_values(&[&due.network])
+            .observe(started.elapsed().saturating_sub(outside.0).as_secs_f64());
+        outcome
+    }
+
+    /// Publishes a share whose attempt is recorded, and records how it ended.
+    async fn publish_recorded(
+        &self,
+        record: &publication::Model,
+        due: &events::ShareDue,
+        delivered: i64,
+        max_deliver: i64,
+        outside: &mut Outside,
+    ) -> Result<(), HandlerError> {
+        let span = tracing::Span::current();
         let network = Network::parse(&due.network);
         let client = network.and_then(|network| self.networks.get(&network).cloned());
         let Some(client) = client else {
             let reason = format!("network {} is not enabled", due.network);
             return self
                 .finish(
-                    &record,
+                    record,
                     Attempt::Failed {
                         code: "configuration",
                         reason,
@@ -196,14 +267,14 @@ impl Publisher {
                 )
                 .await;
         };
-        match self.attempt(&record, &client).await {
-            Ok(outcome) => self.finish(&record, outcome).await,
+        match self.attempt(record, &client, outside).await {
+            Ok(outcome) => self.finish(record, outcome).await,
             Err(error) => {
                 let transient_reason = error.to_string();
                 OUTCOMES
                     .with_label_values(&[&due.network, error.code()])
                     .inc();
-                let last_delivery = delivery.delivered >= max_deliver;
+                let last_delivery = delivered >= max_deliver;
                 if last_delivery {
                     let reason = format!(
                         "gave up after {} attempts: {transient_reason}",
@@ -211,7 +282,7 @@ impl Publisher {
                     );
                     return self
                         .finish(
-                            &record,
+                            record,
                             Attempt::Failed {
                                 code: error.code(),
                                 reason,
@@ -220,87 +291,88 @@ impl Publisher {
                         .await;
                 }
                 span.record("outcome", error.code());
-                self.note_error(&record, &error).await?;
+                self.note_error(record, &error).await?;
                 tracing::warn!(share_id = %record.share_id, network = %due.network, error = %transient_reason, "publish attempt failed, will retry");
                 Err(HandlerError::Retry(transient_reason))
             }
         }
     }
 
-    /// Records the attempt before any network call. `None` when the share is already final.
+    /// Records the attempt before any network call, marked in flight: a crash from here on
+    /// makes the next delivery look for the post on the network before posting. Returns the
+    /// record as the previous attempt left it (`in_flight` says whether to reconcile), or
+    /// `None` when the share is already final. The first delivery costs one INSERT.
     async fn begin_attempt(
         &self,
         tenant_id: &str,
         due: &events::ShareDue,
     ) -> Result<Option<publication::Model>, HandlerError> {
         let now = chrono::Utc::now();
-        let txn = self.db.begin().await?;
-        let existing = publication::Entity::find_by_id(due.share_id.clone())
-            .one(&txn)
-            .await?;
-        let record = match existing {
-            Some(existing) if existing.status != "publishing" => {
-                tracing::info!(share_id = %due.share_id, status = %existing.status, "share already final, duplicate delivery skipped");
-                return Ok(None);
-            }
-            Some(existing) => {
-                let attempts = existing.attempts + 1;
-                let mut row: publication::ActiveModel = existing.into();
-                row.attempts = Set(attempts);
-                row.updated_at = Set(now);
-                row.update(&txn).await?
-            }
-            None => {
-                let row = publication::ActiveModel {
-                    share_id: Set(due.share_id.clone()),
-                    tenant_id: Set(tenant_id.to_string()),
-                    user_id: Set(due.user_id.clone()),
-                    post_id: Set(due.post_id.clone()),
-                    account_id: Set(due.account_id.clone()),
-                    network: Set(due.network.clone()),
-                    text: Set(due.text.clone()),
-                    image_url: Set(Some(due.image_url.clone()).filter(|url| !url.is_empty())),
-                    image_alt: Set(Some(due.image_alt.clone()).filter(|alt| !alt.is_empty())),
-                    link_code: Set(due.link_code.clone()),
-                    target_url: Set(due.target_url.clone()),
-                    status: Set("publishing".to_string()),
-                    attempts: Set(1),
-                    in_flight: Set(false),
-                    external_id: Set(None),
-                    external_url: Set(None),
-                    last_error: Set(None),
-                    created_at: Set(now),
-                    updated_at: Set(now),
-                    published_at: Set(None),
-                };
-                // Every column is set: the row is known without reading it back.
-                let model = row.clone().try_into_model()?;
-                publication::Entity::insert(row)
-                    .exec_without_returning(&txn)
-                    .await?;
-                model
-            }
-        };
-        txn.commit().await?;
-        Ok(Some(record))
-    }
-
-    async fn set_in_flight(
-        &self,
-        record: &publication::Model,
-        in_flight: bool,
-    ) -> Result<(), sea_orm::DbErr> {
         let row = publication::ActiveModel {
-            share_id: Set(record.share_id.clone()),
-            in_flight: Set(in_flight),
-            updated_at: Set(chrono::Utc::now()),
-            ..Default::default()
+            share_id: Set(due.share_id.clone()),
+            tenant_id: Set(tenant_id.to_string()),
+            user_id: Set(due.user_id.clone()),
+            post_id: Set(due.post_id.clone()),
+            account_id: Set(due.account_id.clone()),
+            network: Set(due.network.clone()),
+            text: Set(due.text.clone()),
+            image_url: Set(Some(due.image_url.clone()).filter(|url| !url.is_empty())),
+            image_alt: Set(Some(due.image_alt.clone()).filter(|alt| !alt.is_empty())),
+            link_code: Set(due.link_code.clone()),
+            target_url: Set(due.target_url.clone()),
+            status: Set("publishing".to_string()),
+            attempts: Set(1),
+            in_flight: Set(true),
+            external_id: Set(None),
+            external_url: Set(None),
+            last_error: Set(None),
+            created_at: Set(now),
+            updated_at: Set(now),
+            published_at: Set(None),
         };
-        // No read-back of the row (an extra SELECT on SQLite): nothing here needs it.
-        publication::Entity::update(row)
+        // Every column is set: the row is known without reading it back.
+        let model = row.clone().try_into_model()?;
+        let inserted = publication::Entity::insert(row)
+            .on_conflict_do_nothing()
             .exec_without_returning(&self.db)
             .await?;
-        Ok(())
+        if matches!(inserted, TryInsertResult::Inserted(count) if count > 0) {
+            return Ok(Some(publication::Model {
+                in_flight: false,
+                ..model
+            }));
+        }
+        // A redelivery: the earlier attempt's row says whether it may have reached the network.
+        let txn = self.db.begin().await?;
+        let Some(existing) = publication::Entity::find_by_id(due.share_id.clone())
+            .one(&txn)
+            .await?
+        else {
+            return Err(HandlerError::Retry(
+                "the attempt row vanished while being recorded".into(),
+            ));
+        };
+        if existing.status != "publishing" {
+            tracing::info!(share_id = %due.share_id, status = %existing.status, "share already final, duplicate delivery skipped");
+            return Ok(None);
+        }
+        let attempts = existing.attempts + 1;
+        let row = publication::ActiveModel {
+            share_id: Set(existing.share_id.clone()),
+            attempts: Set(attempts),
+            in_flight: Set(true),
+            updated_at: Set(now),
+            ..Default::default()
+        };
+        publication::Entity::update(row)
+            .exec_without_returning(&txn)
+            .await?;
+        txn.commit().await?;
+        Ok(Some(publication::Model {
+            attempts,
+            updated_at: now,
+            ..existing
+        }))
     }
 
     async fn note_error(
@@ -342,6 +414,7 @@ impl Publisher {
         &self,
         record: &publication::Model,
         client: &NetworkClient,
+        outside: &mut Outside,
     ) -> Result<Attempt, NetworkError> {
         let account = match self.load_account(record).await {
             Ok(Some(account)) => account,
@@ -381,9 +454,12 @@ impl Publisher {
         };
 
         // Networks with a quota endpoint (Instagram) say what is left before we post.
-        match client
-            .adapter
-            .publish_budget(&access_token, &post.author_id)
+        match outside
+            .timed(
+                client
+                    .adapter
+                    .publish_budget(&access_token, &post.author_id),
+            )
             .await
         {
             Ok(Some(budget)) => client.limiter.observe_budget(&account.id, &budget),
@@ -393,32 +469,42 @@ impl Publisher {
             }
         }
 
-        let _turn = client.limiter.turn(&account.id).await;
+        let _turn = outside.timed(client.limiter.turn(&account.id)).await;
         let mut refreshed = false;
         let mut rate_limited = 0;
         loop {
-            let waited = client.limiter.until_ready(&account.id).await;
+            let waited = outside.timed(client.limiter.until_ready(&account.id)).await;
             LIMIT_WAIT
                 .with_label_values(&[&record.network])
                 .observe(waited.as_secs_f64());
             let outcome = if record.in_flight {
                 tracing::info!(share_id = %record.share_id, attempts = record.attempts, "previous attempt outcome unknown, reconciling");
-                match client.adapter.find_post(&access_token, &post).await {
+                match outside
+                    .timed(client.adapter.find_post(&access_token, &post))
+                    .await
+                {
                     Ok(Some(posted)) => Ok(Attempt::Published {
                         posted,
                         reconciled: true,
+                        audience_size: account.audience_size.unwrap_or(0),
                     }),
-                    Ok(None) => self.call(record, client, &access_token, &post).await,
+                    Ok(None) => {
+                        outside
+                            .timed(self.call(&account, client, &access_token, &post))
+                            .await
+                    }
                     Err(error) => Err(error),
                 }
             } else {
-                self.call(record, client, &access_token, &post).await
+                outside
+                    .timed(self.call(&account, client, &access_token, &post))
+                    .await
             };
             match outcome {
                 Err(NetworkError::Unauthorized(message)) => {
                     if !refreshed {
                         refreshed = true;
-                        match self.accounts.refresh(&account).await {
+                        match outside.timed(self.accounts.refresh(&account)).await {
                             Ok(Some(token)) => {
                                 access_token = token;
                                 continue;
@@ -475,20 +561,21 @@ impl Publisher {
 
     async fn call(
         &self,
-        record: &publication::Model,
+        account: &account::Model,
         client: &NetworkClient,
         access_token: &str,
         post: &PostRequest,
     ) -> Result<Attempt, NetworkError> {
-        self.set_in_flight(record, true)
-            .await
-            .map_err(|error| NetworkError::Unavailable(format!("database: {error}")))?;
         let posted = client.adapter.publish(access_token, post).await?;
         if let Some(budget) = &posted.budget {
-            client.limiter.observe_budget(&record.account_id, budget);
+            client.limiter.observe_budget(&account.id, budget);
         }
         let reconciled = posted.already_existed;
-        Ok(Attempt::Published { posted, reconciled })
+        Ok(Attempt::Published {
+            posted,
+            reconciled,
+            audience_size: account.audience_size.unwrap_or(0),
+        })
     }
 
     async fn mark_needs_reconnect(&self, account: &account::Model) {
@@ -519,12 +606,11 @@ impl Publisher {
         };
         let label;
         match outcome {
-            Attempt::Published { posted, reconciled } => {
-                let audience_size = account::Entity::find_by_id(record.account_id.clone())
-                    .one(&txn)
-                    .await?
-                    .and_then(|account| account.audience_size)
-                    .unwrap_or(0);
+            Attempt::Published {
+                posted,
+                reconciled,
+                audience_size,
+            } => {
                 label = if reconciled {
                     "reconciled"
                 } else {
@@ -610,6 +696,20 @@ impl Publisher {
         tracing::Span::current().record("outcome", label);
         OUTCOMES.with_label_values(&[&record.network, label]).inc();
         Ok(())
+    }
+}
+
+/// Time an attempt spent waiting outside the publisher: the network's answers, the limiters,
+/// the due time. The rest of the attempt is the publisher's own overhead.
+#[derive(Default)]
+struct Outside(Duration);
+
+impl Outside {
+    async fn timed<T>(&mut self, work: impl std::future::Future<Output = T>) -> T {
+        let started = Instant::now();
+        let output = work.await;
+        self.0 += started.elapsed();
+        output
     }
 }
 

@@ -146,8 +146,8 @@ pub async fn published_at(
     Ok(times)
 }
 
-/// When the due-loop wrote each given share's `share.due` event (its outbox row).
-pub async fn due_emitted_at(
+/// When each given share's `share.due` event reached JetStream (its outbox row marked sent).
+pub async fn due_handed_over_at(
     db: &DatabaseConnection,
     ids: &[String],
 ) -> Result<Vec<DateTime<Utc>>, DbErr> {
@@ -159,7 +159,8 @@ pub async fn due_emitted_at(
             .filter(outbox::Column::EventId.is_in(event_ids))
             .all(db)
             .await?;
-        times.extend(rows.into_iter().map(|row| row.created_at));
+        // Sent: JetStream has stored the event, the publisher can take it.
+        times.extend(rows.into_iter().filter_map(|row| row.sent_at));
     }
     Ok(times)
 }

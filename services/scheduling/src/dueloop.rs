@@ -1,6 +1,10 @@
 //! The due-loop: sleeps until the earliest due share (woken early when an earlier one
 //! arrives), claims due rows in batches and emits them through the outbox. On PostgreSQL
 //! the claim uses `FOR UPDATE SKIP LOCKED`, so replicas can run side by side.
+//!
+//! Shares are handed over `lead` ahead of their due time (the event carries it and the
+//! publisher waits for it): a burst due at one instant is claimed, written and relayed
+//! while nothing is due yet, instead of after the instant.
 
 use crate::entities::share;
 use chorus_bus::Outbox;
@@ -18,7 +22,7 @@ use std::time::Duration;
 static LATENESS: LazyLock<metrics::HistogramVec> = LazyLock::new(|| {
     metrics::histogram_vec(
         "chorus_schedule_lateness_seconds",
-        "Time between a share's due time and its emission",
+        "Time between a share's due time and its emission (0 when handed over ahead of it)",
         &[],
     )
 });
@@ -35,6 +39,8 @@ pub struct DueLoop {
     pub outbox: Outbox,
     pub batch_size: u64,
     pub max_idle: Duration,
+    /// How long before its due time a share is handed over.
+    pub lead: Duration,
     pub wake: Arc<tokio::sync::Notify>,
 }
 
@@ -68,20 +74,25 @@ impl DueLoop {
             .await?;
         Ok(match next {
             None => self.max_idle,
-            Some(next) => (next.due_at - chrono::Utc::now())
+            Some(next) => (next.due_at - self.lead() - chrono::Utc::now())
                 .to_std()
                 .unwrap_or(Duration::ZERO)
                 .min(self.max_idle),
         })
     }
 
-    /// Claims one batch of due shares and writes their `share.due` events; returns how many.
+    fn lead(&self) -> chrono::TimeDelta {
+        chrono::TimeDelta::from_std(self.lead).unwrap_or_default()
+    }
+
+    /// Claims one batch of shares due within the lead and writes their `share.due` events;
+    /// returns how many.
     pub async fn emit_due(&self) -> Result<usize, DbErr> {
         let now = chrono::Utc::now();
         let txn = self.db.begin().await?;
         let due = share::Entity::find()
             .filter(share::Column::Status.eq("scheduled"))
-            .filter(share::Column::DueAt.lte(now))
+            .filter(share::Column::DueAt.lte(now + self.lead()))
             .order_by_asc(share::Column::DueAt)
             .limit(self.batch_size)
             .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)

@@ -41,6 +41,7 @@ pub async fn run(ctx: Context, shutdown: Shutdown) -> anyhow::Result<()> {
         outbox,
         batch_size: ctx.config.scheduling.batch_size,
         max_idle: std::time::Duration::from_millis(ctx.config.scheduling.max_idle_ms),
+        lead: std::time::Duration::from_millis(ctx.config.scheduling.emit_lead_ms),
         wake: wake_due_loop,
     };
     let due_task = tokio::spawn(due_loop.run(shutdown.clone()));
