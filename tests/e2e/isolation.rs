@@ -331,3 +331,162 @@ async fn another_tenant_reads_and_changes_nothing_through_any_endpoint() {
     assert_eq!(endpoint["url"], "http://127.0.0.1:9/isolated");
     harness.stop().await;
 }
+
+/// Every operation of the document, sent with `token`, naming the advocate's account and
+/// share (and `post_id`, `user_id` and `{id}` as given) in paths and example bodies. Returns
+/// each changing call that named the account or the share, with its status.
+async fn probe_every_operation(
+    harness: &Harness,
+    token: &str,
+    ids: &HashMap<&str, String>,
+) -> (usize, Vec<(String, u16, String)>) {
+    let api = &harness.api;
+    let document: Value = serde_json::from_str(chorus_gateway::openapi_json().as_str()).unwrap();
+    let unknown = "0193d1c2-0000-7000-8000-0000000000ff".to_string();
+    let mut probed = 0;
+    let mut naming = Vec::new();
+    for (template, operations) in document["paths"].as_object().unwrap() {
+        if template.ends_with("/stream") {
+            continue; // an endless event stream of the caller's own notifications
+        }
+        for (method, operation) in operations.as_object().unwrap() {
+            let method = match method.as_str() {
+                "get" => reqwest::Method::GET,
+                "post" => reqwest::Method::POST,
+                "put" => reqwest::Method::PUT,
+                "patch" => reqwest::Method::PATCH,
+                "delete" => reqwest::Method::DELETE,
+                _ => continue,
+            };
+            let mut path = template.clone();
+            while let Some(start) = path.find('{') {
+                let end = start + path[start..].find('}').unwrap();
+                let name = &path[start + 1..end];
+                let id = ids.get(name).unwrap_or(&unknown).clone();
+                path.replace_range(start..=end, &id);
+            }
+            let mut body = example_body(&document, operation);
+            if let Some(fields) = body.as_object_mut() {
+                for name in ["account_id", "share_id", "post_id"] {
+                    if fields.contains_key(name) {
+                        fields.insert(name.to_string(), json!(ids[name]));
+                    }
+                }
+            }
+            let mut request = api
+                .http
+                .request(method.clone(), format!("{}{path}", api.base_url))
+                .bearer_auth(token);
+            if method != reqwest::Method::GET && method != reqwest::Method::DELETE {
+                let content_type = if path.starts_with("/scim") {
+                    "application/scim+json"
+                } else {
+                    "application/json"
+                };
+                request = request
+                    .header("Content-Type", content_type)
+                    .body(body.to_string());
+            }
+            let response = request.send().await.unwrap();
+            let status = response.status().as_u16();
+            let text = response.text().await.unwrap_or_default();
+            probed += 1;
+            let named = [&ids["account_id"], &ids["share_id"]]
+                .iter()
+                .any(|id| path.contains(id.as_str()) || body.to_string().contains(id.as_str()));
+            if named && method != reqwest::Method::GET {
+                naming.push((format!("{method} {path}"), status, text));
+            }
+        }
+    }
+    (probed, naming)
+}
+
+/// Only the advocate posts on their account: the same tenant's administrator (also curator,
+/// approver and integrator) and an administrator's API key try every operation of the
+/// document with the advocate's account, share and posts; none of them creates, edits,
+/// schedules, cancels or publishes a share on it, and nothing reaches the network.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn no_one_but_the_advocate_posts_on_their_account_through_any_endpoint() {
+    let harness = Harness::start(Backend::Sqlite, &[]).await;
+    let api = &harness.api;
+    let admin = harness.tenant("acme", &["alice", "bystander"]).await;
+    let alice = harness.token("acme", "alice", &[Role::Advocate]);
+    let post = harness.published_post(&admin, "Office news").await;
+    let other_post = harness.published_post(&admin, "Other news").await;
+    let account = api.connect_linkedin(&alice, "alice-li").await.unwrap();
+    let later = chrono::Utc::now() + chrono::Duration::hours(5);
+    let share: Share = api
+        .post("/v1/shares", &alice, json!({"post_id": post.id, "account_id": account.id, "caption": "My own words", "scheduled_at": later}))
+        .await
+        .unwrap();
+    let _: Value = api
+        .post(
+            "/v1/users",
+            &admin,
+            json!({"id": "boss", "display_name": "Boss", "email": "boss@acme.example",
+            "roles": ["admin", "curator", "approver", "integrator"]}),
+        )
+        .await
+        .unwrap();
+    let boss = harness.token(
+        "acme",
+        "boss",
+        &[Role::Admin, Role::Curator, Role::Approver, Role::Integrator],
+    );
+    let key: Value = api
+        .post(
+            "/v1/api-keys",
+            &admin,
+            json!({"user_id": "boss", "name": "Automation", "roles": ["admin", "integrator"]}),
+        )
+        .await
+        .unwrap();
+    let key = key["key"].as_str().unwrap().to_string();
+    let ids: HashMap<&str, String> = HashMap::from([
+        ("account_id", account.id.clone()),
+        ("share_id", share.id.clone()),
+        ("post_id", other_post.id.clone()),
+        ("user_id", "bystander".to_string()),
+        ("id", "bystander".to_string()),
+        ("topic", "jobs".to_string()),
+    ]);
+
+    for (who, token) in [("administrator", &boss), ("API key", &key)] {
+        let (probed, naming) = probe_every_operation(&harness, token, &ids).await;
+        assert!(probed > 80, "every operation was tried ({probed})");
+        assert!(
+            naming
+                .iter()
+                .any(|(call, _, _)| call.starts_with("POST /v1/shares")),
+            "the share creation was tried: {naming:?}"
+        );
+        for (call, status, text) in &naming {
+            assert!(
+                !(200..300).contains(status),
+                "{who}: {call} answered {status}: {text}"
+            );
+        }
+    }
+
+    // The advocate's shares are the one she made, unchanged; nothing reached the network.
+    let mine: Value = api.get("/v1/shares", &alice).await.unwrap();
+    let items = mine["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{mine}");
+    let still: Share = api
+        .get(&format!("/v1/shares/{}", share.id), &alice)
+        .await
+        .unwrap();
+    assert_eq!(still.status, ShareStatus::Scheduled);
+    assert_eq!(still.caption, "My own words");
+    assert_eq!(still.text, share.text);
+    assert_eq!(still.due_at, share.due_at);
+    let accounts: Value = api.get("/v1/accounts", &alice).await.unwrap();
+    assert_eq!(accounts[0]["status"], "connected", "{accounts}");
+    assert!(
+        harness.netsim.posts().is_empty(),
+        "{:?}",
+        harness.netsim.posts()
+    );
+    harness.stop().await;
+}

@@ -417,9 +417,9 @@ impl Default for Config {
             scheduling: SchedulingConfig {
                 database_url: None,
                 max_idle_ms: 1_000,
-                batch_size: 500,
+                batch_size: 2_000,
                 stagger_window_secs: 600,
-                emit_lead_ms: 1_000,
+                emit_lead_ms: 2_000,
             },
             publishing: PublishingConfig {
                 database_url: None,
@@ -548,7 +548,7 @@ pub const ENVIRONMENT: &[(&str, &str)] = &[
     ),
     (
         "CHORUS_SCHEDULING__BATCH_SIZE",
-        "shares claimed per transaction [500]",
+        "shares claimed per transaction [2000]",
     ),
     (
         "CHORUS_SCHEDULING__STAGGER_WINDOW_SECS",
@@ -556,7 +556,7 @@ pub const ENVIRONMENT: &[(&str, &str)] = &[
     ),
     (
         "CHORUS_SCHEDULING__EMIT_LEAD_MS",
-        "shares are handed to the publisher this long before they fall due (it still waits for the time); at most 10000 [1000]",
+        "shares are handed to the publisher this long before they fall due (it still waits for the time); at most 10000 [2000]",
     ),
     (
         "CHORUS_PUBLISHING__CONCURRENCY",
@@ -924,7 +924,7 @@ mod tests {
     #[test]
     fn the_emit_lead_and_the_publisher_concurrency_are_bounded() {
         let config = Config::load_with(None, Figment::new()).unwrap();
-        assert_eq!(config.scheduling.emit_lead_ms, 1_000);
+        assert_eq!(config.scheduling.emit_lead_ms, 2_000);
         assert_eq!(config.publishing.concurrency, 32);
         for (key, value, named) in [
             ("scheduling.emit_lead_ms", 10_001, "scheduling.emit_lead_ms"),
