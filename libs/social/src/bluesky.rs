@@ -332,6 +332,7 @@ fn budget_of(headers: &HeaderMap) -> Option<RateBudget> {
         limit,
         remaining,
         resets_at,
+        reset_precision: std::time::Duration::ZERO,
     })
 }
 

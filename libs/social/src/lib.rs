@@ -148,6 +148,10 @@ pub struct RateBudget {
     pub limit: u32,
     pub remaining: u32,
     pub resets_at: chrono::DateTime<chrono::Utc>,
+    /// The window may end up to this long before `resets_at` (a reset given in whole
+    /// seconds, rounded down, is moved to the next second: the window ends somewhere in the
+    /// second before). Zero when the network gives the instant itself.
+    pub reset_precision: std::time::Duration,
 }
 
 /// Engagement totals of a post as the network reports them.

@@ -102,7 +102,24 @@ impl PublishLimiter {
         let wait = (budget.resets_at - chrono::Utc::now())
             .to_std()
             .unwrap_or_default();
-        paused.insert(account_id.to_string(), tokio::time::Instant::now() + wait);
+        let latest = tokio::time::Instant::now() + wait;
+        let mut until = latest;
+        // A reset known to the second: when this account's own window log is full and frees
+        // a post within that second, the log knows the window's start better (it counted
+        // the posts the network counted), so the account need not wait out the whole second.
+        // A log that frees earlier describes another window than the network's: the reset
+        // stands.
+        if !budget.reset_precision.is_zero()
+            && let Some(free) = self
+                .per_account_window
+                .as_ref()
+                .and_then(|window| window.full_until(account_id))
+            && free < latest
+            && free + budget.reset_precision >= latest
+        {
+            until = free;
+        }
+        paused.insert(account_id.to_string(), until);
     }
 
     /// The network refused for a limit and said (or its headers said) how long to wait.
@@ -155,6 +172,25 @@ impl SlidingLog {
         }
         let oldest = *log.front().expect("a full log");
         Err((oldest + self.span).saturating_duration_since(now))
+    }
+
+    /// When the log of `key` is full: the instant its oldest post leaves the span.
+    pub fn full_until(&self, key: &str) -> Option<tokio::time::Instant> {
+        let posts = self.posts.lock().expect("sliding log");
+        let log = posts.get(key)?;
+        let now = tokio::time::Instant::now();
+        let live = log
+            .iter()
+            .filter(|post| now.duration_since(**post) < self.span)
+            .count();
+        (live >= self.amount)
+            .then(|| {
+                log.iter()
+                    .rev()
+                    .nth(self.amount - 1)
+                    .map(|oldest| *oldest + self.span)
+            })
+            .flatten()
     }
 
     /// Waits until a post may be counted for `key`, and counts it.
@@ -212,6 +248,53 @@ mod tests {
         let started = tokio::time::Instant::now();
         log.until_ready("a").await;
         assert_eq!(started.elapsed(), Duration::from_secs(6) + WINDOW_MARGIN);
+    }
+
+    /// A reset in whole seconds (X): the account waits for its own full log when that frees
+    /// a post within the reset's last second, for the whole second otherwise.
+    #[tokio::test(start_paused = true)]
+    async fn a_reset_known_to_the_second_is_narrowed_by_a_full_log() {
+        let limiter = PublishLimiter::new(NetworkQuotas {
+            per_account_per_day: 1_000,
+            per_app_per_day: 10_000,
+            per_account_window: Some((3, Duration::from_secs(10))),
+        });
+        for _ in 0..3 {
+            limiter.until_ready("a").await;
+        }
+        // The network: nothing left, reset between 9.6 s and 10.6 s from now.
+        let budget = |after: Duration| crate::RateBudget {
+            limit: 3,
+            remaining: 0,
+            resets_at: chrono::Utc::now() + chrono::TimeDelta::from_std(after).unwrap(),
+            reset_precision: Duration::from_secs(1),
+        };
+        limiter.observe_budget("a", &budget(Duration::from_millis(10_600)));
+        let started = tokio::time::Instant::now();
+        limiter.until_ready("a").await;
+        assert_eq!(started.elapsed(), Duration::from_secs(10) + WINDOW_MARGIN);
+
+        // A log that is not full knows nothing of the network's window: the whole second.
+        limiter.observe_budget("b", &budget(Duration::from_millis(3_600)));
+        let started = tokio::time::Instant::now();
+        limiter.until_ready("b").await;
+        let waited = started.elapsed();
+        assert!(
+            waited > Duration::from_millis(3_500) && waited <= Duration::from_millis(3_600),
+            "{waited:?}"
+        );
+
+        // A full log freeing a post long before the reset describes another window.
+        for _ in 0..2 {
+            limiter.until_ready("c").await;
+        }
+        tokio::time::advance(Duration::from_secs(5)).await;
+        limiter.until_ready("c").await;
+        limiter.observe_budget("c", &budget(Duration::from_secs(12)));
+        let started = tokio::time::Instant::now();
+        limiter.until_ready("c").await;
+        let waited = started.elapsed();
+        assert!(waited > Duration::from_millis(11_900), "{waited:?}");
     }
 
     #[tokio::test(start_paused = true)]

@@ -246,6 +246,7 @@ fn reported_budget(headers: &HeaderMap) -> Option<RateBudget> {
         limit,
         remaining: u32::try_from(remaining).ok()?,
         resets_at,
+        reset_precision: std::time::Duration::ZERO,
     })
 }
 

@@ -313,6 +313,7 @@ fn reported_windows(headers: &HeaderMap) -> Vec<RateBudget> {
                 limit,
                 remaining,
                 resets_at,
+                reset_precision: std::time::Duration::from_secs(1),
             })
         })
         .collect()

@@ -513,6 +513,7 @@ impl Instagram {
             limit: total,
             remaining,
             resets_at,
+            reset_precision: std::time::Duration::ZERO,
         })
     }
 

@@ -271,6 +271,7 @@ impl Usage {
             limit: 100,
             remaining: 100 - percent.min(100),
             resets_at: now + resets_in,
+            reset_precision: std::time::Duration::ZERO,
         })
     }
 }
