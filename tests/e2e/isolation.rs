@@ -27,6 +27,65 @@ fn example_body(document: &Value, operation: &Value) -> Value {
         .unwrap_or_else(|| json!({"reason": "isolation probe"}))
 }
 
+/// Every operation of the served OpenAPI document but the endless notification stream: its
+/// path template, method and example body.
+fn operations() -> Vec<(String, reqwest::Method, Value)> {
+    let document: Value = serde_json::from_str(chorus_gateway::openapi_json().as_str()).unwrap();
+    let mut found = Vec::new();
+    for (template, operations) in document["paths"].as_object().unwrap() {
+        if template.ends_with("/stream") {
+            continue; // an endless event stream of the caller's own notifications
+        }
+        for (method, operation) in operations.as_object().unwrap() {
+            if let Some(method) = method_of(method) {
+                found.push((template.clone(), method, example_body(&document, operation)));
+            }
+        }
+    }
+    found
+}
+
+/// The method of an OpenAPI operation key (`get`, `post`, ...), for those the API uses.
+fn method_of(name: &str) -> Option<reqwest::Method> {
+    Some(match name {
+        "get" => reqwest::Method::GET,
+        "post" => reqwest::Method::POST,
+        "put" => reqwest::Method::PUT,
+        "patch" => reqwest::Method::PATCH,
+        "delete" => reqwest::Method::DELETE,
+        _ => return None,
+    })
+}
+
+/// Sends one operation as `token` (with `body` when the method carries one, SCIM's content
+/// type under `/scim`); its status and body text.
+async fn send_operation(
+    harness: &Harness,
+    token: &str,
+    method: &reqwest::Method,
+    path: &str,
+    body: &Value,
+) -> (u16, String) {
+    let api = &harness.api;
+    let mut request = api
+        .http
+        .request(method.clone(), format!("{}{path}", api.base_url))
+        .bearer_auth(token);
+    if method != reqwest::Method::GET && method != reqwest::Method::DELETE {
+        let content_type = if path.starts_with("/scim") {
+            "application/scim+json"
+        } else {
+            "application/json"
+        };
+        request = request
+            .header("Content-Type", content_type)
+            .body(body.to_string());
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.text().await.unwrap_or_default())
+}
+
 async fn created(harness: &Harness, path: &str, token: &str, body: Value) -> String {
     let value: Value = harness.api.post(path, token, body).await.unwrap();
     value["id"]
@@ -222,77 +281,46 @@ async fn another_tenant_reads_and_changes_nothing_through_any_endpoint() {
 
     // The other tenant's administrator and curator tries every operation.
     let globex_admin = harness.tenant("globex", &["gina"]).await;
-    let document: Value = serde_json::from_str(chorus_gateway::openapi_json().as_str()).unwrap();
     let mut probed = 0;
-    for (template, operations) in document["paths"].as_object().unwrap() {
-        if template.ends_with("/stream") {
-            continue; // an endless event stream of the caller's own notifications
-        }
-        for (method, operation) in operations.as_object().unwrap() {
-            let method = match method.as_str() {
-                "get" => reqwest::Method::GET,
-                "post" => reqwest::Method::POST,
-                "put" => reqwest::Method::PUT,
-                "patch" => reqwest::Method::PATCH,
-                "delete" => reqwest::Method::DELETE,
-                _ => continue,
-            };
-            let mut path = template.clone();
-            let mut names_ours = false;
-            for (name, id) in &ids {
-                let placeholder = format!("{{{name}}}");
-                if path.contains(&placeholder) {
-                    path = path.replace(&placeholder, id);
-                    names_ours = true;
-                }
-            }
-            if path.contains("{id}") {
-                let id = if path.starts_with("/scim/v2/Groups") {
-                    group_id.clone()
-                } else {
-                    "crm".to_string()
-                };
-                path = path.replace("{id}", &id);
+    for (template, method, body) in operations() {
+        let mut path = template.clone();
+        let mut names_ours = false;
+        for (name, id) in &ids {
+            let placeholder = format!("{{{name}}}");
+            if path.contains(&placeholder) {
+                path = path.replace(&placeholder, id);
                 names_ours = true;
             }
-            assert!(!path.contains('{'), "no id for {template}");
-            let body = example_body(&document, operation);
-            let mut request = api
-                .http
-                .request(method.clone(), format!("{}{path}", api.base_url))
-                .bearer_auth(&globex_admin);
-            if method != reqwest::Method::GET && method != reqwest::Method::DELETE {
-                let content_type = if path.starts_with("/scim") {
-                    "application/scim+json"
-                } else {
-                    "application/json"
-                };
-                request = request
-                    .header("Content-Type", content_type)
-                    .body(body.to_string());
-            }
-            let response = request.send().await.unwrap();
-            let status = response.status().as_u16();
-            let text = response.text().await.unwrap_or_default();
-            probed += 1;
-            // Naming this tenant's resource: refused, whatever the operation (the caller's own
-            // `me` resources are theirs: a topic of their own may be followed).
-            if names_ours && !(template.starts_with("/v1/me/topics")) {
-                assert!(
-                    !(200..300).contains(&status),
-                    "{method} {path} answered {status} to another tenant: {text}"
-                );
-            }
-            // (An error naming the id the caller gave reveals nothing.)
-            for secret in secrets
-                .iter()
-                .filter(|secret| !path.contains(secret.as_str()))
-            {
-                assert!(
-                    !text.contains(secret.as_str()),
-                    "{method} {path} showed another tenant's {secret}: {text}"
-                );
-            }
+        }
+        if path.contains("{id}") {
+            let id = if path.starts_with("/scim/v2/Groups") {
+                group_id.clone()
+            } else {
+                "crm".to_string()
+            };
+            path = path.replace("{id}", &id);
+            names_ours = true;
+        }
+        assert!(!path.contains('{'), "no id for {template}");
+        let (status, text) = send_operation(&harness, &globex_admin, &method, &path, &body).await;
+        probed += 1;
+        // Naming this tenant's resource: refused, whatever the operation (the caller's own
+        // `me` resources are theirs: a topic of their own may be followed).
+        if names_ours && !(template.starts_with("/v1/me/topics")) {
+            assert!(
+                !(200..300).contains(&status),
+                "{method} {path} answered {status} to another tenant: {text}"
+            );
+        }
+        // (An error naming the id the caller gave reveals nothing.)
+        for secret in secrets
+            .iter()
+            .filter(|secret| !path.contains(secret.as_str()))
+        {
+            assert!(
+                !text.contains(secret.as_str()),
+                "{method} {path} showed another tenant's {secret}: {text}"
+            );
         }
     }
     assert!(probed > 80, "every operation was tried ({probed})");
@@ -340,63 +368,31 @@ async fn probe_every_operation(
     token: &str,
     ids: &HashMap<&str, String>,
 ) -> (usize, Vec<(String, u16, String)>) {
-    let api = &harness.api;
-    let document: Value = serde_json::from_str(chorus_gateway::openapi_json().as_str()).unwrap();
     let unknown = "0193d1c2-0000-7000-8000-0000000000ff".to_string();
     let mut probed = 0;
     let mut naming = Vec::new();
-    for (template, operations) in document["paths"].as_object().unwrap() {
-        if template.ends_with("/stream") {
-            continue; // an endless event stream of the caller's own notifications
+    for (template, method, mut body) in operations() {
+        let mut path = template.clone();
+        while let Some(start) = path.find('{') {
+            let end = start + path[start..].find('}').unwrap();
+            let name = &path[start + 1..end];
+            let id = ids.get(name).unwrap_or(&unknown).clone();
+            path.replace_range(start..=end, &id);
         }
-        for (method, operation) in operations.as_object().unwrap() {
-            let method = match method.as_str() {
-                "get" => reqwest::Method::GET,
-                "post" => reqwest::Method::POST,
-                "put" => reqwest::Method::PUT,
-                "patch" => reqwest::Method::PATCH,
-                "delete" => reqwest::Method::DELETE,
-                _ => continue,
-            };
-            let mut path = template.clone();
-            while let Some(start) = path.find('{') {
-                let end = start + path[start..].find('}').unwrap();
-                let name = &path[start + 1..end];
-                let id = ids.get(name).unwrap_or(&unknown).clone();
-                path.replace_range(start..=end, &id);
-            }
-            let mut body = example_body(&document, operation);
-            if let Some(fields) = body.as_object_mut() {
-                for name in ["account_id", "share_id", "post_id"] {
-                    if fields.contains_key(name) {
-                        fields.insert(name.to_string(), json!(ids[name]));
-                    }
+        if let Some(fields) = body.as_object_mut() {
+            for name in ["account_id", "share_id", "post_id"] {
+                if fields.contains_key(name) {
+                    fields.insert(name.to_string(), json!(ids[name]));
                 }
             }
-            let mut request = api
-                .http
-                .request(method.clone(), format!("{}{path}", api.base_url))
-                .bearer_auth(token);
-            if method != reqwest::Method::GET && method != reqwest::Method::DELETE {
-                let content_type = if path.starts_with("/scim") {
-                    "application/scim+json"
-                } else {
-                    "application/json"
-                };
-                request = request
-                    .header("Content-Type", content_type)
-                    .body(body.to_string());
-            }
-            let response = request.send().await.unwrap();
-            let status = response.status().as_u16();
-            let text = response.text().await.unwrap_or_default();
-            probed += 1;
-            let named = [&ids["account_id"], &ids["share_id"]]
-                .iter()
-                .any(|id| path.contains(id.as_str()) || body.to_string().contains(id.as_str()));
-            if named && method != reqwest::Method::GET {
-                naming.push((format!("{method} {path}"), status, text));
-            }
+        }
+        let (status, text) = send_operation(harness, token, &method, &path, &body).await;
+        probed += 1;
+        let named = [&ids["account_id"], &ids["share_id"]]
+            .iter()
+            .any(|id| path.contains(id.as_str()) || body.to_string().contains(id.as_str()));
+        if named && method != reqwest::Method::GET {
+            naming.push((format!("{method} {path}"), status, text));
         }
     }
     (probed, naming)

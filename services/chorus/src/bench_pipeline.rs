@@ -58,6 +58,13 @@ struct Install {
     _folder: tempfile::TempDir,
 }
 
+/// A burst measured by `Install::linkedin_burst`.
+struct Burst {
+    due_at: DateTime<Utc>,
+    done: DateTime<Utc>,
+    overhead_before: (f64, f64),
+}
+
 impl Install {
     /// Every service, netsim with `netsim_options`, on `backend` (PostgreSQL databases are
     /// created under `postgres_url`'s server and dropped by `stop`).
@@ -204,6 +211,39 @@ impl Install {
     /// The instant the parked shares are moved to: far enough ahead that the due-loop,
     /// which is not told of the move, has looked again (it sleeps at most `max_idle_ms`)
     /// and waits for exactly that instant, as it does for shares created through the API.
+    /// `shares` over `advocates` LinkedIn accounts, seeded parked, made due at one instant and
+    /// waited for until every one is published; the publisher's overhead reading taken just
+    /// before they fell due (see `publisher_overhead`).
+    async fn linkedin_burst(
+        &self,
+        advocates: usize,
+        shares: usize,
+        label: &str,
+        timeout: Duration,
+    ) -> anyhow::Result<Burst> {
+        let cohort = self.advocates("linkedin", advocates).await?;
+        let db = self.scheduling_db().await?;
+        let ids = chorus_scheduling::bench::seed_shares(
+            &db,
+            &self.config.public_url,
+            cohort.shares(shares, label, |_| parked()),
+        )
+        .await?;
+        let due_at = self.due_instant();
+        let overhead_before = publisher_overhead();
+        let moved = chorus_scheduling::bench::reschedule(&db, parked(), due_at).await?;
+        anyhow::ensure!(
+            moved as usize == shares,
+            "{moved} of {shares} shares made due"
+        );
+        let done = until_published(&db, &ids, timeout).await?;
+        Ok(Burst {
+            due_at,
+            done,
+            overhead_before,
+        })
+    }
+
     /// An instant the due-loop, however long it last slept, sees coming with its whole lead.
     fn due_instant(&self) -> DateTime<Utc> {
         Utc::now()
@@ -441,20 +481,9 @@ pub async fn pipeline(config: &chorus_kit::Config, options: &BenchOptions) -> an
         )
         .await?;
         let outcome = async {
-            let cohort = install.advocates("linkedin", advocates).await?;
-            let db = install.scheduling_db().await?;
-            let ids = chorus_scheduling::bench::seed_shares(
-                &db,
-                &install.config.public_url,
-                cohort.shares(shares, "pipeline", |_| parked()),
-            )
-            .await?;
-            let due_at = install.due_instant();
-            let overhead_before = publisher_overhead();
-            let moved = chorus_scheduling::bench::reschedule(&db, parked(), due_at).await?;
-            anyhow::ensure!(moved as usize == shares, "{moved} of {shares} shares made due");
-            let done = until_published(&db, &ids, Duration::from_secs(if options.quick { 60 } else { 900 })).await?;
-            let elapsed = seconds(done - due_at);
+            let timeout = Duration::from_secs(if options.quick { 60 } else { 900 });
+            let burst = install.linkedin_burst(advocates, shares, "pipeline", timeout).await?;
+            let elapsed = seconds(burst.done - burst.due_at);
             let per_second = shares as f64 / elapsed;
             let posted = install.netsim.posts_of("linkedin").len();
             anyhow::ensure!(posted == shares, "netsim holds {posted} posts for {shares} shares");
@@ -465,7 +494,7 @@ pub async fn pipeline(config: &chorus_kit::Config, options: &BenchOptions) -> an
                 rates.publish,
                 rates.consume,
                 rates.consume / per_second,
-                overhead_between(overhead_before, publisher_overhead()),
+                overhead_between(burst.overhead_before, publisher_overhead()),
             ))
         }
         .await;
@@ -507,26 +536,15 @@ pub async fn overhead(config: &chorus_kit::Config, options: &BenchOptions) -> an
         )
         .await?;
         let outcome = async {
-            let cohort = install.advocates("linkedin", advocates).await?;
-            let db = install.scheduling_db().await?;
-            let ids = chorus_scheduling::bench::seed_shares(
-                &db,
-                &install.config.public_url,
-                cohort.shares(shares, "overhead", |_| parked()),
-            )
-            .await?;
-            let due_at = install.due_instant();
-            let before = publisher_overhead();
-            let moved = chorus_scheduling::bench::reschedule(&db, parked(), due_at).await?;
-            anyhow::ensure!(moved as usize == shares, "{moved} of {shares} shares made due");
-            let done = until_published(&db, &ids, Duration::from_secs(if options.quick { 60 } else { 900 })).await?;
-            let after = publisher_overhead();
+            let timeout = Duration::from_secs(if options.quick { 60 } else { 900 });
+            let burst = install.linkedin_burst(advocates, shares, "overhead", timeout).await?;
+            let (before, after) = (burst.overhead_before, publisher_overhead());
             anyhow::ensure!(
                 after.1 - before.1 >= shares as f64,
                 "{} attempts measured for {shares} shares",
                 after.1 - before.1
             );
-            let per_share = seconds(done - due_at) / shares as f64;
+            let per_share = seconds(burst.done - burst.due_at) / shares as f64;
             Ok::<_, anyhow::Error>(format!(
                 "{shares} shares over {advocates} LinkedIn accounts due at once, one attempt at a time, SQLite, every service running: \
                  publisher overhead per attempt (its own work: recording the attempt, reading the account, recording the outcome and its event; \
