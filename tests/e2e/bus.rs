@@ -193,3 +193,50 @@ async fn replicas_share_one_outbox_without_publishing_a_row_twice() {
         .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
         .await;
 }
+
+/// A request handler that panics answers at once with an internal error (it used to leave
+/// the caller waiting for its timeout), and the endpoint keeps answering afterwards.
+#[tokio::test]
+async fn a_panicking_handler_answers_an_internal_error_at_once() {
+    spans();
+    let dir = tempfile::tempdir().unwrap();
+    let nats = chorus::nats::NatsServer::start(&nats_server_bin(), &dir.path().join("nats"))
+        .await
+        .unwrap();
+    let client = async_nats::connect(nats.url()).await.unwrap();
+    let shutdown = chorus_kit::Shutdown::new();
+    let server = chorus_bus::rpc::RpcServer::start(&client, "probe", shutdown.clone())
+        .await
+        .unwrap();
+    server
+        .endpoint("divide", |_caller, by: u64| async move {
+            if by == 0 {
+                panic!("attempt to divide by zero");
+            }
+            Ok(100 / by)
+        })
+        .await
+        .unwrap();
+    let caller = chorus_kit::Caller {
+        tenant_id: "acme".into(),
+        user_id: "alice".into(),
+        roles: vec![chorus_kit::Role::Advocate],
+    };
+    let subject = chorus_bus::rpc::subject("probe", "divide");
+    let started = std::time::Instant::now();
+    let error =
+        chorus_bus::rpc::call::<u64, u64>(&client, &subject, &caller, &0, Duration::from_secs(10))
+            .await
+            .unwrap_err();
+    assert_eq!(error.code, chorus_kit::ErrorCode::Internal, "{error:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "answered at once, not at the timeout"
+    );
+    let answer: u64 =
+        chorus_bus::rpc::call(&client, &subject, &caller, &4, Duration::from_secs(10))
+            .await
+            .unwrap();
+    assert_eq!(answer, 25);
+    shutdown.cancel();
+}

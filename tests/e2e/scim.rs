@@ -209,6 +209,20 @@ async fn provisioning_works(backend: Backend) {
     assert_eq!(page["itemsPerPage"], 2);
     let (_, _, last) = scim(&harness, M::GET, "/Users?startIndex=5&count=2", &key, None).await;
     assert_eq!(last["itemsPerPage"], 1);
+    // A start past any list (even past what a database offset holds): an empty page.
+    for start in ["6", "10000000000000000000", "18446744073709551615"] {
+        let (status, _, beyond) = scim(
+            &harness,
+            M::GET,
+            &format!("/Users?startIndex={start}"),
+            &key,
+            None,
+        )
+        .await;
+        assert_eq!(status, 200, "{start}: {beyond}");
+        assert_eq!(beyond["itemsPerPage"], 0, "{beyond}");
+        assert_eq!(beyond["totalResults"], 5, "{beyond}");
+    }
     let mut seen: Vec<String> = Vec::new();
     for start in [1, 3, 5] {
         let (_, _, page) = scim(

@@ -101,9 +101,22 @@ impl RpcServer {
                         outcome = tracing::field::Empty,
                     );
                     trace::set_parent_from_headers(&span, request.message.headers.as_ref());
-                    let outcome = answer(&request.message, handler.as_ref())
-                        .instrument(span.clone())
-                        .await;
+                    // A handler that panics answers at once with an internal error instead
+                    // of leaving the caller to time out.
+                    let outcome = futures::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(
+                        answer(&request.message, handler.as_ref()),
+                    ))
+                    .instrument(span.clone())
+                    .await
+                    .unwrap_or_else(|panic| {
+                        let what = panic
+                            .downcast_ref::<String>()
+                            .map(String::as_str)
+                            .or_else(|| panic.downcast_ref::<&str>().copied())
+                            .unwrap_or("a panic");
+                        tracing::error!(parent: &span, panic = %what, "handler panicked");
+                        Err(ServiceError::new(ErrorCode::Internal, "internal error"))
+                    });
                     let label = match &outcome {
                         Ok(_) => "ok",
                         Err(error) => error.code.as_str(),

@@ -308,9 +308,13 @@ fn parse_filter(filter: &str, allowed: &[&str]) -> ServiceResult<(String, String
     Ok((attribute.to_string(), value))
 }
 
-/// 1-based start and page size of a list query.
+/// 1-based start and page size of a list query. A start past any list gives an empty page
+/// (the databases take offsets up to `i64::MAX`).
 fn page(query: &ScimQuery) -> (u64, u64) {
-    let start = query.start_index.unwrap_or(1).max(1);
+    let start = query
+        .start_index
+        .unwrap_or(1)
+        .clamp(1, i64::MAX.unsigned_abs());
     let count = query.count.unwrap_or(DEFAULT_COUNT).min(MAX_COUNT);
     (start, count)
 }
