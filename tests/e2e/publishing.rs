@@ -578,6 +578,11 @@ async fn a_share_handed_over_ahead_goes_out_at_its_time_not_before() {
         .await
         .unwrap_err();
     assert_eq!(refused.status, 409, "{refused:?}");
+    let detail = refused.body["detail"].as_str().unwrap_or_default();
+    assert!(
+        detail.contains("handed to the publisher") && detail.contains("goes out at"),
+        "{detail}"
+    );
     let refused = api
         .send::<Share>(
             reqwest::Method::PATCH,

@@ -321,10 +321,7 @@ impl Scheduling {
         }
         let model = self.find_own(&caller, &request.share_id).await?;
         if model.status != "scheduled" {
-            return Err(ServiceError::conflict(format!(
-                "a {} share can no longer be edited",
-                model.status
-            )));
+            return Err(too_late(&model, "edited"));
         }
         let now = chrono::Utc::now();
         let mut update = share::Entity::update_many()
@@ -398,10 +395,7 @@ impl Scheduling {
     pub async fn cancel_share(&self, caller: Caller, request: ShareRef) -> ServiceResult<Share> {
         let model = self.find_own(&caller, &request.share_id).await?;
         if model.status != "scheduled" {
-            return Err(ServiceError::conflict(format!(
-                "a {} share can no longer be cancelled",
-                model.status
-            )));
+            return Err(too_late(&model, "cancelled"));
         }
         let event = events::ShareCancelled {
             tenant_id: caller.tenant_id.clone(),
@@ -434,4 +428,17 @@ impl Scheduling {
         self.outbox.wake();
         self.reloaded(model.id).await
     }
+}
+
+/// Why a share that is no longer `scheduled` cannot be `done` (edited, cancelled).
+fn too_late(model: &share::Model, done: &str) -> ServiceError {
+    if model.status == "due" {
+        return ServiceError::conflict(format!(
+            "the share can no longer be {done}: it was handed to the publisher shortly before its time and goes out at {}",
+            model
+                .due_at
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        ));
+    }
+    ServiceError::conflict(format!("a {} share can no longer be {done}", model.status))
 }
