@@ -154,8 +154,23 @@ fn spawn(
         .spawn()
 }
 
-/// A loopback port that was free a moment ago.
+/// A loopback port that was free a moment ago, chosen below the kernel's range of ephemeral
+/// ports: the outgoing connections of this machine never take it between now and the moment
+/// a server binds it (a port from `bind(0)` comes from that range, and a busy machine's
+/// connections sometimes took it first: "Address already in use").
 pub fn free_port() -> std::io::Result<u16> {
+    let ephemeral_start = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32_768);
+    if ephemeral_start > 12_000 {
+        for _ in 0..64 {
+            let port = fastrand::u16(10_000..ephemeral_start);
+            if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+                return Ok(port);
+            }
+        }
+    }
     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
     Ok(listener.local_addr()?.port())
 }
