@@ -136,25 +136,6 @@ async fn advocates(
     (post, people)
 }
 
-async fn share_at(
-    harness: &Harness,
-    token: &str,
-    post_id: &str,
-    account_id: &str,
-    caption: &str,
-    at: chrono::DateTime<chrono::Utc>,
-) -> Share {
-    harness
-        .api
-        .post(
-            "/v1/shares",
-            token,
-            json!({"post_id": post_id, "account_id": account_id, "caption": caption, "scheduled_at": at}),
-        )
-        .await
-        .unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn nats_restarted_while_shares_fall_due_loses_and_repeats_nothing() {
     let mut harness = Harness::start(Backend::Sqlite, &[]).await;
@@ -163,15 +144,17 @@ async fn nats_restarted_while_shares_fall_due_loses_and_repeats_nothing() {
     let mut shares = Vec::new();
     for (index, (token, account)) in people.iter().enumerate() {
         shares.push(
-            share_at(
-                &harness,
-                token,
-                &post.id,
-                account,
-                &format!("Through the outage {index}"),
-                due,
-            )
-            .await,
+            harness
+                .api
+                .share_at(
+                    token,
+                    &post.id,
+                    account,
+                    &format!("Through the outage {index}"),
+                    due,
+                )
+                .await
+                .unwrap(),
         );
     }
     // NATS goes away before the shares are due and comes back after.
@@ -214,15 +197,17 @@ async fn tokens_expiring_in_the_middle_of_a_batch_are_refreshed_once() {
             .published_post(&curator, &format!("Batch story {index}"))
             .await;
         shares.push(
-            share_at(
-                &harness,
-                &alice,
-                &post.id,
-                &account.id,
-                &format!("Batch {index}"),
-                due,
-            )
-            .await,
+            harness
+                .api
+                .share_at(
+                    &alice,
+                    &post.id,
+                    &account.id,
+                    &format!("Batch {index}"),
+                    due,
+                )
+                .await
+                .unwrap(),
         );
     }
     // The network forgets her access token just before the batch falls due.
@@ -253,15 +238,17 @@ async fn two_scheduler_replicas_emit_each_share_once() {
         for (index, (token, account)) in people.iter().enumerate() {
             let at = due + chrono::Duration::milliseconds(round * 10);
             shares.push(
-                share_at(
-                    &harness,
-                    token,
-                    &post.id,
-                    account,
-                    &format!("Replica {round}-{index}"),
-                    at,
-                )
-                .await,
+                harness
+                    .api
+                    .share_at(
+                        token,
+                        &post.id,
+                        account,
+                        &format!("Replica {round}-{index}"),
+                        at,
+                    )
+                    .await
+                    .unwrap(),
             );
         }
     }

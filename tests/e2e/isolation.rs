@@ -113,8 +113,8 @@ async fn another_tenant_reads_and_changes_nothing_through_any_endpoint() {
         .await
         .unwrap();
     let later = chrono::Utc::now() + chrono::Duration::hours(5);
-    let share: Share = api
-        .post("/v1/shares", &alice, json!({"post_id": post.id, "account_id": account.id, "caption": "Isolated words later", "scheduled_at": later}))
+    let share = api
+        .share_at(&alice, &post.id, &account.id, "Isolated words later", later)
         .await
         .unwrap();
     let done = api
@@ -412,8 +412,8 @@ async fn no_one_but_the_advocate_posts_on_their_account_through_any_endpoint() {
     let other_post = harness.published_post(&admin, "Other news").await;
     let account = api.connect_linkedin(&alice, "alice-li").await.unwrap();
     let later = chrono::Utc::now() + chrono::Duration::hours(5);
-    let share: Share = api
-        .post("/v1/shares", &alice, json!({"post_id": post.id, "account_id": account.id, "caption": "My own words", "scheduled_at": later}))
+    let share = api
+        .share_at(&alice, &post.id, &account.id, "My own words", later)
         .await
         .unwrap();
     let _: Value = api

@@ -5,10 +5,9 @@
 use crate::harness::{Backend, Harness, eventually, spans};
 use chorus_api::gamification::PointsSummary;
 use chorus_api::notifications::Inbox;
-use chorus_api::scheduling::{Share, ShareStatus};
+use chorus_api::scheduling::ShareStatus;
 use chorus_kit::Role;
 use opentelemetry::Value;
-use serde_json::json;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
@@ -40,8 +39,8 @@ async fn share_journey(backend: Backend) {
 
     let caption = "Proud of my team in Lyon, we are hiring engineers!";
     let scheduled_at = chrono::Utc::now() + chrono::Duration::seconds(2);
-    let share: Share = api
-        .post("/v1/shares", &alice, json!({"post_id": post.id, "account_id": account.id, "caption": caption, "scheduled_at": scheduled_at}))
+    let share = api
+        .share_at(&alice, &post.id, &account.id, caption, scheduled_at)
         .await
         .expect("share accepted");
     assert_eq!(share.status, ShareStatus::Scheduled);

@@ -159,13 +159,8 @@ async fn disconnecting_an_account_cancels_its_pending_shares() {
     let bob = harness.token("acme", "bob", &[Role::Advocate]);
     let account = api.connect_linkedin(&alice, "alice-li").await.unwrap();
     let later = chrono::Utc::now() + chrono::Duration::hours(2);
-    let share: Share = api
-        .post(
-            "/v1/shares",
-            &alice,
-            json!({"post_id": post.id, "account_id": account.id,
-            "caption": "Have a look", "scheduled_at": later}),
-        )
+    let share = api
+        .share_at(&alice, &post.id, &account.id, "Have a look", later)
         .await
         .unwrap();
     assert_eq!(share.status, ShareStatus::Scheduled);
@@ -462,13 +457,8 @@ async fn a_scheduled_share_is_edited_by_its_advocate_until_it_is_due() {
     let bob = harness.token("acme", "bob", &[Role::Advocate]);
     let account = api.connect_linkedin(&alice, "alice-li").await.unwrap();
     let later = chrono::Utc::now() + chrono::Duration::days(3);
-    let share: Share = api
-        .post(
-            "/v1/shares",
-            &alice,
-            json!({"post_id": post.id, "account_id": account.id,
-            "caption": "First words", "scheduled_at": later}),
-        )
+    let share = api
+        .share_at(&alice, &post.id, &account.id, "First words", later)
         .await
         .unwrap();
     let path = format!("/v1/shares/{}", share.id);
@@ -555,13 +545,8 @@ async fn a_share_handed_over_ahead_goes_out_at_its_time_not_before() {
     let alice = harness.token("acme", "alice", &[Role::Advocate]);
     let account = api.connect_linkedin(&alice, "alice-li").await.unwrap();
     let at = chrono::Utc::now() + chrono::Duration::seconds(7);
-    let share: Share = api
-        .post(
-            "/v1/shares",
-            &alice,
-            json!({"post_id": post.id, "account_id": account.id,
-            "caption": "See you there", "scheduled_at": at}),
-        )
+    let share = api
+        .share_at(&alice, &post.id, &account.id, "See you there", at)
         .await
         .unwrap();
     let path = format!("/v1/shares/{}", share.id);
@@ -633,23 +618,15 @@ async fn shares_of_one_post_by_many_advocates_are_spread_over_the_window() {
             .connect_linkedin(&token, &format!("{advocate}-li"))
             .await
             .unwrap();
-        let share: Share = api
-            .post(
-                "/v1/shares",
-                &token,
-                json!({"post_id": post.id, "account_id": account.id, "caption": "Launch!", "scheduled_at": at}),
-            )
+        let share = api
+            .share_at(&token, &post.id, &account.id, "Launch!", at)
             .await
             .unwrap();
         due.push(share.due_at);
         if advocate == "alice" {
             // Another post at the same moment is not held back by this one.
-            let share: Share = api
-                .post(
-                    "/v1/shares",
-                    &token,
-                    json!({"post_id": other.id, "account_id": account.id, "caption": "Read this", "scheduled_at": at}),
-                )
+            let share = api
+                .share_at(&token, &other.id, &account.id, "Read this", at)
                 .await
                 .unwrap();
             assert_eq!(share.due_at, at);

@@ -153,6 +153,23 @@ impl Api {
         self.send(reqwest::Method::GET, path, token, None).await
     }
 
+    /// Shares `post_id` on the caller's `account_id` with `caption`, scheduled at `at`.
+    pub async fn share_at(
+        &self,
+        token: &str,
+        post_id: &str,
+        account_id: &str,
+        caption: &str,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Share, ApiError> {
+        self.post(
+            "/v1/shares",
+            token,
+            json!({"post_id": post_id, "account_id": account_id, "caption": caption, "scheduled_at": at}),
+        )
+        .await
+    }
+
     /// Connects a LinkedIn account for the caller: the OAuth round trip through netsim.
     pub async fn connect_linkedin(&self, token: &str, member: &str) -> Result<Account, ApiError> {
         self.connect(token, "linkedin", member).await
