@@ -122,7 +122,14 @@ impl ServiceError {
 
 impl From<sea_orm::DbErr> for ServiceError {
     fn from(error: sea_orm::DbErr) -> Self {
-        ServiceError::internal(&error)
+        match error {
+            // The row was read, then removed by another request before this one wrote it
+            // (an erasure during an update): it no longer exists for the caller.
+            sea_orm::DbErr::RecordNotUpdated => {
+                ServiceError::not_found("it no longer exists (removed meanwhile)")
+            }
+            error => ServiceError::internal(&error),
+        }
     }
 }
 
@@ -180,5 +187,19 @@ impl axum::response::IntoResponse for ServiceError {
             axum::http::HeaderValue::from_static("application/problem+json"),
         );
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_row_removed_before_its_update_is_not_found_other_database_errors_are_internal() {
+        let gone = ServiceError::from(sea_orm::DbErr::RecordNotUpdated);
+        assert_eq!(gone.code, ErrorCode::NotFound);
+        let broken = ServiceError::from(sea_orm::DbErr::Custom("disk full".into()));
+        assert_eq!(broken.code, ErrorCode::Internal);
+        assert_eq!(broken.message, "internal error");
     }
 }
