@@ -53,6 +53,11 @@ pub enum HandlerError {
     /// The message can never be applied: terminate it and keep it as a dead letter.
     #[error("permanent: {0}")]
     Reject(String),
+    /// Not now, and not a failure: another worker holds the work this message asks for
+    /// (e.g. a publication's lease). Redelivered after `delay` whatever its delivery count;
+    /// never a dead letter.
+    #[error("deferred: {reason}")]
+    Defer { delay: Duration, reason: String },
 }
 
 impl From<sea_orm::DbErr> for HandlerError {
@@ -563,6 +568,14 @@ async fn settle(
                 tracing::warn!(%error, "ack failed; the message will be redelivered and skipped by the inbox");
             }
             HANDLED.with_label_values(&[&spec.durable, "ok"]).inc();
+        }
+        Err(HandlerError::Defer { delay, reason }) => {
+            span.record("outcome", "deferred");
+            tracing::info!(%reason, delay_ms = delay.as_millis() as u64, "message deferred");
+            let _ = message.ack_with(AckKind::Nak(Some(delay))).await;
+            HANDLED
+                .with_label_values(&[&spec.durable, "deferred"])
+                .inc();
         }
         Err(HandlerError::Retry(reason)) if delivered < spec.max_deliver => {
             span.record("outcome", "retry");

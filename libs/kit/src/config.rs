@@ -136,6 +136,10 @@ pub struct PublishingConfig {
     /// Shares each network's publisher handles at the same time (one account's shares still
     /// go one at a time, within its limits).
     pub concurrency: usize,
+    /// How long a publication's lease lasts unless its holder renews it (every quarter of it):
+    /// a copy of a share's delivery that finds the lease held waits this long at most, and
+    /// a publisher that dies holding one is taken over after it.
+    pub lease_secs: u64,
 }
 
 impl PublishingConfig {
@@ -452,6 +456,7 @@ impl Default for Config {
                 token_check_interval_ms: 60_000,
                 publish_networks: String::new(),
                 concurrency: 32,
+                lease_secs: 30,
             },
             engagement: EngagementConfig {
                 database_url: None,
@@ -561,6 +566,10 @@ pub const ENVIRONMENT: &[(&str, &str)] = &[
     (
         "CHORUS_PUBLISHING__CONCURRENCY",
         "shares each network's publisher handles at the same time [32]",
+    ),
+    (
+        "CHORUS_PUBLISHING__LEASE_SECS",
+        "a publication's lease: a copy of a delivery waits for it, a dead publisher's share is taken over after it [30]",
     ),
     (
         "CHORUS_PUBLISHING__OAUTH_REDIRECT_URL",
@@ -827,6 +836,12 @@ impl Config {
                 "publishing.concurrency must be at least 1".into(),
             ));
         }
+        if !(4..=3_600).contains(&self.publishing.lease_secs) {
+            return Err(ConfigError::Invalid(format!(
+                "publishing.lease_secs must be between 4 and 3600, got {}",
+                self.publishing.lease_secs
+            )));
+        }
         Ok(())
     }
 
@@ -929,6 +944,7 @@ mod tests {
         for (key, value, named) in [
             ("scheduling.emit_lead_ms", 10_001, "scheduling.emit_lead_ms"),
             ("publishing.concurrency", 0, "publishing.concurrency"),
+            ("publishing.lease_secs", 3, "publishing.lease_secs"),
         ] {
             let error = Config::load_with(None, Figment::new().merge((key, value)))
                 .unwrap_err()

@@ -180,10 +180,12 @@ pub enum NetworkError {
         retry_after: Option<Duration>,
         message: String,
     },
-    /// Temporary trouble before the network accepted anything (5xx): retry with back-off.
+    /// Temporary trouble before the network accepted anything: retry with back-off. A
+    /// server error to a call that creates a post is not this (see `after_creation`).
     #[error("unavailable: {0}")]
     Unavailable(String),
-    /// The outcome is unknown (timeout, dropped connection): reconcile before any retry.
+    /// The outcome is unknown (timeout, dropped connection, a server error to a creation):
+    /// reconcile before any retry.
     #[error("outcome unknown: {0}")]
     OutcomeUnknown(String),
     /// Our configuration is wrong (e.g. a retired API version): alert, do not retry.
@@ -192,6 +194,18 @@ pub enum NetworkError {
 }
 
 impl NetworkError {
+    /// The error of a call that creates a post, once the request was sent. A server's
+    /// failure does not say whether it failed before or after the write (LinkedIn, X and
+    /// Meta all answer 5xx for posts that exist; a gateway times out on a backend that
+    /// goes on), so temporary trouble is an unknown outcome: the post is looked for before
+    /// it is sent again. Definite refusals stay what they are.
+    pub(crate) fn after_creation(self) -> NetworkError {
+        match self {
+            NetworkError::Unavailable(message) => NetworkError::OutcomeUnknown(message),
+            other => other,
+        }
+    }
+
     /// Stable code for events and the API.
     pub fn code(&self) -> &'static str {
         match self {

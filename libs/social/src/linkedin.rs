@@ -128,7 +128,7 @@ impl LinkedIn {
                 ))),
             };
         }
-        Err(classify_failure(status, &error_body, &body))
+        Err(classify_failure(status, &error_body, &body).after_creation())
     }
 }
 
@@ -949,7 +949,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_503_is_unavailable_and_creates_nothing() {
+    async fn a_503_to_a_post_is_an_unknown_outcome() {
         let harness = start_netsim().await;
         let adapter = harness.adapter(Duration::from_secs(5));
         let tokens = harness.connect(&adapter, "frank").await;
@@ -961,8 +961,9 @@ mod tests {
         let attempt = adapter
             .publish(&tokens.access_token, &post_by("frank", "Try later"))
             .await;
+        // Nothing was created here, but a 5xx cannot tell: it is reconciled, not resent.
         assert!(
-            matches!(attempt, Err(NetworkError::Unavailable(_))),
+            matches!(attempt, Err(NetworkError::OutcomeUnknown(_))),
             "{attempt:?}"
         );
         assert!(harness.netsim.posts().is_empty());

@@ -92,7 +92,7 @@ impl Mastodon {
         if !status.is_success() {
             let headers = response.headers().clone();
             let body = response.text().await.unwrap_or_default();
-            return Err(classify_failure(status, &headers, &body));
+            return Err(classify_failure(status, &headers, &body).after_creation());
         }
         let bytes = response.bytes().await.map_err(|error| {
             NetworkError::OutcomeUnknown(format!(
@@ -821,7 +821,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn mastodon_503_is_unavailable_and_creates_nothing() {
+    async fn mastodon_503_to_a_status_is_an_unknown_outcome() {
         let harness = start_netsim(NetsimOptions::default()).await;
         let adapter = harness.adapter(Duration::from_secs(5));
         let tokens = harness.connect(&adapter, "frank").await;
@@ -844,7 +844,7 @@ mod tests {
             )
             .await;
         assert!(
-            matches!(&attempt, Err(NetworkError::Unavailable(message)) if message.contains("temporary problem")),
+            matches!(&attempt, Err(NetworkError::OutcomeUnknown(message)) if message.contains("temporary problem")),
             "{attempt:?}"
         );
         assert!(harness.netsim.posts_of("mastodon").is_empty());

@@ -154,7 +154,7 @@ impl X {
                 )),
             };
         }
-        Err(classify_failure(status, &headers, &problem, &body))
+        Err(classify_failure(status, &headers, &problem, &body).after_creation())
     }
 
     /// Looks for the post in the author's timeline, newest first, back to the horizon.
@@ -1004,7 +1004,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn x_503_is_unavailable_and_creates_nothing() {
+    async fn x_503_to_a_post_is_an_unknown_outcome() {
         let harness = start_netsim(NetsimOptions::default()).await;
         let adapter = harness.adapter(Duration::from_secs(5));
         let tokens = harness.connect(&adapter, "frank").await;
@@ -1026,7 +1026,7 @@ mod tests {
             )
             .await;
         assert!(
-            matches!(&attempt, Err(NetworkError::Unavailable(message)) if message == "Service Unavailable"),
+            matches!(&attempt, Err(NetworkError::OutcomeUnknown(message)) if message == "Service Unavailable"),
             "{attempt:?}"
         );
         assert!(harness.netsim.posts_of("x").is_empty());

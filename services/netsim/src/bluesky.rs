@@ -887,12 +887,28 @@ async fn create_record(State(state): AppState, headers: HeaderMap, body: Bytes) 
             );
             tokio::time::sleep(delay).await;
         }
-        Some(FaultAction::HoldAfter(_)) | None => {}
+        Some(FaultAction::HoldAfter(_) | FaultAction::StatusAfter(_)) | None => {}
     }
 
     // Everything up to the reply happens without an await, so a client that gives up
     // during the hold below cannot undo the creation.
     let response = accept_record(&state, &headers, &body).into_response();
+    if let Some(FaultAction::StatusAfter(code)) = fault
+        && response.status().is_success()
+    {
+        let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        tracing::info!(
+            status = code,
+            "netsim fault: record created, answered as failed"
+        );
+        let now = Utc::now();
+        let key = bearer_token(&headers)
+            .and_then(|token| state.bluesky.did_of(token, now).ok())
+            .unwrap_or_default();
+        let [hour, _] = write_limits(&state.options.bluesky);
+        let standing = state.bluesky.exhausted(&key, &hour, now);
+        return status_fault(status, standing).into_response();
+    }
 
     if let Some(FaultAction::HoldAfter(hold)) = fault {
         tracing::info!(
@@ -989,6 +1005,7 @@ fn create_post_record(
         // The reference PDS fails deep in the MST ("already a value at key") and answers
         // a generic 500, not a clean conflict.
         tracing::info!(did, rkey = %rkey, "netsim bluesky record refused: key taken");
+        state.count_duplicate("bluesky");
         return Err(XrpcError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "InternalServerError",

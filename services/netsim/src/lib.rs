@@ -93,6 +93,12 @@ pub struct NetworkStats {
     pub requests: u64,
     /// Requests answered 429 Too Many Requests.
     pub rate_limited: u64,
+    /// Posts the network absorbed as copies of an earlier one: refused as duplicates
+    /// (LinkedIn, X, Facebook), an `Idempotency-Key` repeated (Mastodon) or a record key
+    /// taken (Bluesky). Counted under the post's network (`facebook`, not `graph`). Each is a
+    /// second post on a network that would not have noticed: the target is zero.
+    #[serde(default)]
+    pub duplicates_refused: u64,
 }
 
 /// Counters of every network netsim answered, by network (`linkedin`, `x`, `graph` for
@@ -161,6 +167,9 @@ pub enum Fault {
     /// Handle the post (creating it), then wait `hold_ms` before replying: a reply lost
     /// after the network accepted, once the client has timed out.
     HoldAfterAccept { hold_ms: u64, count: u32 },
+    /// Create the post, then answer `status` (a 5xx): the network failed after its write,
+    /// as LinkedIn, X and Meta do; the client cannot tell it from a refusal by the status.
+    StatusAfterCreate { status: u16, count: u32 },
 }
 
 /// The simulator; cheap to clone, every clone shares the same state.

@@ -231,12 +231,22 @@ async fn create_post(State(state): AppState, headers: HeaderMap, body: Bytes) ->
             );
             tokio::time::sleep(delay).await;
         }
-        Some(FaultAction::HoldAfter(_)) | None => {}
+        Some(FaultAction::HoldAfter(_) | FaultAction::StatusAfter(_)) | None => {}
     }
 
     // Everything up to the reply happens without an await, so a client that gives up
     // during the hold below cannot undo the creation.
     let response = accept_post(&state, &headers, &body).into_response();
+    if let Some(FaultAction::StatusAfter(code)) = fault
+        && response.status().is_success()
+    {
+        let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        tracing::info!(
+            status = code,
+            "netsim fault: post created, answered as failed"
+        );
+        return status_fault(status, header_text(&headers, VERSION_HEADER)).into_response();
+    }
 
     if let Some(FaultAction::HoldAfter(hold)) = fault {
         tracing::info!(
@@ -277,6 +287,7 @@ fn accept_post(state: &SimState, headers: &HeaderMap, body: &[u8]) -> Result<Res
         }
         Err(PostRefusal::Duplicate { existing_urn }) => {
             tracing::info!(member_id = %member_id, existing_urn = %existing_urn, "netsim post refused: duplicate");
+            state.count_duplicate("linkedin");
             Err(duplicate_post(&existing_urn))
         }
     }

@@ -708,12 +708,22 @@ async fn create_status(
             );
             tokio::time::sleep(delay).await;
         }
-        Some(FaultAction::HoldAfter(_)) | None => {}
+        Some(FaultAction::HoldAfter(_) | FaultAction::StatusAfter(_)) | None => {}
     }
 
     let base = instance_base(&headers, &original, &uri);
     // No await until the reply: a client giving up during the hold cannot undo it.
     let response = accept_status(&state, &headers, &body, &base);
+    if let Some(FaultAction::StatusAfter(code)) = fault
+        && response.status().is_success()
+    {
+        let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        tracing::info!(
+            status = code,
+            "netsim mastodon fault: status created, answered as failed"
+        );
+        return status_fault(status);
+    }
 
     if let Some(FaultAction::HoldAfter(hold)) = fault {
         tracing::info!(
@@ -777,6 +787,7 @@ fn accept_status(state: &SimState, headers: &HeaderMap, body: &[u8], base: &str)
             drop(mastodon);
             if let Some(post) = mastodon_post(state, &status_id) {
                 tracing::info!(account = %account, status_id = %status_id, "netsim mastodon idempotent repeat");
+                state.count_duplicate("mastodon");
                 return with_limits(
                     axum::Json(status_json(state, base, &post)).into_response(),
                     &[request_quota],

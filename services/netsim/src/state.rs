@@ -125,6 +125,7 @@ pub(crate) enum FaultAction {
     AnswerStatus(u16),
     DelayBefore(Duration),
     HoldAfter(Duration),
+    StatusAfter(u16),
 }
 
 fn to_time_delta(duration: Duration) -> TimeDelta {
@@ -172,6 +173,12 @@ impl SimState {
         let counts = stats.entry(network).or_default();
         counts.requests += 1;
         counts.rate_limited += u64::from(rate_limited);
+    }
+
+    /// Counts a post the network absorbed as a copy of an earlier one.
+    pub(crate) fn count_duplicate(&self, network: &'static str) {
+        let mut stats = self.stats.lock().unwrap_or_else(PoisonError::into_inner);
+        stats.entry(network).or_default().duplicates_refused += 1;
     }
 
     pub(crate) fn stats(&self) -> crate::Stats {
@@ -416,6 +423,9 @@ impl SimState {
                 FaultAction::HoldAfter(Duration::from_millis(*hold_ms)),
                 count,
             ),
+            Fault::StatusAfterCreate { status, count } => {
+                (FaultAction::StatusAfter(*status), count)
+            }
         };
         // A fault injected with count 0 still fires once: injecting it says it is wanted.
         *remaining = remaining.saturating_sub(1);

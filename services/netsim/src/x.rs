@@ -721,11 +721,21 @@ async fn create_tweet(
             );
             tokio::time::sleep(delay).await;
         }
-        Some(FaultAction::HoldAfter(_)) | None => {}
+        Some(FaultAction::HoldAfter(_) | FaultAction::StatusAfter(_)) | None => {}
     }
 
     // No await until the reply: a client giving up during the hold cannot undo it.
     let response = accept_tweet(&state, &headers, &body);
+    if let Some(FaultAction::StatusAfter(code)) = fault
+        && response.status().is_success()
+    {
+        let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        tracing::info!(
+            status = code,
+            "netsim x fault: tweet created, answered as failed"
+        );
+        return status_fault(status);
+    }
 
     if let Some(FaultAction::HoldAfter(hold)) = fault {
         tracing::info!(
@@ -813,6 +823,7 @@ fn accept_tweet(state: &SimState, headers: &HeaderMap, body: &[u8]) -> Response 
     });
     if duplicate {
         tracing::info!(member_id = %member_id, "netsim x tweet refused: duplicate");
+        state.count_duplicate("x");
         return headed(duplicate_content());
     }
 

@@ -85,6 +85,11 @@ pub mod publication {
         pub created_at: DateTimeUtc,
         pub updated_at: DateTimeUtc,
         pub published_at: Option<DateTimeUtc>,
+        /// The fencing token of the delivery working on the publication; only its holder
+        /// calls the network or records an outcome.
+        pub lease: Option<String>,
+        /// When the lease ends unless its holder renews it.
+        pub lease_until: Option<DateTimeUtc>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -4,6 +4,7 @@
 mod accounts;
 mod entities;
 mod keeper;
+mod lease;
 mod migration;
 mod publisher;
 
@@ -124,6 +125,7 @@ pub async fn run(ctx: Context, shutdown: Shutdown) -> anyhow::Result<()> {
             ctx.config.publishing.replicas,
         )?,
         concurrency: ctx.config.publishing.concurrency,
+        lease_duration: Duration::from_secs(ctx.config.publishing.lease_secs),
     });
     publisher::spawn(&bus, publisher, &published, shutdown.clone()).await?;
     let keeper = keeper::Keeper {

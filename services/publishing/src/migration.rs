@@ -11,6 +11,7 @@ impl MigratorTrait for Migrator {
             Box::new(Initial),
             Box::new(ExpiryReminders),
             Box::new(PublicationImages),
+            Box::new(PublicationLeases),
         ]
     }
 }
@@ -167,6 +168,38 @@ impl MigrationTrait for PublicationImages {
                 )
                 .await?;
         }
+        Ok(())
+    }
+}
+
+/// The lease of the delivery working on a publication: a fencing token and when it ends.
+struct PublicationLeases;
+
+impl MigrationName for PublicationLeases {
+    fn name(&self) -> &str {
+        "m20261207_000100_publishing_publication_leases"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for PublicationLeases {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(Alias::new("publications"))
+                    .add_column(string_null(Alias::new("lease")))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(Alias::new("publications"))
+                    .add_column(timestamp_with_time_zone_null(Alias::new("lease_until")))
+                    .to_owned(),
+            )
+            .await?;
         Ok(())
     }
 }

@@ -8,15 +8,17 @@
 use crate::NetworkClient;
 use crate::accounts::Accounts;
 use crate::entities::{account, publication};
+use crate::lease::{self, Lease};
 use chorus_bus::consumer::{self, ConsumerSpec, Delivery, HandlerError};
 use chorus_bus::{Bus, BusError, Outbox};
 use chorus_events::share::v1 as events;
 use chorus_kit::Shutdown;
 use chorus_social::{Network, NetworkError, PostRequest, PostedRef};
 use chorus_telemetry::metrics;
+use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, DatabaseConnection, EntityTrait, Set, TransactionTrait, TryInsertResult,
-    TryIntoModel,
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set,
+    TransactionTrait, TryInsertResult, TryIntoModel,
 };
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock};
@@ -81,6 +83,18 @@ pub struct Publisher {
     pub ownership: Ownership,
     /// Shares handled at the same time by each network's consumer.
     pub concurrency: usize,
+    /// How long a publication's lease lasts unless renewed.
+    pub lease_duration: Duration,
+}
+
+/// What `begin_attempt` found.
+enum Begun {
+    /// This delivery holds the lease: the record as the previous attempt left it.
+    Mine(Box<publication::Model>),
+    /// The share is already final: nothing to do.
+    Final,
+    /// Another delivery holds a live lease, until about this time.
+    HeldElsewhere(chrono::DateTime<chrono::Utc>),
 }
 
 /// Which partitions of `share.due` a replica owns: partition p belongs to replica
@@ -182,6 +196,11 @@ enum Attempt {
     NeedsReconnect {
         reason: String,
     },
+    /// The lease could not be confirmed before a network call: another delivery took the
+    /// share (or the database cannot tell), so this one stops without calling.
+    Abandoned {
+        reason: String,
+    },
 }
 
 impl Publisher {
@@ -213,40 +232,85 @@ impl Publisher {
         let due = delivery.event;
         let span = tracing::Span::current();
         let started = Instant::now();
-        let Some(record) = self.begin_attempt(&delivery.tenant_id, &due).await? else {
-            span.record("outcome", "already_final");
-            return Ok(());
+        let lease = Lease::new(self.db.clone(), &due.share_id, self.lease_duration);
+        let record = match self
+            .begin_attempt(&delivery.tenant_id, &due, &lease)
+            .await?
+        {
+            Begun::Mine(record) => record,
+            Begun::Final => {
+                span.record("outcome", "already_final");
+                return Ok(());
+            }
+            Begun::HeldElsewhere(until) => {
+                // Another delivery of this share is at work: wait for it to finish (the
+                // share is then final) or for its lease to end (its holder died).
+                span.record("outcome", "held_elsewhere");
+                lease::count("held_elsewhere");
+                let wait = (until - chrono::Utc::now())
+                    .to_std()
+                    .unwrap_or_default()
+                    .max(Duration::from_millis(500));
+                tracing::info!(share_id = %due.share_id, wait_ms = wait.as_millis() as u64, "another delivery holds the publication, waiting for it");
+                return Err(HandlerError::Defer {
+                    // Jitter, so that deferred copies do not come back together.
+                    delay: wait + Duration::from_millis(fastrand::u64(0..1_000)),
+                    reason: "another delivery holds the publication's lease".into(),
+                });
+            }
         };
+        lease::count("taken");
         span.record("attempt", record.attempts);
-        let mut outside = Outside::default();
-        // The scheduler hands shares over a little ahead of their time (its emit lead), so
-        // that the attempt is recorded when the share falls due; nothing goes out before it.
-        if let Some(due_at) = chorus_events::from_timestamp(due.due_at.as_ref()) {
-            let now = chrono::Utc::now();
-            match (due_at - now).to_std() {
-                Ok(early) if !early.is_zero() => {
-                    HELD.with_label_values(&[&due.network])
-                        .observe(early.as_secs_f64());
-                    outside.timed(tokio::time::sleep(early)).await;
+        let keeper = lease.keep();
+        let work = async {
+            let mut outside = Outside::default();
+            // The scheduler hands shares over a little ahead of their time (its emit lead),
+            // so that the attempt is recorded when the share falls due; nothing goes out
+            // before it.
+            if let Some(due_at) = chorus_events::from_timestamp(due.due_at.as_ref()) {
+                let now = chrono::Utc::now();
+                match (due_at - now).to_std() {
+                    Ok(early) if !early.is_zero() => {
+                        HELD.with_label_values(&[&due.network])
+                            .observe(early.as_secs_f64());
+                        outside.timed(tokio::time::sleep(early)).await;
+                    }
+                    _ => LATE
+                        .with_label_values(&[&due.network])
+                        .observe((now - due_at).to_std().unwrap_or_default().as_secs_f64()),
                 }
-                _ => LATE
-                    .with_label_values(&[&due.network])
-                    .observe((now - due_at).to_std().unwrap_or_default().as_secs_f64()),
+            }
+            let outcome = self
+                .publish_recorded(
+                    &record,
+                    &lease,
+                    &due,
+                    delivery.delivered,
+                    max_deliver,
+                    &mut outside,
+                )
+                .await;
+            OVERHEAD
+                .with_label_values(&[&due.network])
+                .observe(started.elapsed().saturating_sub(outside.0).as_secs_f64());
+            outcome
+        };
+        tokio::select! {
+            outcome = work => outcome,
+            () = keeper.lost() => {
+                // A call of ours may have left: the next holder reconciles before posting.
+                span.record("outcome", "lease_lost");
+                tracing::warn!(share_id = %due.share_id, "publication lease lost, attempt stopped");
+                Err(HandlerError::Retry("the publication's lease was lost".into()))
             }
         }
-        let outcome = self
-            .publish_recorded(&record, &due, delivery.delivered, max_deliver, &mut outside)
-            .await;
-        OVERHEAD
-            .with_label_values(&[&due.network])
-            .observe(started.elapsed().saturating_sub(outside.0).as_secs_f64());
-        outcome
     }
 
     /// Publishes a share whose attempt is recorded, and records how it ended.
     async fn publish_recorded(
         &self,
         record: &publication::Model,
+        lease: &Lease,
         due: &events::ShareDue,
         delivered: i64,
         max_deliver: i64,
@@ -260,6 +324,7 @@ impl Publisher {
             return self
                 .finish(
                     record,
+                    lease,
                     Attempt::Failed {
                         code: "configuration",
                         reason,
@@ -267,8 +332,16 @@ impl Publisher {
                 )
                 .await;
         };
-        match self.attempt(record, &client, outside).await {
-            Ok(outcome) => self.finish(record, outcome).await,
+        // One attempt of an account at a time, held until its outcome is recorded: the next
+        // share of the account starts from what this one wrote.
+        let _turn = outside.timed(client.limiter.turn(&record.account_id)).await;
+        match self.attempt(record, lease, &client, outside).await {
+            Ok(Attempt::Abandoned { reason }) => {
+                tracing::Span::current().record("outcome", "abandoned");
+                tracing::warn!(share_id = %record.share_id, %reason, "attempt abandoned before calling the network");
+                Err(HandlerError::Retry(reason))
+            }
+            Ok(outcome) => self.finish(record, lease, outcome).await,
             Err(error) => {
                 let transient_reason = error.to_string();
                 OUTCOMES
@@ -283,6 +356,7 @@ impl Publisher {
                     return self
                         .finish(
                             record,
+                            lease,
                             Attempt::Failed {
                                 code: error.code(),
                                 reason,
@@ -291,22 +365,23 @@ impl Publisher {
                         .await;
                 }
                 span.record("outcome", error.code());
-                self.note_error(record, &error).await?;
+                self.note_error(record, lease, &error).await?;
                 tracing::warn!(share_id = %record.share_id, network = %due.network, error = %transient_reason, "publish attempt failed, will retry");
                 Err(HandlerError::Retry(transient_reason))
             }
         }
     }
 
-    /// Records the attempt before any network call, marked in flight: a crash from here on
-    /// makes the next delivery look for the post on the network before posting. Returns the
-    /// record as the previous attempt left it (`in_flight` says whether to reconcile), or
-    /// `None` when the share is already final. The first delivery costs one INSERT.
+    /// Records the attempt before any network call, marked in flight, and takes the
+    /// publication's lease: a crash from here on makes the next holder look for the post on
+    /// the network before posting. Returns the record as the previous attempt left it
+    /// (`in_flight` says whether to reconcile). The first delivery costs one INSERT.
     async fn begin_attempt(
         &self,
         tenant_id: &str,
         due: &events::ShareDue,
-    ) -> Result<Option<publication::Model>, HandlerError> {
+        lease: &Lease,
+    ) -> Result<Begun, HandlerError> {
         let now = chrono::Utc::now();
         let row = publication::ActiveModel {
             share_id: Set(due.share_id.clone()),
@@ -329,6 +404,8 @@ impl Publisher {
             created_at: Set(now),
             updated_at: Set(now),
             published_at: Set(None),
+            lease: Set(Some(lease.token.clone())),
+            lease_until: Set(Some(lease.until(now))),
         };
         // Every column is set: the row is known without reading it back.
         let model = row.clone().try_into_model()?;
@@ -337,15 +414,15 @@ impl Publisher {
             .exec_without_returning(&self.db)
             .await?;
         if matches!(inserted, TryInsertResult::Inserted(count) if count > 0) {
-            return Ok(Some(publication::Model {
+            return Ok(Begun::Mine(Box::new(publication::Model {
                 in_flight: false,
                 ..model
-            }));
+            })));
         }
-        // A redelivery: the earlier attempt's row says whether it may have reached the network.
-        let txn = self.db.begin().await?;
+        // A redelivery: the earlier attempt's row says whether it may have reached the
+        // network, and whether a delivery is still at work on it.
         let Some(existing) = publication::Entity::find_by_id(due.share_id.clone())
-            .one(&txn)
+            .one(&self.db)
             .await?
         else {
             return Err(HandlerError::Retry(
@@ -354,45 +431,75 @@ impl Publisher {
         };
         if existing.status != "publishing" {
             tracing::info!(share_id = %due.share_id, status = %existing.status, "share already final, duplicate delivery skipped");
-            return Ok(None);
+            return Ok(Begun::Final);
         }
-        let attempts = existing.attempts + 1;
-        let row = publication::ActiveModel {
-            share_id: Set(existing.share_id.clone()),
-            attempts: Set(attempts),
-            in_flight: Set(true),
-            updated_at: Set(now),
-            ..Default::default()
+        if let (Some(_), Some(until)) = (&existing.lease, existing.lease_until)
+            && until > now
+        {
+            return Ok(Begun::HeldElsewhere(until));
+        }
+        // Take the lease only from the holder it had when read (compare and set): of two
+        // deliveries taking over at once, one wins.
+        let previous_holder = match &existing.lease {
+            Some(token) => publication::Column::Lease.eq(token.clone()),
+            None => publication::Column::Lease.is_null(),
         };
-        publication::Entity::update(row)
-            .exec_without_returning(&txn)
+        let attempts = existing.attempts + 1;
+        let taken = publication::Entity::update_many()
+            .col_expr(publication::Column::Lease, Expr::value(lease.token.clone()))
+            .col_expr(
+                publication::Column::LeaseUntil,
+                Expr::value(lease.until(now)),
+            )
+            .col_expr(publication::Column::Attempts, Expr::value(attempts))
+            .col_expr(publication::Column::InFlight, Expr::value(true))
+            .col_expr(publication::Column::UpdatedAt, Expr::value(now))
+            .filter(publication::Column::ShareId.eq(&due.share_id))
+            .filter(publication::Column::Status.eq("publishing"))
+            .filter(previous_holder)
+            .exec(&self.db)
             .await?;
-        txn.commit().await?;
-        Ok(Some(publication::Model {
+        if taken.rows_affected != 1 {
+            return Ok(Begun::HeldElsewhere(lease.until(now)));
+        }
+        Ok(Begun::Mine(Box::new(publication::Model {
             attempts,
             updated_at: now,
+            lease: Some(lease.token.clone()),
+            lease_until: Some(lease.until(now)),
             ..existing
-        }))
+        })))
     }
 
+    /// Records a transient failure and gives the lease up, so that the retry takes it at
+    /// once.
     async fn note_error(
         &self,
         record: &publication::Model,
+        lease: &Lease,
         error: &NetworkError,
     ) -> Result<(), HandlerError> {
         // A definite refusal means nothing reached the network; an unknown outcome keeps
         // the attempt in flight so that the next delivery reconciles first.
         let still_in_flight = matches!(error, NetworkError::OutcomeUnknown(_));
-        let row = publication::ActiveModel {
-            share_id: Set(record.share_id.clone()),
-            in_flight: Set(still_in_flight),
-            last_error: Set(Some(error.to_string())),
-            updated_at: Set(chrono::Utc::now()),
-            ..Default::default()
-        };
-        // No read-back of the row (an extra SELECT on SQLite): nothing here needs it.
-        publication::Entity::update(row)
-            .exec_without_returning(&self.db)
+        publication::Entity::update_many()
+            .col_expr(publication::Column::InFlight, Expr::value(still_in_flight))
+            .col_expr(
+                publication::Column::LastError,
+                Expr::value(Some(error.to_string())),
+            )
+            .col_expr(
+                publication::Column::UpdatedAt,
+                Expr::value(chrono::Utc::now()),
+            )
+            .col_expr(publication::Column::Lease, Expr::value(None::<String>))
+            .col_expr(
+                publication::Column::LeaseUntil,
+                Expr::value(None::<chrono::DateTime<chrono::Utc>>),
+            )
+            .filter(publication::Column::ShareId.eq(&record.share_id))
+            .filter(publication::Column::Lease.eq(&lease.token))
+            .exec(&self.db)
             .await?;
         Ok(())
     }
@@ -413,6 +520,7 @@ impl Publisher {
     async fn attempt(
         &self,
         record: &publication::Model,
+        lease: &Lease,
         client: &NetworkClient,
         outside: &mut Outside,
     ) -> Result<Attempt, NetworkError> {
@@ -469,7 +577,6 @@ impl Publisher {
             }
         }
 
-        let _turn = outside.timed(client.limiter.turn(&account.id)).await;
         let mut refreshed = false;
         let mut rate_limited = 0;
         loop {
@@ -477,6 +584,22 @@ impl Publisher {
             LIMIT_WAIT
                 .with_label_values(&[&record.network])
                 .observe(waited.as_secs_f64());
+            // After every wait, and before anything reaches the network: is the share still
+            // ours? The conditional update renews the lease for the call.
+            match lease.confirm().await {
+                Ok(true) => {}
+                Ok(false) => {
+                    lease::count("lost");
+                    return Ok(Attempt::Abandoned {
+                        reason: "another delivery took the publication's lease".into(),
+                    });
+                }
+                Err(error) => {
+                    return Ok(Attempt::Abandoned {
+                        reason: format!("the publication's lease could not be confirmed: {error}"),
+                    });
+                }
+            }
             let outcome = if record.in_flight {
                 tracing::info!(share_id = %record.share_id, attempts = record.attempts, "previous attempt outcome unknown, reconciling");
                 match outside
@@ -594,6 +717,7 @@ impl Publisher {
     async fn finish(
         &self,
         record: &publication::Model,
+        lease: &Lease,
         outcome: Attempt,
     ) -> Result<(), HandlerError> {
         let now = chrono::Utc::now();
@@ -602,6 +726,7 @@ impl Publisher {
             share_id: Set(record.share_id.clone()),
             in_flight: Set(false),
             updated_at: Set(now),
+            lease_until: Set(None),
             ..Default::default()
         };
         let label;
@@ -620,9 +745,7 @@ impl Publisher {
                 row.external_id = Set(Some(posted.external_id.clone()));
                 row.external_url = Set(Some(posted.url.clone()));
                 row.published_at = Set(Some(now));
-                publication::Entity::update(row)
-                    .exec_without_returning(&txn)
-                    .await?;
+                record_outcome(&txn, row, lease).await?;
                 let event = events::SharePublished {
                     tenant_id: record.tenant_id.clone(),
                     share_id: record.share_id.clone(),
@@ -648,9 +771,7 @@ impl Publisher {
                 label = "failed";
                 row.status = Set("failed".to_string());
                 row.last_error = Set(Some(reason.clone()));
-                publication::Entity::update(row)
-                    .exec_without_returning(&txn)
-                    .await?;
+                record_outcome(&txn, row, lease).await?;
                 let event = events::ShareFailed {
                     tenant_id: record.tenant_id.clone(),
                     share_id: record.share_id.clone(),
@@ -670,9 +791,7 @@ impl Publisher {
                 label = "needs_reconnect";
                 row.status = Set("needs_reconnect".to_string());
                 row.last_error = Set(Some(reason.clone()));
-                publication::Entity::update(row)
-                    .exec_without_returning(&txn)
-                    .await?;
+                record_outcome(&txn, row, lease).await?;
                 let event = events::ShareNeedsReconnect {
                     tenant_id: record.tenant_id.clone(),
                     share_id: record.share_id.clone(),
@@ -690,6 +809,9 @@ impl Publisher {
                     .await?;
                 tracing::warn!(share_id = %record.share_id, network = %record.network, %reason, "account needs reconnecting");
             }
+            Attempt::Abandoned { reason } => {
+                return Err(HandlerError::Retry(reason));
+            }
         }
         txn.commit().await?;
         self.outbox.wake();
@@ -697,6 +819,29 @@ impl Publisher {
         OUTCOMES.with_label_values(&[&record.network, label]).inc();
         Ok(())
     }
+}
+
+/// Writes a final state, only while the lease is this delivery's and the share still being
+/// published; otherwise nothing is written (the transaction is dropped, so its events too).
+async fn record_outcome(
+    txn: &sea_orm::DatabaseTransaction,
+    row: publication::ActiveModel,
+    lease: &Lease,
+) -> Result<(), HandlerError> {
+    let written = publication::Entity::update_many()
+        .set(row)
+        .filter(publication::Column::ShareId.eq(&lease.share_id))
+        .filter(publication::Column::Status.eq("publishing"))
+        .filter(publication::Column::Lease.eq(&lease.token))
+        .exec(txn)
+        .await?;
+    if written.rows_affected != 1 {
+        lease::count("lost");
+        return Err(HandlerError::Retry(
+            "the publication's lease was lost before its outcome was recorded".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// Time an attempt spent waiting outside the publisher: the network's answers, the limiters,

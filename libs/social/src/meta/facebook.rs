@@ -167,7 +167,7 @@ impl Facebook {
             Err(failure) if failure.code() == Some(DUPLICATE_CODE) => {
                 self.duplicate(access_token, post, &failure).await
             }
-            Err(failure) => Err(failure.classify()),
+            Err(failure) => Err(failure.classify().after_creation()),
         }
     }
 
@@ -619,7 +619,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn transient_graph_errors_are_unavailable_and_create_nothing() {
+    async fn transient_graph_errors_to_a_post_are_unknown_outcomes() {
         let harness = start_netsim(NetsimOptions::default()).await;
         let adapter = harness.facebook(Duration::from_secs(5));
         let (token, page_id) = harness.connect_page(&adapter, "frank").await;
@@ -631,7 +631,7 @@ mod tests {
                 .publish(&token, &post_by(&page_id, "Try later", None))
                 .await;
             assert!(
-                matches!(attempt, Err(NetworkError::Unavailable(_))),
+                matches!(attempt, Err(NetworkError::OutcomeUnknown(_))),
                 "{status}: {attempt:?}"
             );
         }

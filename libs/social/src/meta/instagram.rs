@@ -377,7 +377,7 @@ impl Instagram {
             }
             // Published too early: the container is kept, the next attempt waits for it.
             (_, Some(NOT_READY_SUBCODE)) => NetworkError::Unavailable(failure.describe()),
-            _ => failure.classify(),
+            _ => failure.classify().after_creation(),
         }
     }
 
@@ -923,7 +923,8 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_transient_error_is_unavailable_and_the_retry_reuses_the_container() {
+    async fn a_transient_error_to_a_publish_is_an_unknown_outcome_and_the_retry_reuses_the_container()
+     {
         let harness = start_netsim(options()).await;
         let adapter = harness.instagram(Duration::from_secs(5));
         let (token, ig_user_id) = harness.connect_account(&adapter, "grace").await;
@@ -938,7 +939,7 @@ mod tests {
 
         let attempt = adapter.publish(&token, &post).await;
         assert!(
-            matches!(attempt, Err(NetworkError::Unavailable(_))),
+            matches!(attempt, Err(NetworkError::OutcomeUnknown(_))),
             "{attempt:?}"
         );
         assert!(harness.netsim.posts_of("instagram").is_empty());

@@ -221,6 +221,7 @@ pub(super) fn create_post(
     });
     if duplicate {
         tracing::info!(page_id, "netsim facebook post refused: duplicate");
+        state.count_duplicate("facebook");
         return Err(
             GraphError::new(StatusCode::BAD_REQUEST, 506, "(#506) Duplicate status message")
                 .user(

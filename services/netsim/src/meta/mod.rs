@@ -578,12 +578,26 @@ async fn graph_call(state: &SimState, request: &GraphRequest) -> Response {
             );
             tokio::time::sleep(delay).await;
         }
-        Some(FaultAction::HoldAfter(_)) | None => {}
+        Some(FaultAction::HoldAfter(_) | FaultAction::StatusAfter(_)) | None => {}
     }
 
     // Everything up to the reply happens without an await, so a client that gives up
     // during the hold below cannot undo the creation.
     let response = answer(state, request);
+    if let Some(FaultAction::StatusAfter(code)) = fault
+        && response.status().is_success()
+    {
+        let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let (error, usage) = injected_error(network.unwrap_or("facebook"), status);
+        tracing::info!(
+            status = code,
+            "netsim fault: graph post created, answered as failed"
+        );
+        let headers = usage
+            .map(|usage| usage.headers("pages"))
+            .unwrap_or_default();
+        return with_headers(error.into_response(), &headers);
+    }
 
     if let Some(FaultAction::HoldAfter(hold)) = fault {
         tracing::info!(
