@@ -528,3 +528,137 @@ async fn a_server_error_after_the_network_created_the_post_posts_it_once_on_ever
     }
     harness.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_share_whose_outcome_stays_unknown_is_unconfirmed_until_an_administrator_resolves_it() {
+    // X answers 503 to both attempts: each may have created the tweet for all the publisher
+    // knows. It gives up without calling the share failed (which invites a manual repost) or
+    // posting it blind; an administrator looks and resolves it.
+    let harness = Harness::start_with(Backend::Sqlite, &[], |config| {
+        config.publishing.max_attempts = 2;
+        config.publishing.retry_delays_ms = vec![300];
+    })
+    .await;
+    let api = &harness.api;
+    let admin = harness.tenant("unknownco", &["alice"]).await;
+    let alice = harness.token("unknownco", "alice", &[Role::Advocate]);
+    let account = api.connect(&alice, "x", "alice-x").await.unwrap();
+    let mut shares = Vec::new();
+    for index in 0..3 {
+        let post = harness
+            .published_post(&admin, &format!("Unknown story {index}"))
+            .await;
+        harness.netsim.inject_on(
+            "x",
+            chorus_netsim::Fault::Status {
+                status: 503,
+                count: 2,
+            },
+        );
+        let share: Share = api
+            .post(
+                "/v1/shares",
+                &alice,
+                json!({"post_id": post.id, "account_id": account.id, "caption": format!("Unknown {index}")}),
+            )
+            .await
+            .unwrap();
+        let done = api
+            .wait_final(&alice, &share.id, Duration::from_secs(60))
+            .await
+            .unwrap();
+        assert_eq!(done.status, ShareStatus::Unconfirmed, "{done:?}");
+        assert!(
+            done.failure_reason
+                .as_deref()
+                .is_some_and(|reason| reason.contains("Service Unavailable")),
+            "{done:?}"
+        );
+        shares.push(share);
+    }
+    assert!(harness.netsim.posts_of("x").is_empty());
+
+    let path = |share: &Share| format!("/v1/shares/{}/resolve", share.id);
+    let refused = api
+        .post::<serde_json::Value>(&path(&shares[0]), &alice, json!({"outcome": "retry"}))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        refused.status, 403,
+        "only administrators resolve: {refused:?}"
+    );
+    let other_tenant = harness.tenant("elsewhere", &[]).await;
+    let refused = api
+        .post::<serde_json::Value>(
+            &path(&shares[0]),
+            &other_tenant,
+            json!({"outcome": "retry"}),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(refused.status, 404, "{refused:?}");
+
+    // Retry: the tweet is looked for, absent, then posted once.
+    let resolved: serde_json::Value = api
+        .post(&path(&shares[0]), &admin, json!({"outcome": "retry"}))
+        .await
+        .unwrap();
+    assert_eq!(resolved["outcome"], "retry");
+    let retried = eventually(Duration::from_secs(30), "the retry published", || async {
+        let share: Share = api
+            .get(&format!("/v1/shares/{}", shares[0].id), &alice)
+            .await
+            .ok()?;
+        (share.status == ShareStatus::Published).then_some(share)
+    })
+    .await;
+    let tweets = harness.netsim.posts_of("x");
+    assert_eq!(tweets.len(), 1, "{tweets:?}");
+    assert_eq!(retried.external_id.as_deref(), Some(tweets[0].urn.as_str()));
+
+    // Published: the administrator found it by hand.
+    let _: serde_json::Value = api
+        .post(
+            &path(&shares[1]),
+            &admin,
+            json!({"outcome": "published", "external_id": "1900000000000000001",
+                "external_url": "https://x.com/alice/status/1900000000000000001"}),
+        )
+        .await
+        .unwrap();
+    // Failed: it does not exist and must not be posted.
+    let _: serde_json::Value = api
+        .post(
+            &path(&shares[2]),
+            &admin,
+            json!({"outcome": "failed", "reason": "not on the timeline; the campaign is over"}),
+        )
+        .await
+        .unwrap();
+    let found = eventually(Duration::from_secs(30), "resolutions applied", || async {
+        let first: Share = api
+            .get(&format!("/v1/shares/{}", shares[1].id), &alice)
+            .await
+            .ok()?;
+        let second: Share = api
+            .get(&format!("/v1/shares/{}", shares[2].id), &alice)
+            .await
+            .ok()?;
+        (first.status == ShareStatus::Published && second.status == ShareStatus::Failed)
+            .then_some((first, second))
+    })
+    .await;
+    assert_eq!(found.0.external_id.as_deref(), Some("1900000000000000001"));
+    assert_eq!(
+        found.1.failure_reason.as_deref(),
+        Some("not on the timeline; the campaign is over")
+    );
+    // A share no longer unconfirmed is not resolved again.
+    let again = api
+        .post::<serde_json::Value>(&path(&shares[2]), &admin, json!({"outcome": "retry"}))
+        .await
+        .unwrap_err();
+    assert_eq!(again.status, 409, "{again:?}");
+    assert_eq!(harness.netsim.posts_of("x").len(), 1, "nothing else posted");
+    harness.stop().await;
+}

@@ -75,3 +75,38 @@ pub struct ShareMetrics {
     pub reshares: i64,
     pub impressions: i64,
 }
+
+/// How an administrator settles a share left `unconfirmed` (publishing gave up without
+/// knowing whether the post exists).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+#[schema(example = json!({"outcome": "published", "external_id": "urn:li:share:7141000000000000001",
+    "external_url": "https://www.linkedin.com/feed/update/urn:li:share:7141000000000000001/"}))]
+pub enum ShareResolution {
+    /// The post exists on the network (found by hand): the share is published with it.
+    Published {
+        external_id: String,
+        #[serde(default)]
+        external_url: Option<String>,
+    },
+    /// Look for the post again, and post it only if the network confirms it is absent.
+    Retry,
+    /// The post does not exist and must not be posted: the share fails with this reason.
+    Failed { reason: String },
+}
+
+/// What the gateway sends to publishing for `POST /v1/shares/{share_id}/resolve`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ResolveShare {
+    pub share_id: String,
+    pub resolution: ShareResolution,
+}
+
+/// A resolution taken: the share's state follows through the usual events.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(example = json!({"share_id": "01a252f2-69d3-7251-adf4-89bb23c37f10", "outcome": "retry"}))]
+pub struct ShareResolved {
+    pub share_id: String,
+    /// `published`, `retry` or `failed`.
+    pub outcome: String,
+}

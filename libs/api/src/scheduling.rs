@@ -91,6 +91,9 @@ pub enum ShareStatus {
     Failed,
     NeedsReconnect,
     Cancelled,
+    /// Publishing gave up without knowing whether the post exists (an attempt may have
+    /// reached the network and could not be found); an administrator resolves it.
+    Unconfirmed,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]

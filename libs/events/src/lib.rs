@@ -325,6 +325,13 @@ event!(
     "chorus.share.v1.ShareFailed"
 );
 event!(
+    share::v1::ShareUnconfirmed,
+    SHARE,
+    "unconfirmed",
+    1,
+    "chorus.share.v1.ShareUnconfirmed"
+);
+event!(
     share::v1::ShareNeedsReconnect,
     SHARE,
     "needs_reconnect",
@@ -545,6 +552,7 @@ pub fn catalogue() -> Vec<(String, &'static str)> {
         row::<share::v1::ShareDue>(),
         row::<share::v1::SharePublished>(),
         row::<share::v1::ShareFailed>(),
+        row::<share::v1::ShareUnconfirmed>(),
         row::<share::v1::ShareNeedsReconnect>(),
         row::<share::v1::ShareCancelled>(),
         row::<share::v1::AccountDisconnected>(),

@@ -140,6 +140,12 @@ pub struct PublishingConfig {
     /// a copy of a share's delivery that finds the lease held waits this long at most, and
     /// a publisher that dies holding one is taken over after it.
     pub lease_secs: u64,
+    /// Deliveries of a share before publishing gives up on it (it then ends failed, or
+    /// unconfirmed when an attempt may have reached the network).
+    pub max_attempts: i64,
+    /// Delays before the retries of a share, in milliseconds (±20% jitter); the last one
+    /// repeats.
+    pub retry_delays_ms: Vec<u64>,
 }
 
 impl PublishingConfig {
@@ -457,6 +463,8 @@ impl Default for Config {
                 publish_networks: String::new(),
                 concurrency: 32,
                 lease_secs: 30,
+                max_attempts: 8,
+                retry_delays_ms: vec![1_000, 5_000, 30_000, 120_000, 600_000],
             },
             engagement: EngagementConfig {
                 database_url: None,
@@ -570,6 +578,14 @@ pub const ENVIRONMENT: &[(&str, &str)] = &[
     (
         "CHORUS_PUBLISHING__LEASE_SECS",
         "a publication's lease: a copy of a delivery waits for it, a dead publisher's share is taken over after it [30]",
+    ),
+    (
+        "CHORUS_PUBLISHING__MAX_ATTEMPTS",
+        "deliveries of a share before publishing gives up (failed, or unconfirmed when it may exist) [8]",
+    ),
+    (
+        "CHORUS_PUBLISHING__RETRY_DELAYS_MS",
+        "delays before a share's retries, the last repeating [[1000,5000,30000,120000,600000]]",
     ),
     (
         "CHORUS_PUBLISHING__OAUTH_REDIRECT_URL",
@@ -834,6 +850,11 @@ impl Config {
         if self.publishing.concurrency == 0 {
             return Err(ConfigError::Invalid(
                 "publishing.concurrency must be at least 1".into(),
+            ));
+        }
+        if self.publishing.max_attempts < 1 || self.publishing.retry_delays_ms.is_empty() {
+            return Err(ConfigError::Invalid(
+                "publishing.max_attempts must be at least 1 and publishing.retry_delays_ms must name at least one delay".into(),
             ));
         }
         if !(4..=3_600).contains(&self.publishing.lease_secs) {

@@ -241,6 +241,7 @@ impl Api {
                     | ShareStatus::Failed
                     | ShareStatus::NeedsReconnect
                     | ShareStatus::Cancelled
+                    | ShareStatus::Unconfirmed
             );
             if done || tokio::time::Instant::now() > deadline {
                 return Ok(share);

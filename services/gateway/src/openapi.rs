@@ -17,7 +17,7 @@ use utoipa::OpenApi;
         content_routes::reject_submission, content_routes::create_survey, content_routes::list_surveys,
         content_routes::answer_survey, content_routes::survey_results,
         routes::list_accounts, routes::start_connect, routes::complete_connect, routes::disconnect_account, routes::connect_with_app_password,
-        routes::create_share, routes::my_slots, routes::set_my_slots, routes::list_shares, routes::get_share, routes::edit_share, routes::cancel_share, routes::share_stats,
+        routes::create_share, routes::my_slots, routes::set_my_slots, routes::list_shares, routes::get_share, routes::edit_share, routes::cancel_share, routes::resolve_share, routes::share_stats,
         routes::my_notifications, crate::live::stream, routes::mark_read,
     ),
     components(schemas(chorus_kit::error::Problem, chorus_kit::ErrorCode, chorus_kit::Role)),

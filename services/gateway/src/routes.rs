@@ -15,7 +15,8 @@ use chorus_api::identity::{
 };
 use chorus_api::notifications::{Inbox, NotificationRef};
 use chorus_api::publishing::{
-    Account, AccountRef, AccountStatus, CompleteConnect, ConnectStarted, StartConnect,
+    Account, AccountRef, AccountStatus, CompleteConnect, ConnectStarted, ResolveShare,
+    ShareResolution, ShareResolved, StartConnect,
 };
 use chorus_api::scheduling::{
     CreateShare, EditShare, PostingSlots, Share, ShareEdit, ShareRef, ShareRequest,
@@ -50,6 +51,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/me/slots", get(my_slots).put(set_my_slots))
         .route("/v1/shares/{share_id}", get(get_share).patch(edit_share))
         .route("/v1/shares/{share_id}/cancel", post(cancel_share))
+        .route("/v1/shares/{share_id}/resolve", post(resolve_share))
         .route("/v1/shares/{share_id}/stats", get(share_stats))
         .route("/v1/me/notifications", get(my_notifications))
         .route("/v1/me/notifications/stream", get(crate::live::stream))
@@ -535,6 +537,32 @@ pub async fn cancel_share(
         )
         .await?,
     ))
+}
+
+/// Settle a share left `unconfirmed` (administrators): publishing gave up without knowing
+/// whether the post exists. `published` records the post found on the network, `retry`
+/// looks for it again and posts it only if the network confirms it is absent, `failed` ends
+/// the share without posting. The share's status follows within moments.
+#[utoipa::path(post, path = "/v1/shares/{share_id}/resolve", tag = "shares", params(("share_id" = String, Path)),
+    request_body = ShareResolution,
+    responses((status = 202, description = "Resolution taken", body = ShareResolved),
+        (status = 401, body = chorus_kit::error::Problem), (status = 403, body = chorus_kit::error::Problem),
+        (status = 404, body = chorus_kit::error::Problem),
+        (status = 409, description = "The share is not unconfirmed", body = chorus_kit::error::Problem),
+        (status = 422, body = chorus_kit::error::Problem), (status = 503, body = chorus_kit::error::Problem)))]
+pub async fn resolve_share(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    Path(share_id): Path<String>,
+    ApiJson(resolution): ApiJson<ShareResolution>,
+) -> ServiceResult<(StatusCode, Json<ShareResolved>)> {
+    let request = ResolveShare {
+        share_id,
+        resolution,
+    };
+    let resolved: ShareResolved =
+        call(&state, "publishing", "share_resolve", &caller, &request).await?;
+    Ok((StatusCode::ACCEPTED, Json(resolved)))
 }
 
 /// Engagement totals of one share.

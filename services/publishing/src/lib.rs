@@ -7,6 +7,7 @@ mod keeper;
 mod lease;
 mod migration;
 mod publisher;
+mod resolve;
 
 use chorus_bus::rpc::RpcServer;
 use chorus_bus::{Bus, Outbox, endpoint};
@@ -126,8 +127,16 @@ pub async fn run(ctx: Context, shutdown: Shutdown) -> anyhow::Result<()> {
         )?,
         concurrency: ctx.config.publishing.concurrency,
         lease_duration: Duration::from_secs(ctx.config.publishing.lease_secs),
+        max_attempts: ctx.config.publishing.max_attempts,
+        retry_delays: ctx
+            .config
+            .publishing
+            .retry_delays_ms
+            .iter()
+            .map(|delay| Duration::from_millis(*delay))
+            .collect(),
     });
-    publisher::spawn(&bus, publisher, &published, shutdown.clone()).await?;
+    publisher::spawn(&bus, publisher.clone(), &published, shutdown.clone()).await?;
     let keeper = keeper::Keeper {
         accounts: accounts.clone(),
         refresh_margin: chrono::TimeDelta::seconds(
@@ -180,6 +189,7 @@ pub async fn run(ctx: Context, shutdown: Shutdown) -> anyhow::Result<()> {
         connect_with_app_password
     )?;
     endpoint!(server, "share_metrics", accounts, share_metrics)?;
+    endpoint!(server, "share_resolve", publisher, resolve)?;
     ctx.readiness.started(NAME);
     tracing::info!(service = NAME, "started");
     shutdown.cancelled().await;

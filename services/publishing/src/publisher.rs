@@ -85,6 +85,9 @@ pub struct Publisher {
     pub concurrency: usize,
     /// How long a publication's lease lasts unless renewed.
     pub lease_duration: Duration,
+    /// Deliveries of a share before giving up, and the delays between them.
+    pub max_attempts: i64,
+    pub retry_delays: Vec<Duration>,
 }
 
 /// What `begin_attempt` found.
@@ -152,12 +155,14 @@ pub async fn spawn(
         // The durable name carries the split: a new replica count starts new consumers
         // (deliveries already final are skipped by `begin_attempt`).
         let durable = format!("publishing-share-due-{network}-{ownership}");
-        let spec = ConsumerSpec::new(crate::NAME, durable)
+        let mut spec = ConsumerSpec::new(crate::NAME, durable)
             .concurrency(publisher.concurrency)
             .filter_subjects(chorus_events::share_due_filters(
                 network.as_str(),
                 ownership.partitions(),
             ));
+        spec.max_deliver = publisher.max_attempts;
+        spec.retry_delays = publisher.retry_delays.clone();
         let max_deliver = spec.max_deliver;
         let publisher = publisher.clone();
         consumer::spawn::<events::ShareDue, _, _>(
@@ -182,7 +187,7 @@ pub async fn spawn(
 }
 
 /// How one attempt ended.
-enum Attempt {
+pub(crate) enum Attempt {
     Published {
         posted: PostedRef,
         reconciled: bool,
@@ -194,6 +199,12 @@ enum Attempt {
         reason: String,
     },
     NeedsReconnect {
+        reason: String,
+    },
+    /// Gave up without knowing whether the post exists: an attempt may have reached the
+    /// network and could not be found or ruled out. Never posted again on its own, never
+    /// called failed: an administrator resolves it.
+    Unconfirmed {
         reason: String,
     },
     /// The lease could not be confirmed before a network call: another delivery took the
@@ -353,16 +364,19 @@ impl Publisher {
                         "gave up after {} attempts: {transient_reason}",
                         record.attempts
                     );
-                    return self
-                        .finish(
-                            record,
-                            lease,
-                            Attempt::Failed {
-                                code: error.code(),
-                                reason,
-                            },
-                        )
-                        .await;
+                    // An attempt that may have reached the network (this one, or an earlier
+                    // one never reconciled) leaves the share unconfirmed, never failed.
+                    let may_exist =
+                        matches!(error, NetworkError::OutcomeUnknown(_)) || record.in_flight;
+                    let outcome = if may_exist {
+                        Attempt::Unconfirmed { reason }
+                    } else {
+                        Attempt::Failed {
+                            code: error.code(),
+                            reason,
+                        }
+                    };
+                    return self.finish(record, lease, outcome).await;
                 }
                 span.record("outcome", error.code());
                 self.note_error(record, lease, &error).await?;
@@ -714,7 +728,7 @@ impl Publisher {
     }
 
     /// Records the final state and its event in one transaction.
-    async fn finish(
+    pub(crate) async fn finish(
         &self,
         record: &publication::Model,
         lease: &Lease,
@@ -808,6 +822,32 @@ impl Publisher {
                     )
                     .await?;
                 tracing::warn!(share_id = %record.share_id, network = %record.network, %reason, "account needs reconnecting");
+            }
+            Attempt::Unconfirmed { reason } => {
+                label = "unconfirmed";
+                row.status = Set("unconfirmed".to_string());
+                row.last_error = Set(Some(reason.clone()));
+                // Still possibly at the network: the next resolution reconciles first.
+                row.in_flight = Set(true);
+                record_outcome(&txn, row, lease).await?;
+                let event = events::ShareUnconfirmed {
+                    tenant_id: record.tenant_id.clone(),
+                    share_id: record.share_id.clone(),
+                    user_id: record.user_id.clone(),
+                    account_id: record.account_id.clone(),
+                    network: record.network.clone(),
+                    reason: reason.clone(),
+                    attempts: record.attempts as u32,
+                    unconfirmed_at: Some(chorus_events::to_timestamp(now)),
+                };
+                self.outbox
+                    .enqueue_with_id(
+                        &txn,
+                        &event,
+                        format!("share-unconfirmed-{}-{}", record.share_id, record.attempts),
+                    )
+                    .await?;
+                tracing::error!(share_id = %record.share_id, network = %record.network, %reason, "share unconfirmed: the post may exist, an administrator must resolve it");
             }
             Attempt::Abandoned { reason } => {
                 return Err(HandlerError::Retry(reason));

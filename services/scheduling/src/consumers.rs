@@ -34,6 +34,29 @@ pub async fn spawn(bus: &Bus, db: DatabaseConnection, shutdown: Shutdown) -> Res
         },
     )
     .await?;
+    let on_unconfirmed = db.clone();
+    consumer::spawn::<events::ShareUnconfirmed, _, _>(
+        bus,
+        db.clone(),
+        ConsumerSpec::new(crate::NAME, "scheduling-share-unconfirmed"),
+        shutdown.clone(),
+        move |delivery| {
+            let db = on_unconfirmed.clone();
+            async move {
+                let event = delivery.event;
+                set_final_status(
+                    &db,
+                    &delivery.event_id,
+                    &delivery.tenant_id,
+                    &event.share_id,
+                    "unconfirmed",
+                    &event.reason,
+                )
+                .await
+            }
+        },
+    )
+    .await?;
     let on_disconnected = db.clone();
     consumer::spawn::<events::AccountDisconnected, _, _>(
         bus,

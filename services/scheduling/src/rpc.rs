@@ -45,6 +45,7 @@ pub fn parse_status(status: &str) -> ShareStatus {
         "published" => ShareStatus::Published,
         "failed" => ShareStatus::Failed,
         "needs_reconnect" => ShareStatus::NeedsReconnect,
+        "unconfirmed" => ShareStatus::Unconfirmed,
         "cancelled" => ShareStatus::Cancelled,
         _ => ShareStatus::Scheduled,
     }

@@ -19,6 +19,8 @@ pub struct NetworkOutcome {
     pub failed: usize,
     pub needs_reconnect: usize,
     pub cancelled: usize,
+    /// Given up without knowing whether the post exists (an administrator resolves them).
+    pub unconfirmed: usize,
     /// Attempts that failed for a transient reason and were retried (publisher metrics).
     pub retried: u64,
     /// Refusals for a rate limit, each followed by a wait (publisher metrics).
@@ -104,6 +106,7 @@ impl Report {
             total.failed += outcome.failed;
             total.needs_reconnect += outcome.needs_reconnect;
             total.cancelled += outcome.cancelled;
+            total.unconfirmed += outcome.unconfirmed;
             total.retried += outcome.retried;
             total.rate_limited += outcome.rate_limited;
             total.limit_wait_secs += outcome.limit_wait_secs;
@@ -364,7 +367,13 @@ pub struct PublisherMetrics {
 
 /// Outcomes of `chorus_publish_outcomes_total` that end a share (anything else is an
 /// attempt that failed for a transient reason and was retried or given up).
-const FINAL_OUTCOMES: &[&str] = &["published", "reconciled", "failed", "needs_reconnect"];
+const FINAL_OUTCOMES: &[&str] = &[
+    "published",
+    "reconciled",
+    "failed",
+    "needs_reconnect",
+    "unconfirmed",
+];
 
 /// Reads the publishers' counters out of the Prometheus text exposition.
 pub fn publisher_metrics(text: &str) -> PublisherMetrics {

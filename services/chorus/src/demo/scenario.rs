@@ -674,6 +674,7 @@ impl Demo {
                             | ShareStatus::Failed
                             | ShareStatus::NeedsReconnect
                             | ShareStatus::Cancelled
+                            | ShareStatus::Unconfirmed
                     );
                     if is_final
                         && let Some(ids) = pending.get_mut(&index)
@@ -933,12 +934,14 @@ impl Demo {
                     ShareStatus::Failed => outcome.failed += 1,
                     ShareStatus::NeedsReconnect => outcome.needs_reconnect += 1,
                     ShareStatus::Cancelled => outcome.cancelled += 1,
+                    ShareStatus::Unconfirmed => outcome.unconfirmed += 1,
                     ShareStatus::Scheduled | ShareStatus::Due => outcome.pending += 1,
                 }
                 if let Some(reason) = &share.failure_reason {
                     let status = match share.status {
                         ShareStatus::NeedsReconnect => "needs reconnect",
                         ShareStatus::Cancelled => "cancelled",
+                        ShareStatus::Unconfirmed => "unconfirmed",
                         _ => "failed",
                     };
                     *outcome
