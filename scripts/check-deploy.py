@@ -657,6 +657,8 @@ def main() -> int:
     compose_variables = check_compose(facts, known, problems)
     print("check-deploy: alerts and dashboard")
     metrics_used = check_observability(facts, problems)
+    print("check-deploy: NATS durability")
+    check_nats_durability(problems)
 
     if problems.errors:
         print(f"check-deploy: FAILED, {len(problems.errors)} problem(s) above")
@@ -668,6 +670,28 @@ def main() -> int:
         + (f", {len(problems.notes)} note(s)" if problems.notes else "")
     )
     return 0
+
+
+def check_nats_durability(problems: Problems) -> None:
+    """Every NATS configuration shipped syncs each acknowledged write (sync_interval: always),
+    compose starts its server with one of them, and the production values keep 3 copies."""
+    configs = sorted((ROOT / "deploy" / "nats").glob("*.conf"))
+    for config in configs:
+        text = read(config)
+        if not re.search(r"^\s*sync_interval:\s*always\s*$", text, re.MULTILINE):
+            problems.error(f"{config.relative_to(ROOT)}: JetStream without `sync_interval: always`")
+    compose = yaml.safe_load(read(COMPOSE))
+    nats = compose.get("services", {}).get("nats", {})
+    command = nats.get("command", [])
+    mounted = [volume.split(":")[0] for volume in nats.get("volumes", []) if isinstance(volume, str)]
+    if "-c" not in command or not any(path.endswith(".conf") and (COMPOSE.parent / path).exists() for path in mounted):
+        problems.error("deploy/compose.yaml: nats must start with a configuration file of deploy/nats (sync_interval: always)")
+    if "sync_interval: always" not in read(CHART / "values.yaml"):
+        problems.error("helm/chorus/values.yaml: the recommended nats chart values must set sync_interval: always")
+    production = yaml.safe_load(read(PRODUCTION_VALUES))
+    if production.get("nats", {}).get("streamReplicas", 1) < 3:
+        problems.error("deploy/values-production.yaml: nats.streamReplicas must be 3 (one server lost loses nothing)")
+    print(f"  {len(configs)} NATS configuration(s), compose and the production values checked")
 
 
 def merge(base: dict, override: dict) -> dict:

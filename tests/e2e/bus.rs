@@ -18,7 +18,9 @@ async fn a_failing_batch_is_applied_message_by_message() {
         .await
         .unwrap();
     let bus = chorus_bus::Bus::connect(&nats.url()).await.unwrap();
-    bus.ensure_streams(1).await.unwrap();
+    bus.ensure_streams(&chorus_bus::StreamSettings::single())
+        .await
+        .unwrap();
     let url = format!(
         "sqlite://{}?mode=rwc",
         dir.path().join("db.sqlite").display()
@@ -137,7 +139,9 @@ async fn replicas_share_one_outbox_without_publishing_a_row_twice() {
         .await
         .unwrap();
     let bus = chorus_bus::Bus::connect(&nats.url()).await.unwrap();
-    bus.ensure_streams(1).await.unwrap();
+    bus.ensure_streams(&chorus_bus::StreamSettings::single())
+        .await
+        .unwrap();
     let admin_url = postgres_admin_url();
     let admin = chorus_kit::db::connect(&admin_url)
         .await
@@ -239,4 +243,143 @@ async fn a_panicking_handler_answers_an_internal_error_at_once() {
             .unwrap();
     assert_eq!(answer, 25);
     shutdown.cancel();
+}
+
+/// The embedded nats-server syncs every acknowledged write to disk (JetStream's default
+/// syncs every two minutes and loses acknowledged writes when the machine fails).
+#[tokio::test]
+async fn the_embedded_nats_server_syncs_every_write_before_acknowledging_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let nats = chorus::nats::NatsServer::start(&nats_server_bin(), &dir.path().join("nats"))
+        .await
+        .unwrap();
+    let varz: serde_json::Value = reqwest::get(format!("{}/varz", nats.monitor_url().unwrap()))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        varz["jetstream"]["config"]["sync_always"], true,
+        "{}",
+        varz["jetstream"]
+    );
+}
+
+/// Streams and buckets an operator changed keep their settings when Chorus starts again
+/// (they used to be created or updated at every start: a bucket's replicas and limits went
+/// back to Chorus's).
+#[tokio::test]
+async fn a_start_never_resets_what_an_operator_changed_on_streams_and_buckets() {
+    let dir = tempfile::tempdir().unwrap();
+    let nats = chorus::nats::NatsServer::start(&nats_server_bin(), &dir.path().join("nats"))
+        .await
+        .unwrap();
+    let bus = chorus_bus::Bus::connect(&nats.url()).await.unwrap();
+    let settings = chorus_bus::StreamSettings {
+        replicas: 1,
+        max_bytes: 64 * 1024 * 1024,
+        max_age: Duration::from_secs(7 * 86_400),
+    };
+    bus.ensure_streams(&settings).await.unwrap();
+    let mut share = bus.jetstream.get_stream("CHORUS_SHARE").await.unwrap();
+    let created = share.info().await.unwrap().config.clone();
+    assert_eq!(created.max_bytes, 64 * 1024 * 1024);
+    assert_eq!(created.max_age, Duration::from_secs(7 * 86_400));
+    // The operator gives the share stream and the idempotency bucket more room.
+    bus.jetstream
+        .update_stream(async_nats::jetstream::stream::Config {
+            max_bytes: 256 * 1024 * 1024,
+            ..created
+        })
+        .await
+        .unwrap();
+    let mut bucket = bus
+        .jetstream
+        .get_stream("KV_chorus_idempotency")
+        .await
+        .unwrap();
+    let bucket_config = bucket.info().await.unwrap().config.clone();
+    bus.jetstream
+        .update_stream(async_nats::jetstream::stream::Config {
+            max_age: Duration::from_secs(2 * 86_400),
+            ..bucket_config
+        })
+        .await
+        .unwrap();
+
+    bus.ensure_streams(&settings).await.unwrap();
+    let share_after = share.info().await.unwrap().config.clone();
+    assert_eq!(share_after.max_bytes, 256 * 1024 * 1024);
+    let bucket_after = bucket.info().await.unwrap().config.clone();
+    assert_eq!(bucket_after.max_age, Duration::from_secs(2 * 86_400));
+}
+
+fn process_alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        // A zombie (state Z) is dead, only not yet reaped.
+        .is_ok_and(|stat| !stat.split(") ").nth(1).unwrap_or("").starts_with('Z'))
+}
+
+/// `kill -9` of the all-in-one process takes its nats-server with it, and a start finds a
+/// server that outlived its parent on the same store and stops it before starting its own.
+#[tokio::test]
+async fn the_embedded_nats_server_dies_with_its_parent_and_a_start_takes_over_its_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut chorus = tokio::process::Command::new(env!("CARGO_BIN_EXE_chorus"))
+        .args(["run", "--target", "netsim"])
+        .env("CHORUS_NATS_SERVER_BIN", nats_server_bin())
+        .env("CHORUS_DATA_DIR", dir.path())
+        .env("CHORUS_NETSIM__LISTEN", "127.0.0.1:0")
+        .env("CHORUS_ADMIN_LISTEN", "127.0.0.1:0")
+        .env("CHORUS_LOG", "warn")
+        .env_remove("CHORUS_NATS_URL")
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let pid_file = dir.path().join("nats").join("chorus-nats.pid");
+    let mut child_pid = None;
+    for _ in 0..200 {
+        if let Some(pid) = std::fs::read_to_string(&pid_file)
+            .ok()
+            .and_then(|text| text.trim().parse::<u32>().ok())
+        {
+            child_pid = Some(pid);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let child_pid = child_pid.expect("the embedded nats-server started");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(process_alive(child_pid));
+    chorus.kill().await.unwrap();
+    let mut gone = false;
+    for _ in 0..100 {
+        if !process_alive(child_pid) {
+            gone = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(gone, "nats-server {child_pid} outlived its parent");
+
+    // A server left running on the store (its owner never stopped it): the next start stops
+    // it and serves the same store alone.
+    let store = dir.path().join("nats");
+    let first = chorus::nats::NatsServer::start(&nats_server_bin(), &store)
+        .await
+        .unwrap();
+    let left_behind = first.pid().unwrap();
+    std::mem::forget(first);
+    let second = chorus::nats::NatsServer::start(&nats_server_bin(), &store)
+        .await
+        .unwrap();
+    assert!(
+        !process_alive(left_behind),
+        "the earlier server was stopped"
+    );
+    let bus = chorus_bus::Bus::connect(&second.url()).await.unwrap();
+    bus.ensure_streams(&chorus_bus::StreamSettings::single())
+        .await
+        .unwrap();
 }

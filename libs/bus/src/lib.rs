@@ -65,6 +65,28 @@ pub fn url_credentials(url: &str) -> Option<(String, String)> {
     }
 }
 
+/// How the streams and buckets are created (existing ones are never changed).
+#[derive(Debug, Clone, Copy)]
+pub struct StreamSettings {
+    /// Copies of each stream and bucket (3 on a three-server NATS cluster).
+    pub replicas: usize,
+    /// Bytes each domain's stream keeps at most (-1: no limit).
+    pub max_bytes: i64,
+    /// How long each domain's stream keeps its messages.
+    pub max_age: Duration,
+}
+
+impl StreamSettings {
+    /// One copy, no byte limit, 30 days (tests and tools).
+    pub fn single() -> StreamSettings {
+        StreamSettings {
+            replicas: 1,
+            max_bytes: -1,
+            max_age: Duration::from_secs(30 * 24 * 3600),
+        }
+    }
+}
+
 impl Bus {
     pub fn new(client: async_nats::Client) -> Bus {
         let jetstream = jetstream::new(client.clone());
@@ -88,9 +110,11 @@ impl Bus {
         Ok(Bus::new(client))
     }
 
-    /// Creates the stream of every domain if missing (idempotent, safe from many processes),
-    /// with `replicas` copies on a NATS cluster.
-    pub async fn ensure_streams(&self, replicas: usize) -> Result<(), BusError> {
+    /// Creates the stream of every domain and the buckets if missing (idempotent, safe from
+    /// many processes). An existing stream or bucket is left as it is: replicas and limits
+    /// an operator changed (`nats stream edit`) are never reset by a start.
+    pub async fn ensure_streams(&self, settings: &StreamSettings) -> Result<(), BusError> {
+        let replicas = settings.replicas.max(1);
         for domain in DOMAINS {
             let config = stream::Config {
                 name: domain.stream.to_string(),
@@ -98,8 +122,12 @@ impl Bus {
                 storage: stream::StorageType::File,
                 retention: stream::RetentionPolicy::Limits,
                 duplicate_window: DUPLICATE_WINDOW,
-                max_age: Duration::from_secs(30 * 24 * 3600),
-                num_replicas: replicas.max(1),
+                max_age: settings.max_age,
+                // Past the limit the oldest messages go: history that consumers have read
+                // long ago; `chorus_consumer_pending` tells when a consumer falls behind.
+                max_bytes: settings.max_bytes,
+                discard: stream::DiscardPolicy::Old,
+                num_replicas: replicas,
                 ..Default::default()
             };
             self.jetstream
@@ -126,13 +154,18 @@ impl Bus {
                 history: 1,
                 max_age,
                 storage: stream::StorageType::File,
-                num_replicas: replicas.max(1),
+                num_replicas: replicas,
                 ..Default::default()
             };
-            self.jetstream
-                .create_or_update_key_value(config)
-                .await
-                .map_err(BusError::nats)?;
+            if self.jetstream.get_key_value(bucket).await.is_ok() {
+                continue;
+            }
+            if let Err(error) = self.jetstream.create_key_value(config).await {
+                // Another process created it meanwhile: that is the bucket.
+                if self.jetstream.get_key_value(bucket).await.is_err() {
+                    return Err(BusError::nats(error));
+                }
+            }
         }
         Ok(())
     }

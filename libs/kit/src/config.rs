@@ -40,8 +40,13 @@ pub struct Config {
     pub nats_url: Option<String>,
     /// The nats-server executable used when no NATS URL is set.
     pub nats_server_bin: String,
-    /// Replicas of each JetStream stream (3 on a three-server NATS cluster).
+    /// Replicas of each JetStream stream and bucket (3 on a three-server NATS cluster). Used
+    /// when a stream is created; an existing stream keeps what it has.
     pub nats_stream_replicas: usize,
+    /// Bytes each domain's stream keeps at most (when created; -1: no limit).
+    pub nats_stream_max_bytes: i64,
+    /// Days each domain's stream keeps its messages (when created).
+    pub nats_stream_max_age_days: u64,
     /// Base URL under which the gateway is reachable by the public (tracked links).
     pub public_url: String,
     /// Address of the health/readiness/metrics endpoint of this process.
@@ -406,6 +411,8 @@ impl Default for Config {
             nats_url: None,
             nats_server_bin: "nats-server".to_string(),
             nats_stream_replicas: 1,
+            nats_stream_max_bytes: 8 * 1024 * 1024 * 1024,
+            nats_stream_max_age_days: 30,
             public_url: "http://127.0.0.1:8080".to_string(),
             admin_listen: "127.0.0.1:9600".to_string(),
             log_format: "pretty".to_string(),
@@ -504,6 +511,18 @@ pub const ENVIRONMENT: &[(&str, &str)] = &[
     (
         "CHORUS_DATA_DIR",
         "folder of the embedded default: SQLite files, nats-server storage, generated keys [chorus-data]",
+    ),
+    (
+        "CHORUS_NATS_STREAM_REPLICAS",
+        "copies of each stream and bucket when created (3 on a three-server NATS cluster) [1]",
+    ),
+    (
+        "CHORUS_NATS_STREAM_MAX_BYTES",
+        "bytes each domain's stream keeps at most when created, oldest dropped first (-1: none) [8589934592]",
+    ),
+    (
+        "CHORUS_NATS_STREAM_MAX_AGE_DAYS",
+        "days each domain's stream keeps its messages when created [30]",
     ),
     (
         "CHORUS_NATS_URL",

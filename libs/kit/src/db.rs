@@ -28,7 +28,10 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
     let db = Database::connect(options).await?;
     if is_sqlite {
         db.execute_unprepared(
-            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=10000;",
+            // FULL: a commit is on disk before it returns, so what a service promised (a
+            // share accepted, an outbox row, a publication's attempt) survives the machine
+            // failing, not only the process (NORMAL loses the last commits of WAL mode then).
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA busy_timeout=10000;",
         )
         .await?;
     }
@@ -62,7 +65,20 @@ pub async fn connect_and_migrate<M: MigratorTrait>(url: &str) -> Result<Database
         M::up(&txn, None).await?;
         txn.commit().await?;
     } else {
-        M::up(&db, None).await?;
+        // Two processes starting on one file (a second publisher beside the all-in-one)
+        // race on the migrations table: the loser finds them applied on its next try.
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            match M::up(&db, None).await {
+                Ok(()) => break,
+                Err(error) if tries < 5 => {
+                    tracing::warn!(%error, tries, "migration raced another process, trying again");
+                    tokio::time::sleep(Duration::from_millis(200 * tries)).await;
+                }
+                Err(error) => return Err(error),
+            }
+        }
     }
     Ok(db)
 }
@@ -212,4 +228,29 @@ pub async fn personal_data(
         out.insert(table.table.to_string(), serde_json::Value::Array(rows));
     }
     Ok(serde_json::Value::Object(out))
+}
+
+#[cfg(test)]
+mod durability_tests {
+    use sea_orm::ConnectionTrait;
+
+    #[tokio::test]
+    async fn sqlite_commits_are_synced_before_they_return() {
+        let folder = tempfile::tempdir().unwrap();
+        let url = format!(
+            "sqlite://{}?mode=rwc",
+            folder.path().join("db.sqlite").display()
+        );
+        let db = super::connect(&url).await.unwrap();
+        let row = db
+            .query_one_raw(sea_orm::Statement::from_string(
+                db.get_database_backend(),
+                "PRAGMA synchronous",
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        let level: i32 = row.try_get_by_index(0).unwrap();
+        assert_eq!(level, 2, "PRAGMA synchronous = FULL (2)");
+    }
 }

@@ -105,7 +105,12 @@ pub async fn start_with_netsim(
         }
     };
     let bus = chorus_bus::Bus::connect(&nats_url).await?;
-    bus.ensure_streams(config.nats_stream_replicas).await?;
+    bus.ensure_streams(&chorus_bus::StreamSettings {
+        replicas: config.nats_stream_replicas,
+        max_bytes: config.nats_stream_max_bytes,
+        max_age: std::time::Duration::from_secs(config.nats_stream_max_age_days.max(1) * 86_400),
+    })
+    .await?;
     let readiness = chorus_kit::admin::Readiness::default();
     readiness.register("nats", chorus_kit::admin::nats_check(bus.client.clone()));
     let admin_address =
