@@ -383,3 +383,70 @@ async fn the_embedded_nats_server_dies_with_its_parent_and_a_start_takes_over_it
         .await
         .unwrap();
 }
+
+/// A consumer takes from JetStream no more messages than its handlers can start: messages
+/// that wait for a free handler wait on the server, where `ack_wait` does not run, so none is
+/// delivered twice while its first delivery waits (they used to wait in the client's buffer
+/// past `ack_wait` and come back as second deliveries of messages still unhandled).
+#[tokio::test]
+async fn messages_waiting_for_a_handler_are_not_redelivered_meanwhile() {
+    spans();
+    let dir = tempfile::tempdir().unwrap();
+    let nats = chorus::nats::NatsServer::start(&nats_server_bin(), &dir.path().join("nats"))
+        .await
+        .unwrap();
+    let bus = chorus_bus::Bus::connect(&nats.url()).await.unwrap();
+    bus.ensure_streams(&chorus_bus::StreamSettings::single())
+        .await
+        .unwrap();
+    let url = format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("db.sqlite").display()
+    );
+    let db = chorus_kit::db::connect_and_migrate::<chorus_engagement::migration::Migrator>(&url)
+        .await
+        .unwrap();
+    for index in 0..8 {
+        let click = LinkClicked {
+            tenant_id: "t1".into(),
+            link_code: format!("slow{index}"),
+            ..Default::default()
+        };
+        bus.publish_event(&click, "test").await.unwrap();
+    }
+    // Two handlers at a time, 700 ms each, `ack_wait` of 1 s: the last messages wait about
+    // 2.8 s for a handler.
+    let mut spec = ConsumerSpec::new("test", "test-slow").concurrency(2);
+    spec.ack_wait = Duration::from_secs(1);
+    let handled: Arc<Mutex<Vec<(String, i64)>>> = Arc::default();
+    let shutdown = chorus_kit::Shutdown::new();
+    {
+        let handled = handled.clone();
+        consumer::spawn::<LinkClicked, _, _>(&bus, db, spec, shutdown.clone(), move |delivery| {
+            let handled = handled.clone();
+            async move {
+                handled
+                    .lock()
+                    .unwrap()
+                    .push((delivery.event.link_code.clone(), delivery.delivered));
+                tokio::time::sleep(Duration::from_millis(700)).await;
+                Ok(())
+            }
+        })
+        .await
+        .unwrap();
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while handled.lock().unwrap().len() < 8 {
+        assert!(tokio::time::Instant::now() < deadline, "{handled:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    shutdown.cancel();
+    let handled = handled.lock().unwrap().clone();
+    assert_eq!(handled.len(), 8, "each message handled once: {handled:?}");
+    assert!(
+        handled.iter().all(|(_, delivered)| *delivered == 1),
+        "first deliveries only: {handled:?}"
+    );
+}

@@ -80,6 +80,10 @@ pub struct CreateShare {
     pub image_url: Option<String>,
     #[serde(default)]
     pub image_alt: Option<String>,
+    /// The request's Idempotency-Key, hashed with its caller: a retry of the same request
+    /// returns the share it created instead of a second one.
+    #[serde(default)]
+    pub request_key: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]

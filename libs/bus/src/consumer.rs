@@ -225,33 +225,84 @@ where
     Fut: Future<Output = Result<(), HandlerError>> + Send + 'static,
 {
     let consumer = durable_consumer::<E>(bus, &spec).await?;
-    let messages = consumer.messages().await.map_err(BusError::nats)?;
     let handler = Arc::new(handler);
     let spec = Arc::new(spec);
     let task = tokio::spawn(async move {
-        let concurrency = spec.concurrency;
-        let lag_task = tokio::spawn(report_lag(consumer, spec.clone(), shutdown.clone()));
-        messages
-            .take_until(shutdown.cancelled_owned())
-            .for_each_concurrent(concurrency, |message| {
-                let handler = handler.clone();
-                let spec = spec.clone();
-                let db = db.clone();
-                async move {
-                    match message {
-                        Ok(message) => handle_one::<E, F, Fut>(message, &spec, &db, handler.as_ref()).await,
-                        Err(error) => {
-                            tracing::warn!(consumer = %spec.durable, %error, "consumer stream error");
-                            tokio::time::sleep(Duration::from_millis(200)).await;
-                        }
+        let lag_task = tokio::spawn(report_lag(consumer.clone(), spec.clone(), shutdown.clone()));
+        // One slot per handler. A pull asks for as many messages as there are free slots, so
+        // that no message waits in this process for a handler: waiting on the server, it
+        // does not run down `ack_wait` (a buffered message past it came back as a second
+        // delivery of a message not yet handled, and spent one of its deliveries).
+        let slots = Arc::new(tokio::sync::Semaphore::new(spec.concurrency));
+        let mut running = tokio::task::JoinSet::new();
+        while !shutdown.is_cancelled() {
+            let first = tokio::select! {
+                permit = slots.clone().acquire_owned() => permit.expect("slots never close"),
+                () = shutdown.cancelled() => break,
+            };
+            let mut permits = vec![first];
+            while let Ok(permit) = slots.clone().try_acquire_owned() {
+                permits.push(permit);
+            }
+            let pull = consumer
+                .batch()
+                .max_messages(permits.len())
+                .expires(PULL_EXPIRES)
+                .messages()
+                .await;
+            let mut batch = match pull {
+                Ok(batch) => batch,
+                Err(error) => {
+                    tracing::warn!(consumer = %spec.durable, %error, "pull request failed");
+                    drop(permits);
+                    tokio::select! {
+                        () = tokio::time::sleep(Duration::from_millis(200)) => {}
+                        () = shutdown.cancelled() => {}
                     }
+                    continue;
                 }
-            })
-            .await;
+            };
+            loop {
+                let next = tokio::select! {
+                    next = batch.next() => next,
+                    () = shutdown.cancelled() => None,
+                };
+                match next {
+                    Some(Ok(message)) => {
+                        let Some(permit) = permits.pop() else {
+                            // More than asked for: never by JetStream's contract.
+                            tracing::error!(consumer = %spec.durable, "a pull delivered more messages than it asked for");
+                            break;
+                        };
+                        let handler = handler.clone();
+                        let spec = spec.clone();
+                        let db = db.clone();
+                        running.spawn(async move {
+                            handle_one::<E, F, Fut>(message, &spec, &db, handler.as_ref()).await;
+                            drop(permit);
+                        });
+                    }
+                    Some(Err(error)) => {
+                        tracing::warn!(consumer = %spec.durable, %error, "consumer stream error");
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                        break;
+                    }
+                    None => break,
+                }
+            }
+            // Slots asked for but not filled go back for the next pull.
+            drop(permits);
+            while running.try_join_next().is_some() {}
+        }
+        // Stop taking work; let the handlers under way finish.
+        while running.join_next().await.is_some() {}
         lag_task.abort();
     });
     Ok(task)
 }
+
+/// How long a pull waits on the server for messages before it is asked again.
+const PULL_EXPIRES: Duration = Duration::from_secs(5);
 
 /// Starts a durable consumer of event type `E` whose handler takes the messages that are
 /// ready together (up to `max_batch`), so that one transaction (one commit, one fsync)

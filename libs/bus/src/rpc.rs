@@ -200,10 +200,11 @@ where
                 RequestErrorKind::NoResponders => {
                     ServiceError::unavailable(format!("no service answers {subject}"))
                 }
+                // Sent, and maybe acted on: only the answer is missing.
                 RequestErrorKind::TimedOut => {
-                    ServiceError::unavailable(format!("{subject} did not answer in time"))
+                    ServiceError::outcome_unknown(format!("{subject} did not answer in time"))
                 }
-                _ => ServiceError::unavailable(format!("{subject} failed: {error}")),
+                _ => ServiceError::outcome_unknown(format!("{subject} failed: {error}")),
             }
         })?;
     if let Some(headers) = &response.headers

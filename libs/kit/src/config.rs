@@ -411,7 +411,9 @@ impl Default for Config {
             nats_url: None,
             nats_server_bin: "nats-server".to_string(),
             nats_stream_replicas: 1,
-            nats_stream_max_bytes: 8 * 1024 * 1024 * 1024,
+            // JetStream reserves a stream's max_bytes from the server's storage when it creates
+            // the stream: a limit is the operator's to size against their disks.
+            nats_stream_max_bytes: -1,
             nats_stream_max_age_days: 30,
             public_url: "http://127.0.0.1:8080".to_string(),
             admin_listen: "127.0.0.1:9600".to_string(),
@@ -518,7 +520,7 @@ pub const ENVIRONMENT: &[(&str, &str)] = &[
     ),
     (
         "CHORUS_NATS_STREAM_MAX_BYTES",
-        "bytes each domain's stream keeps at most when created, oldest dropped first (-1: none) [8589934592]",
+        "bytes each domain's stream keeps at most when created (reserved from the server's storage), oldest dropped first; -1: none [-1]",
     ),
     (
         "CHORUS_NATS_STREAM_MAX_AGE_DAYS",

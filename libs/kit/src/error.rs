@@ -76,7 +76,16 @@ impl ErrorCode {
 pub struct ServiceError {
     pub code: ErrorCode,
     pub message: String,
+    /// The request may have taken effect: it reached the service, whose answer was lost
+    /// (a timeout). A retry must not assume it did nothing.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub outcome_unknown: bool,
 }
+
+/// Marks a response whose request may have taken effect (`ServiceError::outcome_unknown`),
+/// for the layers that decide what a retry may do (idempotency keys).
+#[derive(Debug, Clone, Copy)]
+pub struct OutcomeUnknown;
 
 pub type ServiceResult<T> = Result<T, ServiceError>;
 
@@ -85,6 +94,15 @@ impl ServiceError {
         ServiceError {
             code,
             message: message.into(),
+            outcome_unknown: false,
+        }
+    }
+
+    /// The service may have acted, but its answer never came (503).
+    pub fn outcome_unknown(message: impl Into<String>) -> Self {
+        ServiceError {
+            outcome_unknown: true,
+            ..Self::new(ErrorCode::Unavailable, message)
         }
     }
     pub fn not_found(message: impl Into<String>) -> Self {
@@ -186,6 +204,9 @@ impl axum::response::IntoResponse for ServiceError {
             axum::http::header::CONTENT_TYPE,
             axum::http::HeaderValue::from_static("application/problem+json"),
         );
+        if self.outcome_unknown {
+            response.extensions_mut().insert(OutcomeUnknown);
+        }
         response
     }
 }

@@ -84,6 +84,11 @@ pub async fn follow_user_changes(
 /// An authenticated caller whose tenant and user exist (operators are not tenant members).
 pub struct Authenticated(pub Caller);
 
+/// A caller already authenticated by a layer before the handler (the idempotency layer scopes
+/// keys to it), with how they authenticated: the extractor takes it instead of asking again.
+#[derive(Clone)]
+pub struct ResolvedCaller(pub Caller, pub String);
+
 impl FromRequestParts<AppState> for Authenticated {
     type Rejection = ServiceError;
 
@@ -91,7 +96,10 @@ impl FromRequestParts<AppState> for Authenticated {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let (caller, via) = authenticate(parts, state).await?;
+        let (caller, via) = match parts.extensions.get::<ResolvedCaller>() {
+            Some(ResolvedCaller(caller, via)) => (caller.clone(), via.clone()),
+            None => authenticate(parts, state).await?,
+        };
         if let Some(slot) = parts.extensions.get::<crate::audit::CallerSlot>() {
             slot.fill(&caller, via);
         }
@@ -100,7 +108,10 @@ impl FromRequestParts<AppState> for Authenticated {
 }
 
 /// The caller of a request and how they authenticated (`token`, `api_key:<id>`).
-async fn authenticate(parts: &Parts, state: &AppState) -> Result<(Caller, String), ServiceError> {
+pub(crate) async fn authenticate(
+    parts: &Parts,
+    state: &AppState,
+) -> Result<(Caller, String), ServiceError> {
     {
         let header = parts
             .headers

@@ -1,7 +1,8 @@
 //! `Idempotency-Key` on every `POST` under `/v1`: a client that retries a request it did
 //! not hear back from gets the first response again instead of a second effect.
 //!
-//! - The key is scoped to the caller (tenant and user from the verified token) and kept in
+//! - The key is scoped to the caller as authenticated (tenant, user and credential, whatever
+//!   the credential: OpenID Connect, API key or development token) and kept in
 //!   the `chorus_idempotency` key-value bucket for 24 hours, so every gateway replica sees
 //!   it and a restart forgets nothing.
 //! - Same key, same request (method, path, query and body): the stored status, body and
@@ -10,7 +11,11 @@
 //! - Same key while the first request is still running: 409 with `Retry-After`; a
 //!   reservation left by a gateway that stopped mid-request is taken over after
 //!   [`ABANDONED_AFTER`].
-//! - Server errors (5xx) are not kept: the reservation is released so the retry runs again.
+//! - Server errors (5xx) are not kept: the reservation is released so the retry runs again,
+//!   unless the request may have taken effect (a service reached but whose answer was lost):
+//!   the key then stays reserved as "outcome unknown" and a retry answers 409 with
+//!   `Retry-After` until [`ABANDONED_AFTER`]; share creation also de-duplicates by the key
+//!   in scheduling, so a retry after that never creates a second share.
 
 use crate::AppState;
 use async_nats::jetstream::kv;
@@ -46,7 +51,7 @@ const KEPT_HEADERS: [HeaderName; 3] = [header::CONTENT_TYPE, header::LOCATION, h
 static OUTCOMES: LazyLock<chorus_telemetry::metrics::IntCounterVec> = LazyLock::new(|| {
     chorus_telemetry::metrics::counter_vec(
         "chorus_gateway_idempotency_total",
-        "POST requests with an Idempotency-Key, by outcome (executed, replayed, mismatch, in_flight, released, invalid, unavailable)",
+        "POST requests with an Idempotency-Key, by outcome (executed, replayed, mismatch, in_flight, unknown, released, invalid, unavailable)",
         &["outcome"],
     )
 });
@@ -58,6 +63,9 @@ struct Record {
     fingerprint: String,
     started_at_ms: i64,
     response: Option<Kept>,
+    /// The request reached a service whose answer was lost: it may have taken effect.
+    #[serde(default)]
+    outcome_unknown: bool,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -112,6 +120,12 @@ pub fn bucket_key(tenant: &str, user: &str, key: &str) -> String {
         hasher.update(piece.as_bytes());
     }
     format!("k{}", hex(&hasher.finalize()))
+}
+
+/// The bucket key of a caller's key: scoped to the tenant, the user and the credential they
+/// authenticated with (`token`, `api_key:<id>`).
+pub fn scoped_key(tenant: &str, user: &str, via: &str, key: &str) -> String {
+    bucket_key(tenant, &format!("{user}\n{via}"), key)
 }
 
 fn fingerprint(method: &Method, uri: &axum::http::Uri, body: &[u8]) -> String {
@@ -172,18 +186,15 @@ pub async fn layer(State(state): State<AppState>, request: Request, next: Next) 
             ))
             .into_response();
         };
-        // The scope is the verified caller; without a valid token the handler refuses the
-        // request anyway, so it runs unguarded and says why.
-        let claimed = request
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.strip_prefix("Bearer "))
-            .and_then(|token| chorus_kit::auth::verify(&state.dev_signing_key, token).ok());
-        let Some(claimed) = claimed else {
-            return next.run(request).await;
+        // The scope is the caller as the handler will see them; a request that does not
+        // authenticate is refused by its handler, so it runs unguarded.
+        let (mut parts, body) = request.into_parts();
+        let Ok((caller, via)) = crate::auth::authenticate(&parts, &state).await else {
+            return next.run(Request::from_parts(parts, body)).await;
         };
-        let (parts, body) = request.into_parts();
+        parts
+            .extensions
+            .insert(crate::auth::ResolvedCaller(caller.clone(), via.clone()));
         let body = match axum::body::to_bytes(body, MAX_REQUEST_BYTES).await {
             Ok(body) => body,
             Err(_) => {
@@ -195,7 +206,7 @@ pub async fn layer(State(state): State<AppState>, request: Request, next: Next) 
             }
         };
         let fingerprint = fingerprint(&parts.method, &parts.uri, &body);
-        let stored_key = bucket_key(&claimed.tenant_id, &claimed.user_id, &key);
+        let stored_key = scoped_key(&caller.tenant_id, &caller.user_id, &via, &key);
         let request = Request::from_parts(parts, Body::from(body));
         guarded(&state.idempotency, &stored_key, fingerprint, request, next).await
     }
@@ -210,10 +221,12 @@ async fn guarded(
     request: Request,
     next: Next,
 ) -> Response {
+    let started_at_ms = now_ms();
     let reservation = Record {
         fingerprint: fingerprint.clone(),
-        started_at_ms: now_ms(),
+        started_at_ms,
         response: None,
+        outcome_unknown: false,
     };
     let reservation = Bytes::from(serde_json::to_vec(&reservation).unwrap_or_default());
     let revision = match bucket.create(key, reservation.clone()).await {
@@ -244,6 +257,18 @@ async fn guarded(
                 return kept.into_response();
             }
             let age = now_ms() - record.started_at_ms;
+            if record.outcome_unknown && age < ABANDONED_AFTER.as_millis() as i64 {
+                count("unknown");
+                let wait_secs = (ABANDONED_AFTER.as_millis() as i64 - age).div_euclid(1000) + 1;
+                let mut response = ServiceError::conflict(
+                    "the first request with this Idempotency-Key may have taken effect and its outcome is not known yet; retry after the time in Retry-After",
+                )
+                .into_response();
+                if let Ok(value) = HeaderValue::try_from(wait_secs.to_string()) {
+                    response.headers_mut().insert(header::RETRY_AFTER, value);
+                }
+                return response;
+            }
             if age < ABANDONED_AFTER.as_millis() as i64 {
                 count("in_flight");
                 let mut response = ServiceError::conflict(
@@ -272,6 +297,25 @@ async fn guarded(
 
     let response = next.run(request).await;
     let (parts, body) = response.into_parts();
+    if parts
+        .extensions
+        .get::<chorus_kit::error::OutcomeUnknown>()
+        .is_some()
+    {
+        // Neither replayed nor released: a retry waits until the first is known or abandoned.
+        count("unknown");
+        let record = Record {
+            fingerprint,
+            started_at_ms,
+            response: None,
+            outcome_unknown: true,
+        };
+        let record = Bytes::from(serde_json::to_vec(&record).unwrap_or_default());
+        if let Err(error) = bucket.update(key, record, revision).await {
+            tracing::warn!(%error, "the unknown outcome of an Idempotency-Key could not be kept");
+        }
+        return Response::from_parts(parts, body);
+    }
     let body = match axum::body::to_bytes(body, usize::MAX).await {
         Ok(body) => body,
         Err(error) => {
@@ -306,6 +350,7 @@ async fn guarded(
         fingerprint,
         started_at_ms: now_ms(),
         response: Some(kept),
+        outcome_unknown: false,
     };
     let record = Bytes::from(serde_json::to_vec(&record).unwrap_or_default());
     if let Err(error) = bucket.update(key, record, revision).await {

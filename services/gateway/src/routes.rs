@@ -372,6 +372,7 @@ pub async fn complete_connect(
 pub async fn create_share(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
+    headers: axum::http::HeaderMap,
     ApiJson(request): ApiJson<ShareRequest>,
 ) -> ServiceResult<(StatusCode, Json<Share>)> {
     caller.require_any(&[Role::Advocate])?;
@@ -407,6 +408,13 @@ pub async fn create_share(
         link_url: checked.link_url,
         image_url: checked.image_url,
         image_alt: checked.image_alt,
+        // Scheduling de-duplicates by it: a retry after an answer was lost never creates a
+        // second share, even once the gateway's record of the key is gone.
+        request_key: headers
+            .get(crate::idempotency::HEADER)
+            .and_then(|value| value.to_str().ok())
+            .filter(|key| crate::idempotency::valid_key(key))
+            .map(|key| crate::idempotency::bucket_key(&caller.tenant_id, &caller.user_id, key)),
     };
     let share: Share = call(&state, "scheduling", "share_create", &caller, &create).await?;
     Ok((StatusCode::CREATED, Json(share)))

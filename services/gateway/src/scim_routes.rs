@@ -77,7 +77,7 @@ impl From<ServiceError> for ScimError {
 
 impl IntoResponse for ScimError {
     fn into_response(self) -> Response {
-        let ServiceError { code, message } = self.0;
+        let ServiceError { code, message, .. } = self.0;
         let status = match code {
             // SCIM answers malformed or invalid input with 400.
             ErrorCode::Invalid => 400,

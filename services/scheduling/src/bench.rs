@@ -82,6 +82,7 @@ pub async fn seed_shares(
                     published_at: Set(None),
                     updated_at: Set(now),
                     slot_at: Set(None),
+                    request_key: Set(None),
                 });
                 ids.push(id);
             }

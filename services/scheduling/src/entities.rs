@@ -32,6 +32,8 @@ pub mod share {
         pub updated_at: DateTimeUtc,
         /// The posting slot the share holds, when it was placed into one.
         pub slot_at: Option<DateTimeUtc>,
+        /// The (hashed) Idempotency-Key of the request that created the share.
+        pub request_key: Option<String>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -11,6 +11,7 @@ impl MigratorTrait for Migrator {
             Box::new(Initial),
             Box::new(ShareImages),
             Box::new(PostingSlots),
+            Box::new(ShareRequestKeys),
         ]
     }
 }
@@ -164,5 +165,42 @@ impl MigrationTrait for PostingSlots {
                     .to_owned(),
             )
             .await
+    }
+}
+
+/// The client's Idempotency-Key of the request that created a share (hashed with the caller
+/// by the gateway): a retry of that request returns the share instead of a second one.
+struct ShareRequestKeys;
+
+impl MigrationName for ShareRequestKeys {
+    fn name(&self) -> &str {
+        "m20261207_000100_scheduling_share_request_keys"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for ShareRequestKeys {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(Alias::new("shares"))
+                    .add_column(string_null(Alias::new("request_key")))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("shares_one_per_request_key")
+                    .table(Alias::new("shares"))
+                    .col(Alias::new("tenant_id"))
+                    .col(Alias::new("user_id"))
+                    .col(Alias::new("request_key"))
+                    .unique()
+                    .to_owned(),
+            )
+            .await?;
+        Ok(())
     }
 }

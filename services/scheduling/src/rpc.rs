@@ -145,6 +145,10 @@ impl Scheduling {
     #[tracing::instrument(skip_all, fields(tenant_id = %caller.tenant_id, share_id = tracing::field::Empty))]
     pub async fn create_share(&self, caller: Caller, request: CreateShare) -> ServiceResult<Share> {
         caller.require_any(&[Role::Advocate])?;
+        if let Some(existing) = self.share_of_request(&caller, &request).await? {
+            tracing::info!(share_id = %existing.id, "share creation repeated with its key, the first share returned");
+            return Ok(to_share(existing, &self.public_url));
+        }
         let network = Network::parse(&request.network)
             .ok_or_else(|| ServiceError::invalid(format!("unknown network {}", request.network)))?;
         let now = chrono::Utc::now();
@@ -202,6 +206,7 @@ impl Scheduling {
             published_at: Set(None),
             updated_at: Set(now),
             slot_at: Set(slot_at),
+            request_key: Set(request.request_key.clone()),
         };
         let requested = events::ShareRequested {
             tenant_id: caller.tenant_id.clone(),
@@ -224,16 +229,28 @@ impl Scheduling {
             target_url,
         };
         let txn = self.db.begin().await?;
-        let model = share::Entity::insert(model)
-            .exec_with_returning(&txn)
-            .await
-            .map_err(|error| match error.sql_err() {
-                // Another share of the advocate took the same slot a moment before.
-                Some(sea_orm::SqlErr::UniqueConstraintViolation(_)) if slot_at.is_some() => {
-                    ServiceError::conflict("that slot was taken meanwhile: ask again")
+        let inserted = share::Entity::insert(model).exec_with_returning(&txn).await;
+        let model = match inserted {
+            Ok(model) => model,
+            Err(error) => {
+                let unique = matches!(
+                    error.sql_err(),
+                    Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
+                );
+                drop(txn);
+                // The same request, retried while the first was being written.
+                if unique && let Some(existing) = self.share_of_request(&caller, &request).await? {
+                    return Ok(to_share(existing, &self.public_url));
                 }
-                _ => ServiceError::from(error),
-            })?;
+                // Another share of the advocate took the same slot a moment before.
+                if unique && slot_at.is_some() {
+                    return Err(ServiceError::conflict(
+                        "that slot was taken meanwhile: ask again",
+                    ));
+                }
+                return Err(ServiceError::from(error));
+            }
+        };
         self.outbox.enqueue(&txn, &requested).await?;
         self.outbox.enqueue(&txn, &scheduled).await?;
         txn.commit().await?;
@@ -241,6 +258,23 @@ impl Scheduling {
         self.wake_due_loop.notify_one();
         tracing::info!(network = %network, due_at = %due_at, "share scheduled");
         Ok(to_share(model, &self.public_url))
+    }
+
+    /// The share an earlier request with the same key created, if any.
+    async fn share_of_request(
+        &self,
+        caller: &Caller,
+        request: &CreateShare,
+    ) -> ServiceResult<Option<share::Model>> {
+        let Some(key) = &request.request_key else {
+            return Ok(None);
+        };
+        Ok(share::Entity::find()
+            .filter(share::Column::TenantId.eq(caller.tenant_id.clone()))
+            .filter(share::Column::UserId.eq(caller.user_id.clone()))
+            .filter(share::Column::RequestKey.eq(key.clone()))
+            .one(&self.db)
+            .await?)
     }
 
     /// When a share asked for `requested` goes out: then, unless other shares of the post go
