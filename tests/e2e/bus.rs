@@ -450,3 +450,86 @@ async fn messages_waiting_for_a_handler_are_not_redelivered_meanwhile() {
         "first deliveries only: {handled:?}"
     );
 }
+
+/// An outbox row that JetStream refuses (here: a subject no stream takes) waits with its own
+/// back-off while the rows behind it go out, and after repeated refusals is set aside as dead
+/// instead of being published again every round. (It used to stop the relay at that row: the
+/// rows behind it were never marked sent and were published again every few seconds.)
+#[tokio::test]
+async fn a_refused_outbox_row_neither_blocks_the_rows_behind_it_nor_comes_back_forever() {
+    use sea_orm::{ActiveValue::Set, EntityTrait};
+    let dir = tempfile::tempdir().unwrap();
+    let nats = chorus::nats::NatsServer::start(&nats_server_bin(), &dir.path().join("nats"))
+        .await
+        .unwrap();
+    let bus = chorus_bus::Bus::connect(&nats.url()).await.unwrap();
+    bus.ensure_streams(&chorus_bus::StreamSettings::single())
+        .await
+        .unwrap();
+    let url = format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("db.sqlite").display()
+    );
+    let db = chorus_kit::db::connect_and_migrate::<chorus_engagement::migration::Migrator>(&url)
+        .await
+        .unwrap();
+    let outbox = chorus_bus::Outbox::new("engagement");
+    let click = |index: usize| LinkClicked {
+        tenant_id: "t1".into(),
+        link_code: format!("c{index}"),
+        ..Default::default()
+    };
+    for index in 0..5 {
+        outbox.enqueue(&db, &click(index)).await.unwrap();
+    }
+    let mut poison = outbox.row(&click(99), "poison".into());
+    poison.subject = Set("chorus.t1.nowhere.thing.v1".into());
+    outbox.enqueue_rows(&db, vec![poison]).await.unwrap();
+    for index in 5..10 {
+        outbox.enqueue(&db, &click(index)).await.unwrap();
+    }
+    let relay = outbox.relay(db.clone(), bus.clone());
+    let sent = relay
+        .relay_pending()
+        .await
+        .expect("the round goes on past the refused row");
+    assert_eq!(sent, 10);
+    let mut stream = bus.jetstream.get_stream("CHORUS_ENGAGEMENT").await.unwrap();
+    assert_eq!(stream.info().await.unwrap().state.messages, 10);
+    let row = |db: sea_orm::DatabaseConnection| async move {
+        chorus_bus::entities::outbox::Entity::find()
+            .all(&db)
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|row| row.event_id == "poison")
+            .unwrap()
+    };
+    let refused = row(db.clone()).await;
+    assert_eq!(refused.attempts, 1);
+    assert!(
+        refused
+            .next_attempt_at
+            .is_some_and(|at| at > chrono::Utc::now())
+    );
+    assert!(refused.sent_at.is_none() && refused.dead_at.is_none());
+    // Waiting for its back-off, it is not published again.
+    assert_eq!(relay.relay_pending().await.unwrap(), 0);
+
+    // Its last chance, with another row: set aside, the other sent.
+    chorus_bus::entities::outbox::Entity::update(chorus_bus::entities::outbox::ActiveModel {
+        id: Set(refused.id),
+        attempts: Set(chorus_bus::outbox::POISON_AFTER - 1),
+        next_attempt_at: Set(Some(chrono::Utc::now() - chrono::Duration::seconds(1))),
+        ..Default::default()
+    })
+    .exec(&db)
+    .await
+    .unwrap();
+    outbox.enqueue(&db, &click(10)).await.unwrap();
+    assert_eq!(relay.relay_pending().await.unwrap(), 1);
+    let dead = row(db.clone()).await;
+    assert!(dead.dead_at.is_some(), "{dead:?}");
+    assert!(dead.last_error.is_some());
+    assert_eq!(stream.info().await.unwrap().state.messages, 11);
+}

@@ -662,3 +662,208 @@ async fn a_share_whose_outcome_stays_unknown_is_unconfirmed_until_an_administrat
     assert_eq!(harness.netsim.posts_of("x").len(), 1, "nothing else posted");
     harness.stop().await;
 }
+
+/// An Instagram post with the image of the post that every Instagram share needs.
+async fn instagram_post(harness: &Harness, curator: &str) -> chorus_api::content::Post {
+    let draft: chorus_api::content::Post = harness
+        .api
+        .post("/v1/posts", curator, json!({"title": "Our Lyon team", "commentary": "Suggested words",
+            "link_url": "https://careers.example.com/lyon", "content_type": "employer_branding", "topics": ["jobs"],
+            "media": [{"url": "https://cdn.acme.example/lyon-team.jpg", "kind": "image", "mime_type": "image/jpeg",
+                "size_bytes": 240000, "alt_text": "Twelve engineers in front of the Lyon office"}]}))
+        .await
+        .unwrap();
+    harness
+        .api
+        .post(
+            &format!("/v1/posts/{}/publish", draft.id),
+            curator,
+            json!({}),
+        )
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn instagram_never_publishes_twice_while_its_media_listing_lags() {
+    // Instagram publishes the container, then answers 503; its media listing shows new media
+    // only seconds later. The container's status says it was published: the publisher keeps
+    // looking for the media instead of publishing a second container.
+    let harness = Harness::start_with_netsim(Backend::Sqlite, |options| {
+        options.listing_lag = Duration::from_secs(4);
+    })
+    .await;
+    let curator = harness.tenant("lagco", &["alice"]).await;
+    let post = instagram_post(&harness, &curator).await;
+    let alice = harness.token("lagco", "alice", &[Role::Advocate]);
+    let account = harness
+        .api
+        .connect(&alice, "instagram", "alice-instagram")
+        .await
+        .unwrap();
+    harness.netsim.inject_on(
+        "instagram",
+        chorus_netsim::Fault::StatusAfterCreate {
+            status: 503,
+            count: 1,
+        },
+    );
+    let share: Share = harness
+        .api
+        .post(
+            "/v1/shares",
+            &alice,
+            json!({"post_id": post.id, "account_id": account.id, "caption": "Meet my team"}),
+        )
+        .await
+        .unwrap();
+    let done = harness
+        .api
+        .wait_final(&alice, &share.id, Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(done.status, ShareStatus::Published, "{done:?}");
+    let media = harness.netsim.posts_of("instagram");
+    assert_eq!(media.len(), 1, "published once: {media:?}");
+    assert_eq!(done.external_id.as_deref(), Some(media[0].urn.as_str()));
+    harness.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn instagram_publisher_killed_after_publishing_continues_with_its_container() {
+    // The publisher dies while Instagram holds its answer to the publish, and the media is
+    // not listed for a while: the restarted publisher finds the container it recorded with
+    // the attempt (published) and waits for the media instead of starting a second post.
+    let harness =
+        Harness::start_skipping_with_netsim(Backend::Sqlite, &["publishing"], |options| {
+            options.listing_lag = Duration::from_secs(20);
+        })
+        .await;
+    let settings = [
+        ("CHORUS_PUBLISHING__LEASE_SECS", "6"),
+        ("CHORUS_PUBLISHING__RETRY_DELAYS_MS", "[1000,2000]"),
+        ("CHORUS_PUBLISHING__MAX_ATTEMPTS", "40"),
+        ("CHORUS_PUBLISHING__INSTAGRAM__REQUEST_TIMEOUT_MS", "120000"),
+    ];
+    let mut publisher = publisher_process_with(&harness, &settings);
+    let curator = harness.tenant("containerco", &["alice"]).await;
+    let post = instagram_post(&harness, &curator).await;
+    let alice = harness.token("containerco", "alice", &[Role::Advocate]);
+    let account = eventually(
+        Duration::from_secs(20),
+        "publisher process answering",
+        || async {
+            harness
+                .api
+                .connect(&alice, "instagram", "alice-instagram")
+                .await
+                .ok()
+        },
+    )
+    .await;
+    harness.netsim.inject_on(
+        "instagram",
+        chorus_netsim::Fault::HoldAfterAccept {
+            hold_ms: 60_000,
+            count: 1,
+        },
+    );
+    let share: Share = harness
+        .api
+        .post(
+            "/v1/shares",
+            &alice,
+            json!({"post_id": post.id, "account_id": account.id, "caption": "Meet my team"}),
+        )
+        .await
+        .unwrap();
+    eventually(
+        Duration::from_secs(30),
+        "Instagram published the container",
+        || async { (harness.netsim.posts_of("instagram").len() == 1).then_some(()) },
+    )
+    .await;
+    publisher.kill().await.unwrap();
+    let mut restarted = publisher_process_with(&harness, &settings);
+    let done = harness
+        .api
+        .wait_final(&alice, &share.id, Duration::from_secs(90))
+        .await
+        .unwrap();
+    assert_eq!(done.status, ShareStatus::Published, "{done:?}");
+    let media = harness.netsim.posts_of("instagram");
+    assert_eq!(media.len(), 1, "published once: {media:?}");
+    assert_eq!(done.external_id.as_deref(), Some(media[0].urn.as_str()));
+    restarted.kill().await.unwrap();
+    harness.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_due_share_whose_message_was_lost_is_handed_over_again() {
+    // The share falls due while no publisher runs, and its `share.due` is lost (what a NATS
+    // failure, or a publisher that dead-lettered it, leaves behind). Scheduling's sweeper finds
+    // it due without an outcome and hands it over again.
+    let harness = Harness::start_with(Backend::Sqlite, &["publishing"], |config| {
+        config.scheduling.redrive_after_secs = 3;
+        config.scheduling.sweep_interval_ms = 500;
+    })
+    .await;
+    let mut publisher = publisher_process(&harness);
+    let curator = harness.tenant("lostco", &["alice"]).await;
+    let post = harness.published_post(&curator, "Lost and found").await;
+    let alice = harness.token("lostco", "alice", &[Role::Advocate]);
+    let account = eventually(
+        Duration::from_secs(20),
+        "publisher process answering",
+        || async { harness.api.connect_linkedin(&alice, "alice-li").await.ok() },
+    )
+    .await;
+    // Shares are handed over two seconds ahead: the publisher is gone by then.
+    let share = harness
+        .api
+        .share_at(
+            &alice,
+            &post.id,
+            &account.id,
+            "Found again",
+            chrono::Utc::now() + chrono::Duration::seconds(5),
+        )
+        .await
+        .unwrap();
+    publisher.kill().await.unwrap();
+    eventually(Duration::from_secs(20), "the share is due", || async {
+        let current: Share = harness
+            .api
+            .get(&format!("/v1/shares/{}", share.id), &alice)
+            .await
+            .ok()?;
+        (current.status == ShareStatus::Due).then_some(())
+    })
+    .await;
+    // The message is lost.
+    let jetstream =
+        async_nats::jetstream::new(async_nats::connect(harness.nats.url()).await.unwrap());
+    let stream = jetstream.get_stream("CHORUS_SHARE").await.unwrap();
+    // Written with the status in one transaction, relayed within moments.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let purged = stream
+        .purge()
+        .filter("chorus.*.share.due.v1.>")
+        .await
+        .unwrap();
+    assert_eq!(
+        purged.purged, 1,
+        "the share.due message was there, and is gone"
+    );
+    let mut restarted = publisher_process(&harness);
+    let done = harness
+        .api
+        .wait_final(&alice, &share.id, Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(done.status, ShareStatus::Published, "{done:?}");
+    let posts = harness.netsim.posts();
+    assert_eq!(posts.len(), 1, "posted once: {posts:?}");
+    restarted.kill().await.unwrap();
+    harness.stop().await;
+}

@@ -110,6 +110,15 @@ impl Harness {
         Harness::launch(backend, &[], |_| {}, simulator, false).await
     }
 
+    /// Every service except those in `skip`, with the network simulator's own knobs.
+    pub async fn start_skipping_with_netsim(
+        backend: Backend,
+        skip: &[&str],
+        simulator: impl FnOnce(&mut chorus_netsim::NetsimOptions),
+    ) -> Harness {
+        Harness::launch(backend, skip, |_| {}, simulator, false).await
+    }
+
     async fn launch(
         backend: Backend,
         skip: &[&str],

@@ -1,7 +1,7 @@
 //! Publishing at scale: a network's publisher split over replicas, each account owned by
 //! exactly one of them.
 
-use crate::harness::{Backend, Harness, spans};
+use crate::harness::{Backend, Harness, eventually, spans};
 use chorus_api::scheduling::{Share, ShareStatus};
 use chorus_kit::Role;
 use opentelemetry::Value;
@@ -861,5 +861,75 @@ async fn linkedin_posts_carry_the_post_image_through_the_images_api() {
     assert_eq!(done.status, ShareStatus::Failed, "{done:?}");
     assert!(done.failure_reason.unwrap_or_default().contains("404"));
     assert_eq!(harness.netsim.posts_of("linkedin").len(), 1);
+    harness.stop().await;
+}
+
+/// A share waiting for its account's posting window says so: the advocate sees what it waits
+/// for instead of a due time already past, and cancelling explains why it cannot be.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_share_waiting_for_its_window_says_what_it_waits_for() {
+    let harness = Harness::start_with(Backend::Sqlite, &[], |config| {
+        config.publishing.x.window_posts = 1;
+        config.publishing.x.window_secs = 12;
+    })
+    .await;
+    let api = &harness.api;
+    let curator = harness.tenant("waitco", &["alice"]).await;
+    let alice = harness.token("waitco", "alice", &[Role::Advocate]);
+    let account = api.connect(&alice, "x", "alice-x").await.unwrap();
+    let mut shares = Vec::new();
+    for index in 0..2 {
+        let post = harness
+            .published_post(&curator, &format!("Window story {index}"))
+            .await;
+        let share: Share = api
+            .post(
+                "/v1/shares",
+                &alice,
+                json!({"post_id": post.id, "account_id": account.id, "caption": format!("Window {index}")}),
+            )
+            .await
+            .unwrap();
+        shares.push(share);
+    }
+    let path = |share: &Share| format!("/v1/shares/{}", share.id);
+    let waiting = eventually(Duration::from_secs(20), "a share says it waits", || async {
+        for share in &shares {
+            let current: Share = api.get(&path(share), &alice).await.ok()?;
+            if current.waiting_for.is_some() {
+                return Some(current);
+            }
+        }
+        None
+    })
+    .await;
+    assert_eq!(waiting.status, ShareStatus::Due, "{waiting:?}");
+    assert_eq!(
+        waiting.waiting_for.as_deref(),
+        Some("the account's posting window on X")
+    );
+    let refused = api
+        .post::<Share>(&format!("{}/cancel", path(&waiting)), &alice, json!({}))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.status, 409, "{refused:?}");
+    assert!(
+        refused.body["detail"]
+            .as_str()
+            .is_some_and(|detail| detail.contains("waits for the account's posting window on X")),
+        "{refused:?}"
+    );
+    for share in &shares {
+        let done = api
+            .wait_final(&alice, &share.id, Duration::from_secs(60))
+            .await
+            .unwrap();
+        assert_eq!(done.status, ShareStatus::Published, "{done:?}");
+        assert!(
+            done.waiting_for.is_none(),
+            "no wait once published: {done:?}"
+        );
+    }
+    assert_eq!(harness.netsim.posts_of("x").len(), 2);
     harness.stop().await;
 }

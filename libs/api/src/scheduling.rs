@@ -117,6 +117,13 @@ pub struct Share {
     pub external_url: Option<String>,
     /// Why the share failed, in the network's words.
     pub failure_reason: Option<String>,
+    /// While it is due: what it waits for before it can go out (the network's rate limit,
+    /// the account's posting window).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waiting_for: Option<String>,
+    /// When it expects to go out, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waiting_until: Option<chrono::DateTime<chrono::Utc>>,
     pub created_at: chrono::DateTime<chrono::Utc>,
     pub published_at: Option<chrono::DateTime<chrono::Utc>>,
 }

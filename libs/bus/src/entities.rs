@@ -17,6 +17,13 @@ pub mod outbox {
         pub tracestate: Option<String>,
         pub created_at: DateTimeUtc,
         pub sent_at: Option<DateTimeUtc>,
+        /// Times JetStream refused the row while other rows went through.
+        pub attempts: i32,
+        /// Not relayed before this (its own back-off).
+        pub next_attempt_at: Option<DateTimeUtc>,
+        /// Set aside after `POISON_AFTER` refusals: kept, never relayed again by itself.
+        pub dead_at: Option<DateTimeUtc>,
+        pub last_error: Option<String>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -92,3 +92,37 @@ impl MigrationTrait for Migration {
         Ok(())
     }
 }
+
+/// Per-row retries of the outbox relay: a row that JetStream refuses while others go through
+/// waits with its own back-off, and after `POISON_AFTER` refusals is set aside as dead (kept,
+/// counted, logged) instead of holding back the rows behind it.
+pub struct OutboxRetries;
+
+impl MigrationName for OutboxRetries {
+    fn name(&self) -> &str {
+        "m20261207_000001_chorus_bus_outbox_retries"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for OutboxRetries {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        let columns = [
+            integer(Alias::new("attempts")).default(0).to_owned(),
+            timestamp_with_time_zone_null(Alias::new("next_attempt_at")),
+            timestamp_with_time_zone_null(Alias::new("dead_at")),
+            text_null(Alias::new("last_error")),
+        ];
+        for mut column in columns {
+            manager
+                .alter_table(
+                    Table::alter()
+                        .table(Alias::new("chorus_outbox"))
+                        .add_column(&mut column)
+                        .to_owned(),
+                )
+                .await?;
+        }
+        Ok(())
+    }
+}

@@ -33,6 +33,13 @@ static BACKLOG: LazyLock<metrics::IntGaugeVec> = LazyLock::new(|| {
         &["service"],
     )
 });
+static DEAD_ROWS: LazyLock<metrics::IntCounterVec> = LazyLock::new(|| {
+    metrics::counter_vec(
+        "chorus_outbox_dead_rows_total",
+        "Outbox rows JetStream kept refusing while others went through, set aside (the target is zero)",
+        &["service"],
+    )
+});
 static RELAY_ERRORS: LazyLock<metrics::IntCounterVec> = LazyLock::new(|| {
     metrics::counter_vec(
         "chorus_outbox_relay_errors_total",
@@ -124,6 +131,10 @@ impl Outbox {
                 .filter(|state| !state.is_empty())),
             created_at: Set(chrono::Utc::now()),
             sent_at: Set(None),
+            attempts: Set(0),
+            next_attempt_at: Set(None),
+            dead_at: Set(None),
+            last_error: Set(None),
             ..Default::default()
         }
     }
@@ -180,7 +191,11 @@ pub struct OutboxRelay {
 
 /// Rows relayed per round: a burst of due shares (hundreds per due-loop batch) goes in a few rounds.
 const BATCH: u64 = 1_024;
-/// Rows per multi-row INSERT (9 columns: far below the databases' limits on parameters).
+/// Refusals after which a row that others pass is set aside as dead.
+pub const POISON_AFTER: i32 = 8;
+/// Longest wait for the acknowledgements of one round.
+const ACK_DEADLINE: Duration = Duration::from_secs(10);
+/// Rows per multi-row INSERT (13 columns: far below the databases' limits on parameters).
 const ROWS_PER_INSERT: usize = 500;
 
 /// What one relay round did.
@@ -256,8 +271,15 @@ impl OutboxRelay {
         conn: &C,
         lock: bool,
     ) -> Result<Batch, BusError> {
+        let now = chrono::Utc::now();
         let mut query = outbox::Entity::find()
             .filter(outbox::Column::SentAt.is_null())
+            .filter(outbox::Column::DeadAt.is_null())
+            .filter(
+                sea_orm::Condition::any()
+                    .add(outbox::Column::NextAttemptAt.is_null())
+                    .add(outbox::Column::NextAttemptAt.lte(now)),
+            )
             .order_by_asc(outbox::Column::Id)
             .limit(BATCH);
         if lock {
@@ -293,19 +315,26 @@ impl OutboxRelay {
                 .map_err(BusError::nats)?;
             pending_acks.push((row.id, ack));
         }
+        // Every acknowledgement is awaited (within one deadline), so that one refused row
+        // does not hide the fate of the rows behind it.
+        let deadline = tokio::time::Instant::now() + ACK_DEADLINE;
         let mut acked_ids = Vec::with_capacity(pending_acks.len());
-        let mut first_error = None;
+        let mut refused = Vec::new();
         for (id, ack) in pending_acks {
-            match tokio::time::timeout(Duration::from_secs(10), ack).await {
+            match tokio::time::timeout_at(deadline, ack).await {
                 Ok(Ok(_)) => acked_ids.push(id),
-                Ok(Err(error)) => {
-                    first_error.get_or_insert_with(|| BusError::nats(error));
-                    break;
-                }
-                Err(_) => {
-                    first_error.get_or_insert_with(|| BusError::nats("publish ack timed out"));
-                    break;
-                }
+                Ok(Err(error)) => refused.push((id, error.to_string())),
+                Err(_) => refused.push((id, "publish ack timed out".to_string())),
+            }
+        }
+        let mut first_error = None;
+        if !refused.is_empty() {
+            if acked_ids.is_empty() {
+                // Nothing went through: the bus, not the rows. The relay backs off as a whole.
+                first_error = Some(BusError::nats(refused[0].1.clone()));
+            } else {
+                // Others went through: these rows are refused for themselves.
+                self.defer_refused(conn, &rows, &refused).await?;
             }
         }
         let sent = acked_ids.len();
@@ -326,9 +355,44 @@ impl OutboxRelay {
         })
     }
 
-    /// Sent rows are kept one hour for inspection, then removed.
+    /// Rows JetStream refused while others went through: each waits with its own back-off,
+    /// and after `POISON_AFTER` refusals is set aside as dead (kept, counted, logged).
+    async fn defer_refused<C: ConnectionTrait>(
+        &self,
+        conn: &C,
+        rows: &[outbox::Model],
+        refused: &[(i64, String)],
+    ) -> Result<(), DbErr> {
+        let now = chrono::Utc::now();
+        for (id, error) in refused {
+            let Some(row) = rows.iter().find(|row| row.id == *id) else {
+                continue;
+            };
+            let attempts = row.attempts + 1;
+            let dead = attempts >= POISON_AFTER;
+            let back_off = chrono::Duration::seconds(1_i64 << attempts.clamp(0, 8));
+            outbox::Entity::update_many()
+                .col_expr(outbox::Column::Attempts, Expr::value(attempts))
+                .col_expr(outbox::Column::NextAttemptAt, Expr::value(now + back_off))
+                .col_expr(outbox::Column::DeadAt, Expr::value(dead.then_some(now)))
+                .col_expr(outbox::Column::LastError, Expr::value(Some(error.clone())))
+                .filter(outbox::Column::Id.eq(*id))
+                .exec(conn)
+                .await?;
+            if dead {
+                DEAD_ROWS.with_label_values(&[self.source]).inc();
+                tracing::error!(service = self.source, event_id = %row.event_id, subject = %row.subject, attempts, %error, "outbox row set aside: JetStream keeps refusing it while others go through");
+            } else {
+                tracing::warn!(service = self.source, event_id = %row.event_id, subject = %row.subject, attempts, %error, "outbox row refused, retrying it later");
+            }
+        }
+        Ok(())
+    }
+
+    /// Sent rows are kept a day, so that "was this event published?" has an answer, then
+    /// removed; dead rows stay until an operator removes them.
     async fn purge_sent(&self) -> Result<(), DbErr> {
-        let cutoff = chrono::Utc::now() - chrono::Duration::hours(1);
+        let cutoff = chrono::Utc::now() - chrono::Duration::hours(24);
         outbox::Entity::delete_many()
             .filter(outbox::Column::SentAt.lt(cutoff))
             .exec(&self.db)

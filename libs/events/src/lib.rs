@@ -332,6 +332,13 @@ event!(
     "chorus.share.v1.ShareUnconfirmed"
 );
 event!(
+    share::v1::ShareWaiting,
+    SHARE,
+    "waiting",
+    1,
+    "chorus.share.v1.ShareWaiting"
+);
+event!(
     share::v1::ShareNeedsReconnect,
     SHARE,
     "needs_reconnect",
@@ -553,6 +560,7 @@ pub fn catalogue() -> Vec<(String, &'static str)> {
         row::<share::v1::SharePublished>(),
         row::<share::v1::ShareFailed>(),
         row::<share::v1::ShareUnconfirmed>(),
+        row::<share::v1::ShareWaiting>(),
         row::<share::v1::ShareNeedsReconnect>(),
         row::<share::v1::ShareCancelled>(),
         row::<share::v1::AccountDisconnected>(),

@@ -110,6 +110,11 @@ pub struct SchedulingConfig {
     /// publisher still waits for the due time. A share can no longer be edited or cancelled
     /// once handed over (0: hand over at the due time; at most 10,000).
     pub emit_lead_ms: u64,
+    /// A share `due` this long without an outcome is handed to the publisher again (its
+    /// `share.due` may be lost); at most once per this bound.
+    pub redrive_after_secs: u64,
+    /// How often due shares are checked for that.
+    pub sweep_interval_ms: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -439,6 +444,8 @@ impl Default for Config {
                 batch_size: 2_000,
                 stagger_window_secs: 600,
                 emit_lead_ms: 2_000,
+                redrive_after_secs: 1_800,
+                sweep_interval_ms: 60_000,
             },
             publishing: PublishingConfig {
                 database_url: None,
@@ -595,6 +602,14 @@ pub const ENVIRONMENT: &[(&str, &str)] = &[
     (
         "CHORUS_PUBLISHING__CONCURRENCY",
         "shares each network's publisher handles at the same time [32]",
+    ),
+    (
+        "CHORUS_SCHEDULING__REDRIVE_AFTER_SECS",
+        "a share due this long without an outcome is handed to the publisher again [1800]",
+    ),
+    (
+        "CHORUS_SCHEDULING__SWEEP_INTERVAL_MS",
+        "how often due shares are checked for that [60000]",
     ),
     (
         "CHORUS_PUBLISHING__LEASE_SECS",
@@ -860,6 +875,12 @@ impl Config {
         if self.scheduling.batch_size == 0 {
             return Err(ConfigError::Invalid(
                 "scheduling.batch_size must be at least 1".into(),
+            ));
+        }
+        if self.scheduling.redrive_after_secs == 0 || self.scheduling.sweep_interval_ms == 0 {
+            return Err(ConfigError::Invalid(
+                "scheduling.redrive_after_secs and scheduling.sweep_interval_ms must be at least 1"
+                    .into(),
             ));
         }
         if self.scheduling.emit_lead_ms > 10_000 {

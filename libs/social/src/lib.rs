@@ -110,6 +110,56 @@ pub struct Profile {
     pub display_name: String,
 }
 
+/// Where an adapter keeps what an attempt left on the network before the post exists
+/// (Instagram's media container), by the share's idempotency key: the next attempt, in this
+/// process or another after a crash, continues with it instead of starting a second post.
+#[async_trait::async_trait]
+pub trait AttemptRefs: Send + Sync {
+    async fn get(&self, key: &str) -> Option<String>;
+    /// Kept before the adapter goes on: an error stops the attempt (nothing published yet).
+    async fn put(&self, key: &str, reference: &str) -> Result<(), NetworkError>;
+    async fn forget(&self, key: &str);
+}
+
+/// References kept in memory (lost with the process), for tools and tests.
+#[derive(Default)]
+pub struct MemoryRefs {
+    references: std::sync::Mutex<std::collections::HashMap<String, String>>,
+}
+
+/// Entries a `MemoryRefs` holds at most (it forgets them all past that).
+const MEMORY_REFS: usize = 10_000;
+
+#[async_trait::async_trait]
+impl AttemptRefs for MemoryRefs {
+    async fn get(&self, key: &str) -> Option<String> {
+        self.references
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(key)
+            .cloned()
+    }
+
+    async fn put(&self, key: &str, reference: &str) -> Result<(), NetworkError> {
+        let mut references = self
+            .references
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if references.len() >= MEMORY_REFS {
+            references.clear();
+        }
+        references.insert(key.to_string(), reference.to_string());
+        Ok(())
+    }
+
+    async fn forget(&self, key: &str) {
+        self.references
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(key);
+    }
+}
+
 /// What to post.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PostRequest {
@@ -297,11 +347,25 @@ pub fn adapter(
     network: Network,
     credentials: AppCredentials,
 ) -> std::sync::Arc<dyn NetworkAdapter> {
+    adapter_with_refs(
+        network,
+        credentials,
+        std::sync::Arc::new(MemoryRefs::default()),
+    )
+}
+
+/// Like `adapter`, keeping the references an attempt leaves on the network (Instagram's
+/// container) in `refs`, so that they survive the process.
+pub fn adapter_with_refs(
+    network: Network,
+    credentials: AppCredentials,
+    refs: std::sync::Arc<dyn AttemptRefs>,
+) -> std::sync::Arc<dyn NetworkAdapter> {
     match network {
         Network::Linkedin => std::sync::Arc::new(linkedin::LinkedIn::new(credentials)),
         Network::X => std::sync::Arc::new(x::X::new(credentials)),
         Network::Facebook => std::sync::Arc::new(meta::Facebook::new(credentials)),
-        Network::Instagram => std::sync::Arc::new(meta::Instagram::new(credentials)),
+        Network::Instagram => std::sync::Arc::new(meta::Instagram::with_refs(credentials, refs)),
         Network::Mastodon => std::sync::Arc::new(mastodon::Mastodon::new(credentials)),
         Network::Bluesky => std::sync::Arc::new(bluesky::Bluesky::new(credentials)),
     }

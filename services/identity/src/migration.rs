@@ -8,6 +8,7 @@ impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
         vec![
             Box::new(chorus_bus::migration::Migration),
+            Box::new(chorus_bus::migration::OutboxRetries),
             Box::new(Initial),
             Box::new(ApiKeys),
             Box::new(Scim),

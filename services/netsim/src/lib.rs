@@ -59,6 +59,10 @@ pub struct NetsimOptions {
     pub instagram_publish_quota: u32,
     /// How long an Instagram container stays IN_PROGRESS before FINISHED (or ERROR).
     pub instagram_container_delay: Duration,
+    /// How long a new post stays out of the Graph listings (a Page's `published_posts`, an
+    /// Instagram account's `media`): Meta's listings are eventually consistent, so a
+    /// reconciliation right after a publish can miss it (0: listed at once).
+    pub listing_lag: Duration,
     /// Bluesky's token lifetimes and rate limits.
     pub bluesky: BlueskyOptions,
 }
@@ -81,6 +85,7 @@ impl Default for NetsimOptions {
             graph_page_calls_per_day: 4_800,
             instagram_publish_quota: 50,
             instagram_container_delay: Duration::from_millis(1_500),
+            listing_lag: Duration::ZERO,
             bluesky: BlueskyOptions::default(),
         }
     }

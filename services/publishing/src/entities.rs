@@ -90,6 +90,9 @@ pub mod publication {
         pub lease: Option<String>,
         /// When the lease ends unless its holder renews it.
         pub lease_until: Option<DateTimeUtc>,
+        /// What an attempt left on the network before the post existed (Instagram's
+        /// container id), for the next attempt to continue with.
+        pub attempt_ref: Option<String>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -44,7 +44,10 @@ pub fn netsim_prefix(network: Network) -> &'static str {
 }
 
 /// Builds the enabled networks' clients from configuration.
-pub fn network_clients(config: &chorus_kit::Config) -> HashMap<Network, NetworkClient> {
+pub fn network_clients(
+    config: &chorus_kit::Config,
+    refs: Arc<dyn chorus_social::AttemptRefs>,
+) -> HashMap<Network, NetworkClient> {
     let mut clients = HashMap::new();
     for network in Network::ALL.iter().copied() {
         let Some(settings) = config.publishing.network(network.as_str()) else {
@@ -81,7 +84,7 @@ pub fn network_clients(config: &chorus_kit::Config) -> HashMap<Network, NetworkC
         clients.insert(
             network,
             NetworkClient {
-                adapter: chorus_social::adapter(network, credentials),
+                adapter: chorus_social::adapter_with_refs(network, credentials, refs.clone()),
                 limiter,
                 reads: chorus_social::limits::ReadLimiter::per_minute(settings.reads_per_minute),
             },
@@ -101,7 +104,8 @@ pub async fn run(ctx: Context, shutdown: Shutdown) -> anyhow::Result<()> {
     let bus = Bus::new(ctx.nats.clone());
     let outbox = Outbox::new(NAME);
     let relay = outbox.spawn_relay(db.clone(), bus.clone(), shutdown.clone());
-    let networks = Arc::new(network_clients(&ctx.config));
+    let refs = Arc::new(publisher::PublicationRefs { db: db.clone() });
+    let networks = Arc::new(network_clients(&ctx.config, refs));
     let published: Vec<Network> = ctx
         .config
         .publishing

@@ -8,10 +8,12 @@ impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
         vec![
             Box::new(chorus_bus::migration::Migration),
+            Box::new(chorus_bus::migration::OutboxRetries),
             Box::new(Initial),
             Box::new(ExpiryReminders),
             Box::new(PublicationImages),
             Box::new(PublicationLeases),
+            Box::new(PublicationAttemptRefs),
         ]
     }
 }
@@ -197,6 +199,31 @@ impl MigrationTrait for PublicationLeases {
                 Table::alter()
                     .table(Alias::new("publications"))
                     .add_column(timestamp_with_time_zone_null(Alias::new("lease_until")))
+                    .to_owned(),
+            )
+            .await?;
+        Ok(())
+    }
+}
+
+/// What an attempt left on the network before the post exists (Instagram's container), so
+/// that the next attempt, after a crash too, continues with it instead of a second post.
+struct PublicationAttemptRefs;
+
+impl MigrationName for PublicationAttemptRefs {
+    fn name(&self) -> &str {
+        "m20261207_000200_publishing_publication_attempt_refs"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for PublicationAttemptRefs {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(Alias::new("publications"))
+                    .add_column(string_null(Alias::new("attempt_ref")))
                     .to_owned(),
             )
             .await?;

@@ -40,6 +40,22 @@ static RATE_LIMITED: LazyLock<metrics::IntCounterVec> = LazyLock::new(|| {
     )
 });
 
+/// A wait for the account's posting window longer than this is told to the advocate.
+const TELL_WAIT_AFTER: Duration = Duration::from_secs(2);
+
+/// The network's name as people write it.
+fn network_name(network: &str) -> &'static str {
+    match network {
+        "linkedin" => "LinkedIn",
+        "x" => "X",
+        "facebook" => "Facebook",
+        "instagram" => "Instagram",
+        "mastodon" => "Mastodon",
+        "bluesky" => "Bluesky",
+        _ => "the network",
+    }
+}
+
 /// Longest wait for a network's rate-limit window while holding the delivery; longer ones
 /// go back to the queue with a delay.
 const MAX_HELD_WAIT: Duration = Duration::from_secs(15 * 60);
@@ -420,6 +436,7 @@ impl Publisher {
             published_at: Set(None),
             lease: Set(Some(lease.token.clone())),
             lease_until: Set(Some(lease.until(now))),
+            attempt_ref: Set(None),
         };
         // Every column is set: the row is known without reading it back.
         let model = row.clone().try_into_model()?;
@@ -594,7 +611,9 @@ impl Publisher {
         let mut refreshed = false;
         let mut rate_limited = 0;
         loop {
-            let waited = outside.timed(client.limiter.until_ready(&account.id)).await;
+            let waited = outside
+                .timed(self.wait_for_window(record, client, &account.id))
+                .await;
             LIMIT_WAIT
                 .with_label_values(&[&record.network])
                 .observe(waited.as_secs_f64());
@@ -673,6 +692,14 @@ impl Publisher {
                     // holding the delivery, instead of collecting more refusals.
                     let wait = retry_after.unwrap_or(Duration::from_secs(60));
                     client.limiter.pause(&account.id, wait);
+                    let until =
+                        chrono::Utc::now() + chrono::TimeDelta::from_std(wait).unwrap_or_default();
+                    self.tell_waiting(
+                        record,
+                        format!("{}'s rate limit", network_name(&record.network)),
+                        Some(until),
+                    )
+                    .await;
                     RATE_LIMITED.with_label_values(&[&record.network]).inc();
                     tracing::warn!(share_id = %record.share_id, network = %record.network, wait_ms = wait.as_millis() as u64, %message, "rate limited by the network, waiting");
                     rate_limited += 1;
@@ -692,6 +719,57 @@ impl Publisher {
                     });
                 }
                 other => return other,
+            }
+        }
+    }
+
+    /// Waits until the account and the application may post. A wait that lasts is told to
+    /// the advocate (`share.waiting`): the share shows what it waits for instead of a due
+    /// time already past.
+    async fn wait_for_window(
+        &self,
+        record: &publication::Model,
+        client: &NetworkClient,
+        account_id: &str,
+    ) -> Duration {
+        let ready = client.limiter.until_ready(account_id);
+        tokio::pin!(ready);
+        tokio::select! {
+            waited = &mut ready => return waited,
+            () = tokio::time::sleep(TELL_WAIT_AFTER) => {}
+        }
+        self.tell_waiting(
+            record,
+            format!(
+                "the account's posting window on {}",
+                network_name(&record.network)
+            ),
+            None,
+        )
+        .await;
+        ready.await
+    }
+
+    /// Announces what a due share waits for (best effort: the wait goes on regardless).
+    async fn tell_waiting(
+        &self,
+        record: &publication::Model,
+        reason: String,
+        until: Option<chrono::DateTime<chrono::Utc>>,
+    ) {
+        tracing::info!(share_id = %record.share_id, network = %record.network, %reason, "share waiting");
+        let event = events::ShareWaiting {
+            tenant_id: record.tenant_id.clone(),
+            share_id: record.share_id.clone(),
+            user_id: record.user_id.clone(),
+            network: record.network.clone(),
+            reason,
+            until: until.map(chorus_events::to_timestamp),
+        };
+        match self.outbox.enqueue(&self.db, &event).await {
+            Ok(_) => self.outbox.wake(),
+            Err(error) => {
+                tracing::warn!(share_id = %record.share_id, %error, "the share's wait could not be announced")
             }
         }
     }
@@ -904,4 +982,53 @@ fn tracked_link_in(text: &str, link_code: &str) -> Option<String> {
     text.split_whitespace()
         .find(|word| word.starts_with("http") && word.ends_with(&suffix))
         .map(str::to_string)
+}
+
+/// Attempt references (Instagram's containers) kept with their publication, keyed by share.
+pub struct PublicationRefs {
+    pub db: DatabaseConnection,
+}
+
+#[async_trait::async_trait]
+impl chorus_social::AttemptRefs for PublicationRefs {
+    async fn get(&self, share_id: &str) -> Option<String> {
+        match publication::Entity::find_by_id(share_id.to_string())
+            .one(&self.db)
+            .await
+        {
+            Ok(row) => row.and_then(|row| row.attempt_ref),
+            Err(error) => {
+                tracing::warn!(share_id, %error, "attempt reference could not be read");
+                None
+            }
+        }
+    }
+
+    async fn put(&self, share_id: &str, reference: &str) -> Result<(), NetworkError> {
+        publication::Entity::update_many()
+            .col_expr(
+                publication::Column::AttemptRef,
+                Expr::value(Some(reference.to_string())),
+            )
+            .filter(publication::Column::ShareId.eq(share_id))
+            .exec(&self.db)
+            .await
+            .map_err(|error| {
+                NetworkError::Unavailable(format!(
+                    "the attempt's reference could not be recorded: {error}"
+                ))
+            })?;
+        Ok(())
+    }
+
+    async fn forget(&self, share_id: &str) {
+        let forgotten = publication::Entity::update_many()
+            .col_expr(publication::Column::AttemptRef, Expr::value(None::<String>))
+            .filter(publication::Column::ShareId.eq(share_id))
+            .exec(&self.db)
+            .await;
+        if let Err(error) = forgotten {
+            tracing::warn!(share_id, %error, "attempt reference could not be forgotten");
+        }
+    }
 }

@@ -83,6 +83,8 @@ pub async fn seed_shares(
                     updated_at: Set(now),
                     slot_at: Set(None),
                     request_key: Set(None),
+                    waiting_for: Set(None),
+                    waiting_until: Set(None),
                 });
                 ids.push(id);
             }

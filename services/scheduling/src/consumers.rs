@@ -57,6 +57,18 @@ pub async fn spawn(bus: &Bus, db: DatabaseConnection, shutdown: Shutdown) -> Res
         },
     )
     .await?;
+    let on_waiting = db.clone();
+    consumer::spawn::<events::ShareWaiting, _, _>(
+        bus,
+        db.clone(),
+        ConsumerSpec::new(crate::NAME, "scheduling-share-waiting"),
+        shutdown.clone(),
+        move |delivery| {
+            let db = on_waiting.clone();
+            async move { share_waiting(&db, delivery).await }
+        },
+    )
+    .await?;
     let on_disconnected = db.clone();
     consumer::spawn::<events::AccountDisconnected, _, _>(
         bus,
@@ -170,6 +182,28 @@ async fn share_failed(
         &event.reason,
     )
     .await
+}
+
+/// A due share waits (a rate limit, a posting window): the advocate sees what for and until
+/// when. Only a share still due takes it, so a late message never marks a finished one.
+async fn share_waiting(
+    db: &DatabaseConnection,
+    delivery: Delivery<events::ShareWaiting>,
+) -> Result<(), HandlerError> {
+    let event = delivery.event;
+    let until = chorus_events::from_timestamp(event.until.as_ref());
+    share::Entity::update_many()
+        .col_expr(
+            share::Column::WaitingFor,
+            Expr::value(Some(event.reason.clone())),
+        )
+        .col_expr(share::Column::WaitingUntil, Expr::value(until))
+        .filter(share::Column::Id.eq(event.share_id.clone()))
+        .filter(share::Column::TenantId.eq(delivery.tenant_id.clone()))
+        .filter(share::Column::Status.eq("due"))
+        .exec(db)
+        .await?;
+    Ok(())
 }
 
 async fn share_needs_reconnect(

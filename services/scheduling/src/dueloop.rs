@@ -26,6 +26,13 @@ static LATENESS: LazyLock<metrics::HistogramVec> = LazyLock::new(|| {
         &[],
     )
 });
+static REDRIVEN: LazyLock<metrics::IntCounterVec> = LazyLock::new(|| {
+    metrics::counter_vec(
+        "chorus_shares_redriven_total",
+        "Shares due for longer than the re-drive bound without an outcome, handed to the publisher again",
+        &["network"],
+    )
+});
 static EMITTED: LazyLock<metrics::IntCounterVec> = LazyLock::new(|| {
     metrics::counter_vec(
         "chorus_shares_due_total",
@@ -123,20 +130,7 @@ impl DueLoop {
                 row.traceparent.as_deref(),
                 row.tracestate.as_deref(),
             );
-            let event = events::ShareDue {
-                tenant_id: row.tenant_id.clone(),
-                share_id: row.id.clone(),
-                user_id: row.user_id.clone(),
-                post_id: row.post_id.clone(),
-                account_id: row.account_id.clone(),
-                network: row.network.clone(),
-                text: row.text.clone(),
-                link_code: row.link_code.clone(),
-                due_at: Some(chorus_events::to_timestamp(row.due_at)),
-                target_url: row.target_url.clone(),
-                image_url: row.image_url.clone().unwrap_or_default(),
-                image_alt: row.image_alt.clone().unwrap_or_default(),
-            };
+            let event = due_event(row);
             // The event id is derived from the share: emitting it twice is harmless.
             let event_id = format!("share-due-{}", row.id);
             events.push(span.in_scope(|| self.outbox.row(&event, event_id)));
@@ -152,5 +146,92 @@ impl DueLoop {
         self.outbox.wake();
         tracing::debug!(count = due.len(), "shares due");
         Ok(due.len())
+    }
+}
+
+/// The `share.due` event of a share.
+fn due_event(row: &share::Model) -> events::ShareDue {
+    events::ShareDue {
+        tenant_id: row.tenant_id.clone(),
+        share_id: row.id.clone(),
+        user_id: row.user_id.clone(),
+        post_id: row.post_id.clone(),
+        account_id: row.account_id.clone(),
+        network: row.network.clone(),
+        text: row.text.clone(),
+        link_code: row.link_code.clone(),
+        due_at: Some(chorus_events::to_timestamp(row.due_at)),
+        target_url: row.target_url.clone(),
+        image_url: row.image_url.clone().unwrap_or_default(),
+        image_alt: row.image_alt.clone().unwrap_or_default(),
+    }
+}
+
+/// Finds shares `due` for longer than `redrive_after` without an outcome (their `share.due`
+/// was lost with a NATS failure, or dead-lettered by a publisher whose database failed) and
+/// hands them to the publisher again: a new message, which the publisher handles like any
+/// copy (skipped when final, deferred while another delivery holds the lease, reconciled
+/// first when an attempt may have reached the network). Each share at most once per bound.
+pub struct Sweeper {
+    pub db: DatabaseConnection,
+    pub outbox: Outbox,
+    pub redrive_after: Duration,
+    pub interval: Duration,
+}
+
+/// Shares re-driven per round.
+const SWEEP_BATCH: u64 = 500;
+
+impl Sweeper {
+    pub async fn run(self, shutdown: Shutdown) {
+        loop {
+            if let Err(error) = self.sweep().await {
+                tracing::warn!(%error, "stuck-share sweep failed, retrying");
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = tokio::time::sleep(self.interval) => {}
+            }
+        }
+    }
+
+    /// Re-drives one round of stuck shares; returns how many.
+    pub async fn sweep(&self) -> Result<usize, DbErr> {
+        let now = chrono::Utc::now();
+        let bound = now - chrono::TimeDelta::from_std(self.redrive_after).unwrap_or_default();
+        let txn = self.db.begin().await?;
+        // `updated_at` is when the share became due, or was last re-driven.
+        let stuck = share::Entity::find()
+            .filter(share::Column::Status.eq("due"))
+            .filter(share::Column::DueAt.lt(bound))
+            .filter(share::Column::UpdatedAt.lt(bound))
+            .order_by_asc(share::Column::UpdatedAt)
+            .limit(SWEEP_BATCH)
+            .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
+            .all(&txn)
+            .await?;
+        if stuck.is_empty() {
+            txn.rollback().await?;
+            return Ok(0);
+        }
+        let ids: Vec<String> = stuck.iter().map(|row| row.id.clone()).collect();
+        share::Entity::update_many()
+            .col_expr(share::Column::UpdatedAt, Expr::value(now))
+            .filter(share::Column::Id.is_in(ids))
+            .exec(&txn)
+            .await?;
+        let mut rows = Vec::with_capacity(stuck.len());
+        for row in &stuck {
+            let waited = (now - row.updated_at).num_seconds();
+            tracing::warn!(share_id = %row.id, tenant_id = %row.tenant_id, network = %row.network, waited_secs = waited, "share due without an outcome, handed to the publisher again");
+            REDRIVEN.with_label_values(&[&row.network]).inc();
+            // A new message: the first may be gone for good.
+            let event_id = format!("share-due-{}-redriven-{}", row.id, now.timestamp_millis());
+            rows.push(self.outbox.row(&due_event(row), event_id));
+        }
+        self.outbox.enqueue_rows(&txn, rows).await?;
+        txn.commit().await?;
+        self.outbox.wake();
+        Ok(stuck.len())
     }
 }

@@ -34,6 +34,9 @@ pub mod share {
         pub slot_at: Option<DateTimeUtc>,
         /// The (hashed) Idempotency-Key of the request that created the share.
         pub request_key: Option<String>,
+        /// What a due share waits for, and until when (when known).
+        pub waiting_for: Option<String>,
+        pub waiting_until: Option<DateTimeUtc>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

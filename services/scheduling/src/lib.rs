@@ -45,6 +45,13 @@ pub async fn run(ctx: Context, shutdown: Shutdown) -> anyhow::Result<()> {
         wake: wake_due_loop,
     };
     let due_task = tokio::spawn(due_loop.run(shutdown.clone()));
+    let sweeper = dueloop::Sweeper {
+        db: state.db.clone(),
+        outbox: state.outbox.clone(),
+        redrive_after: std::time::Duration::from_secs(ctx.config.scheduling.redrive_after_secs),
+        interval: std::time::Duration::from_millis(ctx.config.scheduling.sweep_interval_ms),
+    };
+    let sweep_task = tokio::spawn(sweeper.run(shutdown.clone()));
     let server = RpcServer::start(&ctx.nats, NAME, shutdown.clone()).await?;
     server
         .personal_data(state.db.clone(), PERSONAL_DATA)
@@ -60,6 +67,7 @@ pub async fn run(ctx: Context, shutdown: Shutdown) -> anyhow::Result<()> {
     tracing::info!(service = NAME, "started");
     shutdown.cancelled().await;
     let _ = due_task.await;
+    let _ = sweep_task.await;
     let _ = relay.await;
     Ok(())
 }

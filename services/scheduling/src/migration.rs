@@ -8,10 +8,12 @@ impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
         vec![
             Box::new(chorus_bus::migration::Migration),
+            Box::new(chorus_bus::migration::OutboxRetries),
             Box::new(Initial),
             Box::new(ShareImages),
             Box::new(PostingSlots),
             Box::new(ShareRequestKeys),
+            Box::new(ShareWaiting),
         ]
     }
 }
@@ -198,6 +200,38 @@ impl MigrationTrait for ShareRequestKeys {
                     .col(Alias::new("user_id"))
                     .col(Alias::new("request_key"))
                     .unique()
+                    .to_owned(),
+            )
+            .await?;
+        Ok(())
+    }
+}
+
+/// What a due share waits for (the network's rate limit, the account's window) and until when.
+struct ShareWaiting;
+
+impl MigrationName for ShareWaiting {
+    fn name(&self) -> &str {
+        "m20261207_000200_scheduling_share_waiting"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for ShareWaiting {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(Alias::new("shares"))
+                    .add_column(text_null(Alias::new("waiting_for")))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(Alias::new("shares"))
+                    .add_column(timestamp_with_time_zone_null(Alias::new("waiting_until")))
                     .to_owned(),
             )
             .await?;

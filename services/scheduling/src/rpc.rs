@@ -52,7 +52,11 @@ pub fn parse_status(status: &str) -> ShareStatus {
 }
 
 pub fn to_share(model: share::Model, public_url: &str) -> Share {
+    // What it waits for only while it waits (due); an outcome ends the wait.
+    let waiting = model.status == "due";
     Share {
+        waiting_for: model.waiting_for.filter(|_| waiting),
+        waiting_until: model.waiting_until.filter(|_| waiting),
         tracked_url: format!("{public_url}/l/{}", model.link_code),
         status: parse_status(&model.status),
         id: model.id,
@@ -207,6 +211,8 @@ impl Scheduling {
             updated_at: Set(now),
             slot_at: Set(slot_at),
             request_key: Set(request.request_key.clone()),
+            waiting_for: Set(None),
+            waiting_until: Set(None),
         };
         let requested = events::ShareRequested {
             tenant_id: caller.tenant_id.clone(),
@@ -467,6 +473,22 @@ impl Scheduling {
 
 /// Why a share that is no longer `scheduled` cannot be `done` (edited, cancelled).
 fn too_late(model: &share::Model, done: &str) -> ServiceError {
+    if model.status == "due"
+        && let Some(waiting_for) = &model.waiting_for
+    {
+        let until = model
+            .waiting_until
+            .map(|until| {
+                format!(
+                    " until about {}",
+                    until.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                )
+            })
+            .unwrap_or_default();
+        return ServiceError::conflict(format!(
+            "the share can no longer be {done}: the publisher has it and it waits for {waiting_for}{until}"
+        ));
+    }
     if model.status == "due" {
         return ServiceError::conflict(format!(
             "the share can no longer be {done}: it was handed to the publisher shortly before its time and goes out at {}",

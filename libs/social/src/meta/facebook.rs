@@ -56,6 +56,8 @@ struct ListedPost {
     message: Option<String>,
     #[serde(default)]
     permalink_url: Option<String>,
+    #[serde(default)]
+    created_time: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -221,12 +223,22 @@ impl Facebook {
                     &usage,
                 )));
             }
+            let read_past_horizon = super::past_horizon(
+                page.data
+                    .iter()
+                    .map(|listed| listed.created_time.as_deref()),
+            );
             match page.next_cursor() {
+                _ if read_past_horizon => return Ok(None),
                 Some(cursor) => after = Some(cursor),
                 None => return Ok(None),
             }
         }
-        Ok(None)
+        // Posts newer than the horizon remain unread: absent is not proven.
+        Err(NetworkError::OutcomeUnknown(format!(
+            "facebook: the post is not among the Page's newest {} posts; older ones were not read",
+            RECONCILE_MAX_PAGES * 25
+        )))
     }
 
     async fn me(&self, access_token: &str, fields: &str) -> Result<Node, NetworkError> {

@@ -8,13 +8,12 @@ use super::{
     page_token_set,
 };
 use crate::{
-    AppCredentials, Network, NetworkAdapter, NetworkError, PostMetrics, PostRequest, PostedRef,
-    Profile, RateBudget, TokenSet,
+    AppCredentials, AttemptRefs, MemoryRefs, Network, NetworkAdapter, NetworkError, PostMetrics,
+    PostRequest, PostedRef, Profile, RateBudget, TokenSet,
 };
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::Deserialize;
-use std::collections::HashMap;
-use std::sync::{Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 use tracing::Instrument;
 
@@ -30,22 +29,24 @@ const LONGEST_POLL: Duration = Duration::from_secs(5);
 const DEFAULT_QUOTA_DURATION_SECS: i64 = 86_400;
 const RECONCILE_PAGE_SIZE: &str = "25";
 const RECONCILE_MAX_PAGES: usize = 4;
-/// Containers remembered per process (share -> container), for reuse and reconciling.
-const REMEMBERED_CONTAINERS: usize = 10_000;
 
 pub struct Instagram {
     graph: Graph,
-    /// The container created for each share (idempotency key), until it is published:
-    /// the handle NETWORKS.md recommends, kept in memory (lost on restart, when the media
-    /// listing still reconciles).
-    containers: Mutex<HashMap<String, String>>,
+    /// The container created for each share (idempotency key), until its media is found:
+    /// the handle NETWORKS.md recommends. The publisher keeps it with the attempt, so that a
+    /// restart continues with it (a lagging media listing cannot then cause a second post).
+    containers: Arc<dyn AttemptRefs>,
 }
 
 impl Instagram {
     pub fn new(credentials: AppCredentials) -> Instagram {
+        Instagram::with_refs(credentials, Arc::new(MemoryRefs::default()))
+    }
+
+    pub fn with_refs(credentials: AppCredentials, containers: Arc<dyn AttemptRefs>) -> Instagram {
         Instagram {
             graph: Graph::new(Network::Instagram, credentials),
-            containers: Mutex::new(HashMap::new()),
+            containers,
         }
     }
 }
@@ -112,13 +113,7 @@ struct QuotaConfig {
     quota_duration: Option<i64>,
 }
 
-/// Graph's timestamp (`2026-05-01T10:00:00+0000`).
-fn parse_time(text: &str) -> Option<DateTime<Utc>> {
-    DateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%z")
-        .or_else(|_| DateTime::parse_from_rfc3339(text))
-        .ok()
-        .map(|time| time.with_timezone(&Utc))
-}
+use super::graph_time as parse_time;
 
 fn posted_ref(media_id: String, permalink: Option<String>, already_existed: bool) -> PostedRef {
     PostedRef {
@@ -155,30 +150,16 @@ fn validate(post: &PostRequest) -> Result<&str, NetworkError> {
 }
 
 impl Instagram {
-    fn remembered(&self, key: &str) -> Option<String> {
-        self.containers
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(key)
-            .cloned()
+    async fn remembered(&self, key: &str) -> Option<String> {
+        self.containers.get(key).await
     }
 
-    fn remember(&self, key: &str, container_id: &str) {
-        let mut containers = self
-            .containers
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        if containers.len() >= REMEMBERED_CONTAINERS {
-            containers.clear();
-        }
-        containers.insert(key.to_string(), container_id.to_string());
+    async fn remember(&self, key: &str, container_id: &str) -> Result<(), NetworkError> {
+        self.containers.put(key, container_id).await
     }
 
-    fn forget(&self, key: &str) {
-        self.containers
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(key);
+    async fn forget(&self, key: &str) {
+        self.containers.forget(key).await
     }
 
     async fn container_status(
@@ -223,7 +204,7 @@ impl Instagram {
             .await?
             .map_err(|failure| failure.classify())?;
         tracing::info!(container_id = %created.id, "instagram container created");
-        self.remember(&post.idempotency_key, &created.id);
+        self.remember(&post.idempotency_key, &created.id).await?;
         Ok(created.id)
     }
 
@@ -242,13 +223,13 @@ impl Instagram {
                 Some("FINISHED") => return Ok(true),
                 Some("PUBLISHED") => return Ok(false),
                 Some("ERROR") => {
-                    self.forget(&post.idempotency_key);
+                    self.forget(&post.idempotency_key).await;
                     return Err(NetworkError::Invalid(state.status.unwrap_or_else(|| {
                         "Instagram could not process the image".to_string()
                     })));
                 }
                 Some("EXPIRED") => {
-                    self.forget(&post.idempotency_key);
+                    self.forget(&post.idempotency_key).await;
                     return Err(NetworkError::Unavailable(
                         "the Instagram container expired before publishing".to_string(),
                     ));
@@ -272,14 +253,14 @@ impl Instagram {
     ) -> Result<PostedRef, NetworkError> {
         let image_url = validate(post)?;
         let mut reusable = None;
-        if let Some(container_id) = self.remembered(&post.idempotency_key) {
+        if let Some(container_id) = self.remembered(&post.idempotency_key).await {
             match self.container_status(access_token, &container_id).await {
                 Ok(state) => match state.status_code.as_deref() {
                     Some("FINISHED" | "IN_PROGRESS") => reusable = Some(container_id),
                     Some("PUBLISHED") => return self.published_earlier(access_token, post).await,
-                    _ => self.forget(&post.idempotency_key),
+                    _ => self.forget(&post.idempotency_key).await,
                 },
-                Err(NetworkError::Invalid(_)) => self.forget(&post.idempotency_key),
+                Err(NetworkError::Invalid(_)) => self.forget(&post.idempotency_key).await,
                 Err(other) => return Err(other),
             }
         }
@@ -308,7 +289,7 @@ impl Instagram {
             Ok((created, _)) => created.id,
             Err(failure) => return Err(self.publish_refused(access_token, post, &failure).await),
         };
-        self.forget(&post.idempotency_key);
+        self.forget(&post.idempotency_key).await;
         tracing::info!(external_id = %media_id, "instagram media published");
         // The media exists now: reads that fail only cost the permalink and the budget.
         let permalink = match self
@@ -344,10 +325,14 @@ impl Instagram {
         access_token: &str,
         post: &PostRequest,
     ) -> Result<PostedRef, NetworkError> {
-        self.forget(&post.idempotency_key);
         match self.search(access_token, post).await? {
-            Some(found) => Ok(found),
-            None => Err(NetworkError::Unavailable(
+            Some(found) => {
+                self.forget(&post.idempotency_key).await;
+                Ok(found)
+            }
+            // The media exists (its container is published): the listing lags. Keep the
+            // container and look again; never publish another.
+            None => Err(NetworkError::OutcomeUnknown(
                 "the Instagram container is published but its media is not listed yet".to_string(),
             )),
         }
@@ -402,6 +387,8 @@ impl Instagram {
                 .get(access_token, &path, &query, "media listing")
                 .await?;
             let next = page.next_cursor();
+            let read_past_horizon =
+                super::past_horizon(page.data.iter().map(|media| media.timestamp.as_deref()));
             let found = page.data.into_iter().find(|media| {
                 media.caption.as_deref().is_some_and(|caption| {
                     is_same_post(caption, &post.text, post.link_url.as_deref())
@@ -412,11 +399,16 @@ impl Instagram {
                 return Ok(Some(posted_ref(media.id, media.permalink, true)));
             }
             match next {
+                _ if read_past_horizon => return Ok(None),
                 Some(cursor) => after = Some(cursor),
                 None => return Ok(None),
             }
         }
-        Ok(None)
+        // Media newer than the horizon remain unread: absent is not proven.
+        Err(NetworkError::OutcomeUnknown(format!(
+            "instagram: the media is not among the account's newest {} media; older ones were not read",
+            RECONCILE_MAX_PAGES * 25
+        )))
     }
 
     async fn limit(
@@ -616,14 +608,16 @@ impl NetworkAdapter for Instagram {
         post: &PostRequest,
     ) -> Result<Option<PostedRef>, NetworkError> {
         async {
-            if let Some(container_id) = self.remembered(&post.idempotency_key) {
+            if let Some(container_id) = self.remembered(&post.idempotency_key).await {
                 let state = self.container_status(access_token, &container_id).await;
                 match state.as_ref().map(|state| state.status_code.as_deref()) {
                     Ok(Some("PUBLISHED")) => {
                         return self.published_earlier(access_token, post).await.map(Some);
                     }
                     Ok(Some("FINISHED" | "IN_PROGRESS")) => return Ok(None),
-                    Ok(_) | Err(NetworkError::Invalid(_)) => self.forget(&post.idempotency_key),
+                    Ok(_) | Err(NetworkError::Invalid(_)) => {
+                        self.forget(&post.idempotency_key).await
+                    }
                     Err(_) => return state.map(|_| None),
                 }
             }
@@ -945,6 +939,7 @@ mod tests {
         assert!(harness.netsim.posts_of("instagram").is_empty());
         let container = adapter
             .remembered(&post.idempotency_key)
+            .await
             .expect("container kept");
 
         assert_eq!(
@@ -953,7 +948,7 @@ mod tests {
         );
         let published = adapter.publish(&token, &post).await.expect("retry");
         assert_eq!(harness.netsim.posts_of("instagram").len(), 1);
-        assert_eq!(adapter.remembered(&post.idempotency_key), None);
+        assert_eq!(adapter.remembered(&post.idempotency_key).await, None);
         assert!(!published.external_id.is_empty() && published.external_id != container);
     }
 

@@ -536,6 +536,28 @@ fn classify_token_failure(failure: &GraphFailure) -> NetworkError {
 
 /// Whether a listed post's text is this share's: the same text, or the share's unique
 /// tracked link in it (networks may trim or re-encode the text).
+/// How far back a reconciliation looks: a share's attempts lie within it.
+pub(crate) const RECONCILE_HORIZON: chrono::TimeDelta = chrono::TimeDelta::hours(72);
+
+/// Graph's times (`2026-12-07T10:00:00+0000`).
+pub(crate) fn graph_time(text: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    chrono::DateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%z")
+        .or_else(|_| chrono::DateTime::parse_from_rfc3339(text))
+        .ok()
+        .map(|time| time.with_timezone(&chrono::Utc))
+}
+
+/// Whether a listing page reaches back past the reconciliation horizon (its oldest item is
+/// older): an item not found by then is absent.
+pub(crate) fn past_horizon<'a>(times: impl Iterator<Item = Option<&'a str>>) -> bool {
+    let horizon = chrono::Utc::now() - RECONCILE_HORIZON;
+    times
+        .flatten()
+        .filter_map(graph_time)
+        .min()
+        .is_some_and(|oldest| oldest < horizon)
+}
+
 pub(crate) fn is_same_post(listed: &str, text: &str, link_url: Option<&str>) -> bool {
     listed.trim() == text.trim()
         || link_url.is_some_and(|link| !link.is_empty() && listed.contains(link))

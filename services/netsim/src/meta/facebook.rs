@@ -263,14 +263,21 @@ pub(super) fn list_posts(
     page_id: &str,
 ) -> Result<Value, GraphError> {
     require_page_token(caller, page_id, 210)?;
+    let listed_before = listed_before(state);
     let mut posts: Vec<SimPost> = state
         .posts_of("facebook")
         .into_iter()
-        .filter(|post| post.author == page_id)
+        .filter(|post| post.author == page_id && post.created_at <= listed_before)
         .collect();
     posts.reverse();
     let fields = request.fields();
     Ok(page_of(request, posts, |post| post_fields(post, &fields)))
+}
+
+/// Posts created after this are not listed yet (`NetsimOptions::listing_lag`).
+pub(super) fn listed_before(state: &SimState) -> chrono::DateTime<chrono::Utc> {
+    chrono::Utc::now()
+        - chrono::TimeDelta::from_std(state.options.listing_lag).unwrap_or(chrono::TimeDelta::MAX)
 }
 
 /// One page of `items` (newest first) after the `after` cursor, Graph's paging envelope.

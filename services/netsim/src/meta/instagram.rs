@@ -348,11 +348,12 @@ pub(super) fn list_media(
 ) -> Result<Value, GraphError> {
     require_owner(state, caller, ig_user_id)?;
     let fields = request.fields();
-    Ok(super::facebook::page_of(
-        request,
-        media_of(state, ig_user_id),
-        |post| media_fields(state, post, &fields),
-    ))
+    let listed_before = super::facebook::listed_before(state);
+    let mut media = media_of(state, ig_user_id);
+    media.retain(|post| post.created_at <= listed_before);
+    Ok(super::facebook::page_of(request, media, |post| {
+        media_fields(state, post, &fields)
+    }))
 }
 
 /// `GET /{ig-media-id}/insights?metric=views,reach,likes,comments,shares,saved`.
