@@ -10,9 +10,14 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-#[tokio::test]
-async fn a_failing_batch_is_applied_message_by_message() {
-    spans();
+/// A private nats-server with Chorus's streams, and a fresh SQLite database with the bus's
+/// tables (engagement's migrations), in a folder that lives as long as the first value.
+async fn bus_and_database() -> (
+    tempfile::TempDir,
+    chorus::nats::NatsServer,
+    chorus_bus::Bus,
+    sea_orm::DatabaseConnection,
+) {
     let dir = tempfile::tempdir().unwrap();
     let nats = chorus::nats::NatsServer::start(&nats_server_bin(), &dir.path().join("nats"))
         .await
@@ -28,6 +33,13 @@ async fn a_failing_batch_is_applied_message_by_message() {
     let db = chorus_kit::db::connect_and_migrate::<chorus_engagement::migration::Migrator>(&url)
         .await
         .unwrap();
+    (dir, nats, bus, db)
+}
+
+#[tokio::test]
+async fn a_failing_batch_is_applied_message_by_message() {
+    spans();
+    let (_dir, _nats, bus, db) = bus_and_database().await;
 
     // 60 clicks already waiting (so that they come in batches), one of which the handler
     // cannot apply, and one payload that is not a click at all.
@@ -391,21 +403,7 @@ async fn the_embedded_nats_server_dies_with_its_parent_and_a_start_takes_over_it
 #[tokio::test]
 async fn messages_waiting_for_a_handler_are_not_redelivered_meanwhile() {
     spans();
-    let dir = tempfile::tempdir().unwrap();
-    let nats = chorus::nats::NatsServer::start(&nats_server_bin(), &dir.path().join("nats"))
-        .await
-        .unwrap();
-    let bus = chorus_bus::Bus::connect(&nats.url()).await.unwrap();
-    bus.ensure_streams(&chorus_bus::StreamSettings::single())
-        .await
-        .unwrap();
-    let url = format!(
-        "sqlite://{}?mode=rwc",
-        dir.path().join("db.sqlite").display()
-    );
-    let db = chorus_kit::db::connect_and_migrate::<chorus_engagement::migration::Migrator>(&url)
-        .await
-        .unwrap();
+    let (_dir, _nats, bus, db) = bus_and_database().await;
     for index in 0..8 {
         let click = LinkClicked {
             tenant_id: "t1".into(),
@@ -458,21 +456,7 @@ async fn messages_waiting_for_a_handler_are_not_redelivered_meanwhile() {
 #[tokio::test]
 async fn a_refused_outbox_row_neither_blocks_the_rows_behind_it_nor_comes_back_forever() {
     use sea_orm::{ActiveValue::Set, EntityTrait};
-    let dir = tempfile::tempdir().unwrap();
-    let nats = chorus::nats::NatsServer::start(&nats_server_bin(), &dir.path().join("nats"))
-        .await
-        .unwrap();
-    let bus = chorus_bus::Bus::connect(&nats.url()).await.unwrap();
-    bus.ensure_streams(&chorus_bus::StreamSettings::single())
-        .await
-        .unwrap();
-    let url = format!(
-        "sqlite://{}?mode=rwc",
-        dir.path().join("db.sqlite").display()
-    );
-    let db = chorus_kit::db::connect_and_migrate::<chorus_engagement::migration::Migrator>(&url)
-        .await
-        .unwrap();
+    let (_dir, _nats, bus, db) = bus_and_database().await;
     let outbox = chorus_bus::Outbox::new("engagement");
     let click = |index: usize| LinkClicked {
         tenant_id: "t1".into(),

@@ -438,22 +438,7 @@ async fn a_server_error_after_the_network_created_the_post_posts_it_once_on_ever
     let harness = Harness::start(Backend::Sqlite, &[]).await;
     let api = &harness.api;
     let curator = harness.tenant("ambiguousco", &["alice"]).await;
-    let draft: chorus_api::content::Post = api
-        .post("/v1/posts", &curator, json!({"title": "Our Lyon team", "commentary": "Suggested words",
-            "link_url": "https://careers.example.com/lyon", "content_type": "employer_branding", "topics": ["jobs"],
-            "media": [{"url": "https://cdn.acme.example/lyon-team.jpg", "kind": "image", "mime_type": "image/jpeg",
-                "size_bytes": 240000, "alt_text": "Twelve engineers in front of the Lyon office"}]}))
-        .await
-        .unwrap();
-    // Instagram needs an image; the others take the text alone (LinkedIn would fetch it).
-    let with_image: chorus_api::content::Post = api
-        .post(
-            &format!("/v1/posts/{}/publish", draft.id),
-            &curator,
-            json!({}),
-        )
-        .await
-        .unwrap();
+    let with_image = harness.published_image_post(&curator).await;
     let text_only = harness.published_post(&curator, "Our Lyon team").await;
     let alice = harness.token("ambiguousco", "alice", &[Role::Advocate]);
     let mut shares = Vec::new();
@@ -663,27 +648,6 @@ async fn a_share_whose_outcome_stays_unknown_is_unconfirmed_until_an_administrat
     harness.stop().await;
 }
 
-/// An Instagram post with the image of the post that every Instagram share needs.
-async fn instagram_post(harness: &Harness, curator: &str) -> chorus_api::content::Post {
-    let draft: chorus_api::content::Post = harness
-        .api
-        .post("/v1/posts", curator, json!({"title": "Our Lyon team", "commentary": "Suggested words",
-            "link_url": "https://careers.example.com/lyon", "content_type": "employer_branding", "topics": ["jobs"],
-            "media": [{"url": "https://cdn.acme.example/lyon-team.jpg", "kind": "image", "mime_type": "image/jpeg",
-                "size_bytes": 240000, "alt_text": "Twelve engineers in front of the Lyon office"}]}))
-        .await
-        .unwrap();
-    harness
-        .api
-        .post(
-            &format!("/v1/posts/{}/publish", draft.id),
-            curator,
-            json!({}),
-        )
-        .await
-        .unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn instagram_never_publishes_twice_while_its_media_listing_lags() {
     // Instagram publishes the container, then answers 503; its media listing shows new media
@@ -694,7 +658,7 @@ async fn instagram_never_publishes_twice_while_its_media_listing_lags() {
     })
     .await;
     let curator = harness.tenant("lagco", &["alice"]).await;
-    let post = instagram_post(&harness, &curator).await;
+    let post = harness.published_image_post(&curator).await;
     let alice = harness.token("lagco", "alice", &[Role::Advocate]);
     let account = harness
         .api
@@ -747,7 +711,7 @@ async fn instagram_publisher_killed_after_publishing_continues_with_its_containe
     ];
     let mut publisher = publisher_process_with(&harness, &settings);
     let curator = harness.tenant("containerco", &["alice"]).await;
-    let post = instagram_post(&harness, &curator).await;
+    let post = harness.published_image_post(&curator).await;
     let alice = harness.token("containerco", "alice", &[Role::Advocate]);
     let account = eventually(
         Duration::from_secs(20),

@@ -311,6 +311,26 @@ impl Harness {
         curator
     }
 
+    /// A published post with an image, by the curator (Instagram shares need one).
+    pub async fn published_image_post(&self, curator: &str) -> chorus_api::content::Post {
+        let draft: chorus_api::content::Post = self
+            .api
+            .post("/v1/posts", curator, serde_json::json!({"title": "Our Lyon team", "commentary": "Suggested words",
+                "link_url": "https://careers.example.com/lyon", "content_type": "employer_branding", "topics": ["jobs"],
+                "media": [{"url": "https://cdn.acme.example/lyon-team.jpg", "kind": "image", "mime_type": "image/jpeg",
+                    "size_bytes": 240000, "alt_text": "Twelve engineers in front of the Lyon office"}]}))
+            .await
+            .unwrap();
+        self.api
+            .post(
+                &format!("/v1/posts/{}/publish", draft.id),
+                curator,
+                serde_json::json!({}),
+            )
+            .await
+            .unwrap()
+    }
+
     /// A published post by the curator.
     pub async fn published_post(&self, curator: &str, title: &str) -> chorus_api::content::Post {
         let post: chorus_api::content::Post = self

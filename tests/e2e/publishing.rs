@@ -379,21 +379,7 @@ async fn instagram_publishes_the_post_image() {
     let harness = Harness::start(Backend::Sqlite, &[]).await;
     let api = &harness.api;
     let curator = harness.tenant("acme", &["alice"]).await;
-    let draft: chorus_api::content::Post = api
-        .post("/v1/posts", &curator, json!({"title": "Our Lyon team", "commentary": "Suggested words",
-            "link_url": "https://careers.example.com/lyon", "content_type": "employer_branding", "topics": ["jobs"],
-            "media": [{"url": "https://cdn.acme.example/lyon-team.jpg", "kind": "image", "mime_type": "image/jpeg",
-                "size_bytes": 240000, "alt_text": "Twelve engineers in front of the Lyon office"}]}))
-        .await
-        .unwrap();
-    let with_image: chorus_api::content::Post = api
-        .post(
-            &format!("/v1/posts/{}/publish", draft.id),
-            &curator,
-            json!({}),
-        )
-        .await
-        .unwrap();
+    let with_image = harness.published_image_post(&curator).await;
     let text_only = harness.published_post(&curator, "We are hiring").await;
     let alice = harness.token("acme", "alice", &[Role::Advocate]);
     let account = api

@@ -863,6 +863,16 @@ async fn get_session(State(state): AppState, headers: HeaderMap) -> Result<Respo
 // Records
 // ---------------------------------------------------------------------------------------
 
+/// The caller's standing in the hourly write window (for a fault's rate-limit headers).
+fn write_standing(state: &SimState, headers: &HeaderMap) -> Standing {
+    let now = Utc::now();
+    let key = bearer_token(headers)
+        .and_then(|token| state.bluesky.did_of(token, now).ok())
+        .unwrap_or_default();
+    let [hour, _] = write_limits(&state.options.bluesky);
+    state.bluesky.exhausted(&key, &hour, now)
+}
+
 async fn create_record(State(state): AppState, headers: HeaderMap, body: Bytes) -> Response {
     let fault = state.take_fault("bluesky");
     match fault {
@@ -872,13 +882,7 @@ async fn create_record(State(state): AppState, headers: HeaderMap, body: Bytes) 
                 status = status.as_u16(),
                 "netsim fault: record answered without being created"
             );
-            let now = Utc::now();
-            let key = bearer_token(&headers)
-                .and_then(|token| state.bluesky.did_of(token, now).ok())
-                .unwrap_or_default();
-            let [hour, _] = write_limits(&state.options.bluesky);
-            let standing = state.bluesky.exhausted(&key, &hour, now);
-            return status_fault(status, standing).into_response();
+            return status_fault(status, write_standing(&state, &headers)).into_response();
         }
         Some(FaultAction::DelayBefore(delay)) => {
             tracing::info!(
@@ -901,13 +905,7 @@ async fn create_record(State(state): AppState, headers: HeaderMap, body: Bytes) 
             status = code,
             "netsim fault: record created, answered as failed"
         );
-        let now = Utc::now();
-        let key = bearer_token(&headers)
-            .and_then(|token| state.bluesky.did_of(token, now).ok())
-            .unwrap_or_default();
-        let [hour, _] = write_limits(&state.options.bluesky);
-        let standing = state.bluesky.exhausted(&key, &hour, now);
-        return status_fault(status, standing).into_response();
+        return status_fault(status, write_standing(&state, &headers)).into_response();
     }
 
     if let Some(FaultAction::HoldAfter(hold)) = fault {
