@@ -239,6 +239,8 @@ pub struct Transition {
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema, utoipa::IntoParams)]
+// Read from the query string: without this, utoipa declares the fields as path parameters.
+#[into_params(parameter_in = Query)]
 pub struct FeedQuery {
     /// Cursor from the previous page.
     pub cursor: Option<String>,
@@ -404,6 +406,8 @@ pub struct Decision {
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema, utoipa::IntoParams)]
+// Read from the query string: without this, utoipa declares the fields as path parameters.
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     pub cursor: Option<String>,
     pub limit: Option<u32>,

@@ -45,6 +45,8 @@ pub struct ShareStats {
 
 /// A period in the tenant's time zone, both days included (default: the last 30 days).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema, utoipa::IntoParams)]
+// Read from the query string: without this, utoipa declares the fields as path parameters.
+#[into_params(parameter_in = Query)]
 pub struct PeriodQuery {
     /// First day, `YYYY-MM-DD`.
     pub from: Option<chrono::NaiveDate>,
@@ -67,6 +69,8 @@ pub enum Dimension {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema, utoipa::IntoParams)]
+// Read from the query string: without this, utoipa declares the fields as path parameters.
+#[into_params(parameter_in = Query)]
 pub struct BreakdownQuery {
     /// What to group by.
     pub by: Dimension,

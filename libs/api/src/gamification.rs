@@ -114,6 +114,8 @@ pub enum Period {
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema, utoipa::IntoParams)]
+// Read from the query string: without this, utoipa declares the fields as path parameters.
+#[into_params(parameter_in = Query)]
 pub struct LeaderboardQuery {
     /// company (default) or department (the caller's).
     pub board: Option<Board>,

@@ -37,6 +37,8 @@ impl std::fmt::Debug for AppPasswordConnect {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema, utoipa::IntoParams)]
+// Read from the query string: without this, utoipa declares the fields as path parameters.
+#[into_params(parameter_in = Query)]
 pub struct CompleteConnect {
     pub state: String,
     pub code: String,

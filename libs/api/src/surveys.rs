@@ -92,6 +92,8 @@ pub struct SubmitAnswers {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema, utoipa::IntoParams)]
+// Read from the query string: without this, utoipa declares the fields as path parameters.
+#[into_params(parameter_in = Query)]
 pub struct ResultsQuery {
     #[serde(default)]
     pub survey_id: String,
