@@ -327,11 +327,7 @@ async fn a_start_never_resets_what_an_operator_changed_on_streams_and_buckets() 
     assert_eq!(bucket_after.max_age, Duration::from_secs(2 * 86_400));
 }
 
-fn process_alive(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        // A zombie (state Z) is dead, only not yet reaped.
-        .is_ok_and(|stat| !stat.split(") ").nth(1).unwrap_or("").starts_with('Z'))
-}
+use chorus::nats::process_running as process_alive;
 
 /// `kill -9` of the all-in-one process takes its nats-server with it, and a start finds a
 /// server that outlived its parent on the same store and stops it before starting its own.

@@ -47,6 +47,18 @@ impl Network {
         }
     }
 
+    /// The network's name as people write it.
+    pub fn display_name(self) -> &'static str {
+        match self {
+            Network::Linkedin => "LinkedIn",
+            Network::X => "X",
+            Network::Facebook => "Facebook",
+            Network::Instagram => "Instagram",
+            Network::Mastodon => "Mastodon",
+            Network::Bluesky => "Bluesky",
+        }
+    }
+
     pub fn parse(text: &str) -> Option<Network> {
         Network::ALL
             .iter()

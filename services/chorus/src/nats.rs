@@ -200,15 +200,19 @@ async fn take_over(store_dir: &Path) {
         .status()
         .await;
     for _ in 0..100 {
-        // Gone, or a zombie that its (living) parent has not reaped: it holds nothing.
-        let running = std::fs::read_to_string(proc_dir.join("stat"))
-            .is_ok_and(|stat| !stat.split(") ").nth(1).unwrap_or("").starts_with('Z'));
-        if !running {
+        if !process_running(pid) {
             return;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     tracing::error!(pid, "the previous nats-server did not stop");
+}
+
+/// Whether process `pid` runs: gone, or a zombie its (living) parent has not reaped, holds
+/// nothing.
+pub fn process_running(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .is_ok_and(|stat| !stat.split(") ").nth(1).unwrap_or("").starts_with('Z'))
 }
 
 /// util-linux's `setpriv`, which sets the parent-death signal before it runs the server.

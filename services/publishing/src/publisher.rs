@@ -45,15 +45,7 @@ const TELL_WAIT_AFTER: Duration = Duration::from_secs(2);
 
 /// The network's name as people write it.
 fn network_name(network: &str) -> &'static str {
-    match network {
-        "linkedin" => "LinkedIn",
-        "x" => "X",
-        "facebook" => "Facebook",
-        "instagram" => "Instagram",
-        "mastodon" => "Mastodon",
-        "bluesky" => "Bluesky",
-        _ => "the network",
-    }
+    Network::parse(network).map_or("the network", Network::display_name)
 }
 
 /// Longest wait for a network's rate-limit window while holding the delivery; longer ones
