@@ -113,7 +113,11 @@ def code_facts() -> dict:
 
     all_networks = rust_block(social, "pub const ALL: &'static [Network] = &[", "Network::ALL")
     variants = re.findall(r"Network::(\w+)", all_networks.split("=", 1)[1])
-    as_str = dict(re.findall(r'Network::(\w+)\s*=>\s*"([^"]+)"', social))
+    # The wire names are those of `Network::as_str` (other matches, e.g. display names, differ).
+    as_str_body = re.search(r"pub fn as_str\(self\) -> &'static str \{(.*?)\n    \}", social, re.S)
+    if not as_str_body:
+        raise SystemExit("check-deploy: cannot find Network::as_str in libs/social/src/lib.rs")
+    as_str = dict(re.findall(r'Network::(\w+)\s*=>\s*"([^"]+)"', as_str_body.group(1)))
     missing = [variant for variant in variants if variant not in as_str]
     if missing:
         raise SystemExit(f"check-deploy: Network::{missing[0]} has no as_str name in libs/social/src/lib.rs")
